@@ -1,0 +1,41 @@
+# campus-hub: `make demo` runs the hub with simulated devices; `make test` runs lint, types and the whole suite.
+# Both install what is missing first: a .venv with the project, and Mosquitto (and Chromium later) from apt.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) scripts/check_python.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { scripts/system-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh mosquitto
+
+demo: $(STAMP) system-deps
+	$(BIN)/campus-hub demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/alarm_latency.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts

@@ -1,0 +1,142 @@
+"""Forwarders carry one alarm to one receiving endpoint and say whether it arrived, must be retried, or never will.
+
+Failures form a small tree, as httpx's do: `RetryableForwardError` (timeouts, refused connections, 5xx, 408, 429)
+and `PermanentForwardError` (other 4xx). The transport is injected so tests can swap it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from hub.config import HttpEndpoint, SiteConfig
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+class ForwardError(Exception):
+    """An alarm did not reach an endpoint."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class RetryableForwardError(ForwardError):
+    """It may arrive if sent again later."""
+
+
+class PermanentForwardError(ForwardError):
+    """The endpoint refused it; sending the same again will not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The endpoint's acknowledgement."""
+
+    http_status: int
+    receipt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmMessage:
+    """Everything a forwarder sends for one attempt."""
+
+    alarm_id: str
+    kind: str
+    priority: int
+    device: dict[str, Any]
+    occurred_at: str
+    raised_at: str
+    sent_at: str
+    attempt: int
+    trigger_count: int
+
+
+class Forwarder(Protocol):
+    """One endpoint's sender."""
+
+    name: str
+
+    def send(self, message: AlarmMessage) -> Delivery:
+        """Deliver or raise ForwardError."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def alarm_body(message: AlarmMessage, site: SiteConfig) -> bytes:
+    """The HTTP contract's JSON body, as exact bytes (the signature covers these bytes)."""
+    body = {
+        "alarm_id": message.alarm_id,
+        "kind": message.kind,
+        "priority": message.priority,
+        "site": {"id": site.id, "name": site.name, "address": site.address},
+        "device": message.device,
+        "occurred_at": message.occurred_at,
+        "raised_at": message.raised_at,
+        "sent_at": message.sent_at,
+        "attempt": message.attempt,
+        "trigger_count": message.trigger_count,
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def sign(body: bytes, secret: str) -> str:
+    """`sha256=<hex HMAC-SHA256 of body>`, the value of X-Hub-Signature-256."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+class HttpForwarder:
+    """POSTs signed alarm JSON to a 110-style HTTP endpoint over one long-lived connection pool."""
+
+    def __init__(self, endpoint: HttpEndpoint, site: SiteConfig, transport: httpx.BaseTransport | None = None) -> None:
+        self.name = endpoint.name
+        self._url = str(endpoint.url)
+        self._secret = endpoint.secret
+        self._site = site
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(endpoint.timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": "campus-hub/0.1"},
+        )
+
+    def send(self, message: AlarmMessage) -> Delivery:
+        body = alarm_body(message, self._site)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": message.alarm_id}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(body, self._secret.get_secret_value())
+        try:
+            response = self._client.post(self._url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return Delivery(status, _receipt(response))
+        detail = f"HTTP {status}: {response.text[:200]}"
+        if status >= 500 or status in (408, 425, 429):
+            raise RetryableForwardError(detail, status)
+        # 3xx is treated as permanent too: following a redirect would carry an alarm somewhere unconfigured.
+        raise PermanentForwardError(detail, status)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _receipt(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    receipt = body.get("receipt") if isinstance(body, dict) else None
+    return None if receipt is None else str(receipt)[:200]

@@ -1,0 +1,54 @@
+"""Alarm vocabulary shared by rules, store, forwarders and API: kinds, states, priorities and dispositions."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class AlarmKind(StrEnum):
+    """What an alarm is about."""
+
+    PANIC = "panic"
+    FIRE = "fire"
+    HEAT = "heat"
+
+
+class AlarmState(StrEnum):
+    """Latching life cycle (GB 50394): only a person moves an alarm on, and never back."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class Priority(IntEnum):
+    """Lower is more urgent; the guard's list and the outbox both order by it."""
+
+    LIFE_SAFETY = 1
+    HIGH = 2
+
+
+PRIORITY: dict[AlarmKind, Priority] = {
+    AlarmKind.PANIC: Priority.LIFE_SAFETY,
+    AlarmKind.FIRE: Priority.LIFE_SAFETY,
+    # A heat reading without smoke is often a sunlit sensor or a kitchen: urgent, but after a press or smoke.
+    AlarmKind.HEAT: Priority.HIGH,
+}
+
+
+class Disposition(StrEnum):
+    """How a guard closed an alarm."""
+
+    REAL = "real"
+    DRILL = "drill"
+    FALSE_ALARM = "false_alarm"
+    FAULT = "fault"
+
+
+class DeliveryState(StrEnum):
+    """State of one alarm on one forwarding path."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -1,0 +1,128 @@
+"""What every device adapter shares: device kinds, channels, the typed event an adapter yields, and safe decoding."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class DeviceKind(StrEnum):
+    """Kinds of device in the registry; the value is also the topic level."""
+
+    PANIC_BUTTON = "panic_button"
+    SMOKE = "smoke"
+    TEMPERATURE = "temperature"
+    CAMERA = "camera"
+
+
+class Channel(StrEnum):
+    """Last topic level: what a message is."""
+
+    EVENT = "event"
+    TELEMETRY = "telemetry"
+    STATUS = "status"
+
+
+class DeadLetterReason(StrEnum):
+    """Stable reason codes for messages that ingest could not accept (also the metric label)."""
+
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_DEVICE = "unknown_device"
+    KIND_MISMATCH = "kind_mismatch"
+    UNSUPPORTED_CHANNEL = "unsupported_channel"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    BAD_ENCODING = "bad_encoding"
+    BAD_JSON = "bad_json"
+    NON_FINITE_NUMBER = "non_finite_number"
+    INVALID_PAYLOAD = "invalid_payload"
+    ADAPTER_ERROR = "adapter_error"
+
+
+class PayloadError(Exception):
+    """A payload an adapter refuses; carries the dead-letter reason and a human-readable detail."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One accepted message, reduced to what the rest of the hub needs.
+
+    `occurred_at` is the device's own `ts` when it sent one, otherwise the hub's receive time.
+    `data` is the validated payload as plain JSON types (what is stored).
+    """
+
+    device_id: str
+    kind: DeviceKind
+    channel: Channel
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    pressed: bool = False
+    smoke: bool = False
+    celsius: float | None = None
+    seq: int | None = None
+    online: bool | None = None
+
+
+class PayloadModel(BaseModel):
+    """Base of every payload model: strict about unknown-typed values, no NaN or infinity, immutable."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore", strict=False)
+
+
+M = TypeVar("M", bound=PayloadModel)
+
+
+def _reject_constant(name: str) -> Any:
+    raise PayloadError(DeadLetterReason.NON_FINITE_NUMBER, f"{name} is not a number JSON allows")
+
+
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """Bytes -> JSON object, refusing bad UTF-8, non-objects and NaN/Infinity, each with its own reason."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(DeadLetterReason.BAD_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise PayloadError(DeadLetterReason.BAD_JSON, "nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"expected a JSON object, got {type(value).__name__}")
+    _check_finite(value)
+    return value
+
+
+def _check_finite(value: Any) -> None:
+    # json.loads turns 1e999 into inf without calling parse_constant, so look again.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise PayloadError(DeadLetterReason.NON_FINITE_NUMBER, "a number is out of range")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """Validate a decoded object against a payload model; a failure becomes an INVALID_PAYLOAD error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"{where}: {first['msg']}{more}") from exc

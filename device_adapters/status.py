@@ -1,0 +1,36 @@
+"""The `status` channel every device kind shares: retained `online`/`offline`, also the device's MQTT last will."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from device_adapters.base import Channel, DeadLetterReason, DeviceEvent, DeviceKind, PayloadError
+
+_STATES = {"online": True, "offline": False}
+
+
+def parse_status(device_id: str, kind: DeviceKind, payload: bytes, received_at: datetime) -> DeviceEvent:
+    """`online` / `offline` as plain text (the canonical form) or `{"state": "online"}`."""
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
+    word = text.lower()
+    if word.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PayloadError(DeadLetterReason.BAD_JSON, exc.msg) from exc
+        state = obj.get("state") if isinstance(obj, dict) else None
+        word = state.lower() if isinstance(state, str) else ""
+    if word not in _STATES:
+        raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"status must be 'online' or 'offline', got {text[:40]!r}")
+    return DeviceEvent(
+        device_id=device_id,
+        kind=kind,
+        channel=Channel.STATUS,
+        occurred_at=received_at,
+        data={"state": word},
+        online=_STATES[word],
+    )

@@ -1,0 +1,168 @@
+"""The HTTP API: alarms for the guard, dead letters for maintenance, health and metrics; every route checks a role.
+
+Collaborators come from `app.state` (set by `hub.app`), reached through `Annotated` dependency aliases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from alerts.model import AlarmState, Disposition
+from hub.auth import TokenBook, require
+from hub.config import HubConfig, Role
+from hub.errors import ApiError
+from hub.metrics import HubMetrics
+from hub.store import Actor, InvalidStateError, NotFoundError, Store
+
+
+class HealthSource(Protocol):
+    """What /healthz asks about the running hub."""
+
+    @property
+    def mqtt_connected(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    config: HubConfig
+    store: Store
+    metrics: HubMetrics
+    health: HealthSource
+
+
+def _context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(_context)]
+
+
+def _store(request: Request) -> Store:
+    return _context(request).store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+AlarmReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE))]
+GuardActor = Annotated[Actor, Depends(require(Role.GUARD))]
+MaintenanceReader = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
+MetricsReader = Annotated[Actor, Depends(require(Role.MAINTENANCE, Role.BUREAU))]
+AdminActor = Annotated[Actor, Depends(require(Role.ADMIN))]
+
+
+class CloseRequest(BaseModel):
+    """Closing an alarm: a note is required; the disposition says what it was."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, description="What happened and what was done.")
+    disposition: Disposition | None = Field(default=None, description="real, drill, false_alarm or fault.")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def create_api(context: ApiContext) -> FastAPI:
+    """The FastAPI application of one hub."""
+    app = FastAPI(title="campus-hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.context = context
+    app.state.tokens = TokenBook(context.config.api.tokens)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        site = context.config.site
+        return (
+            "<!doctype html><meta charset=utf-8><title>campus-hub</title>"
+            f"<h1>campus-hub · {_html(site.name)}</h1>"
+            "<p>API: <a href=/api/docs>/api/docs</a> · health: <a href=/healthz>/healthz</a></p>"
+        )
+
+    @app.get("/healthz")
+    def healthz(ctx: ContextDep) -> JSONResponse:
+        mqtt_ok = ctx.health.mqtt_connected
+        store_ok = ctx.store.check_writable()
+        ok = mqtt_ok and store_ok
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/api/v1/alarms")
+    def list_alarms(
+        store: StoreDep,
+        actor: AlarmReader,
+        state: Annotated[AlarmState | None, Query(description="open, acknowledged or closed")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        return {"alarms": store.list_alarms(state, limit)}
+
+    @app.get("/api/v1/alarms/{alarm_id}")
+    def get_alarm(alarm_id: str, store: StoreDep, actor: AlarmReader) -> dict[str, Any]:
+        try:
+            return store.get_alarm(alarm_id)
+        except NotFoundError:
+            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+
+    @app.post("/api/v1/alarms/{alarm_id}/ack")
+    def acknowledge(alarm_id: str, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
+        try:
+            store.acknowledge(alarm_id, actor)
+        except NotFoundError:
+            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+        except InvalidStateError as exc:
+            raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
+        return store.get_alarm(alarm_id)
+
+    @app.post("/api/v1/alarms/{alarm_id}/close")
+    def close(alarm_id: str, body: CloseRequest, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
+        try:
+            store.close(alarm_id, actor, body.note, body.disposition)
+        except NotFoundError:
+            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+        except InvalidStateError as exc:
+            raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
+        return store.get_alarm(alarm_id)
+
+    @app.get("/api/v1/dead-letters")
+    def dead_letters(
+        store: StoreDep, actor: MaintenanceReader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> dict[str, Any]:
+        return {"dead_letters": store.list_dead_letters(limit)}
+
+    @app.get("/api/v1/audit")
+    def audit(store: StoreDep, actor: AdminActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        return {"audit": store.list_audit(limit)}
+
+    @app.get("/metrics")
+    def metrics(ctx: ContextDep, actor: MetricsReader) -> Response:
+        return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

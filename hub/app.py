@@ -1,0 +1,139 @@
+"""The one place that builds the hub: store, metrics, pipeline, forwarders, outbox workers, MQTT ingest and API."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+import httpx
+import uvicorn
+
+from alerts.forwarders import HttpForwarder
+from alerts.outbox import OutboxWorker, RetryPolicy
+from hub.api import ApiContext, create_api
+from hub.clock import Clock, SystemClock
+from hub.config import HubConfig
+from hub.ingest import MqttIngest
+from hub.metrics import HubMetrics
+from hub.pipeline import BatchOutcome, Pipeline
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+TransportFactory = Callable[[str], httpx.BaseTransport | None]
+
+
+class Hub:
+    """A running campus hub. `start()` brings up everything but the HTTP server; `serve()` runs that too."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        clock: Clock | None = None,
+        transport_for: TransportFactory | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = HubMetrics()
+        self.store = Store(config.storage.path, self.clock)
+        self.store.open()
+        self.pipeline = Pipeline(config, self.store, self.metrics)
+        retry = RetryPolicy(config.forwarding.retry_base_s, config.forwarding.retry_max_s)
+        self.workers = [
+            OutboxWorker(
+                self.store,
+                HttpForwarder(endpoint, config.site, transport_for(endpoint.name) if transport_for else None),
+                self.clock,
+                concurrency=config.forwarding.concurrency,
+                retry=retry,
+                on_delivered=self._delivered,
+                on_failure=self._failed,
+            )
+            for endpoint in config.forwarding.endpoints
+        ]
+        self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in config.forwarding.endpoints])
+        self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
+        self.api = create_api(ApiContext(config, self.store, self.metrics, self))
+        self._server: uvicorn.Server | None = None
+        self._server_thread: threading.Thread | None = None
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self.ingest.connected
+
+    def _committed(self, outcome: BatchOutcome) -> None:
+        if outcome.opened:
+            for worker in self.workers:
+                worker.wake()
+
+    def _delivered(self, endpoint: str, alarm_id: str, seconds: float) -> None:
+        self.metrics.forward_latency.labels(endpoint).observe(max(seconds, 0.0))
+
+    def _failed(self, endpoint: str, kind: str) -> None:
+        self.metrics.forward_failures.labels(endpoint, kind).inc()
+
+    def start(self) -> None:
+        """Start forwarding (undelivered alarms from before a restart go first) and ingest."""
+        for warning in self.config.warnings():
+            log.warning("config: %s", warning)
+        for worker in self.workers:
+            worker.start()
+        self.ingest.start()
+
+    def stop(self) -> None:
+        self.stop_api()
+        self.ingest.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.store.close_thread_connection()
+
+    # --- HTTP server ---------------------------------------------------------------------------------------
+
+    def _uvicorn(self) -> uvicorn.Server:
+        config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
+        return uvicorn.Server(config)
+
+    def serve(self) -> None:
+        """Run the API in this thread until SIGINT/SIGTERM, then stop everything."""
+        self._server = self._uvicorn()
+        sock = bind_listener(self.config.api.host, self.config.api.port)
+        log.info("API on http://%s:%d", *sock.getsockname()[:2])
+        try:
+            self._server.run(sockets=[sock])
+        finally:
+            self.stop()
+
+    def start_api_thread(self) -> int:
+        """Run the API in a background thread (tests, demo); returns the bound port."""
+        self._server = self._uvicorn()
+        sock = bind_listener(self.config.api.host, self.config.api.port)
+        port: int = sock.getsockname()[1]
+        server = self._server
+        self._server_thread = threading.Thread(target=lambda: server.run(sockets=[sock]), name="api", daemon=True)
+        self._server_thread.start()
+        return port
+
+    def stop_api(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._server_thread is not None:
+            self._server_thread.join(5.0)
+            self._server_thread = None
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before uvicorn starts so the port is known and a clash fails loudly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock

@@ -1,0 +1,309 @@
+"""The `campus-hub` command: run, check-config, demo, simulate, receiver."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.config import ConfigError, HubConfig, load_config
+
+log = logging.getLogger("campus_hub")
+
+EXIT_CONFIG = 2
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _load(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue.render(exc.filename), file=sys.stderr)
+        print(f"{exc.filename}: {len(exc.issues)} error(s)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(Path(args.config))
+    for warning in config.warnings():
+        print(f"{args.config}: warning: {warning}", file=sys.stderr)
+    print(
+        f"{args.config}: OK: site {config.site.id}, {len(config.devices)} devices, "
+        f"{len(config.forwarding.endpoints)} endpoints, {len(config.api.tokens)} API tokens"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hub.app import Hub
+
+    config = _load(Path(args.config))
+    hub = Hub(config)
+    hub.start()
+    hub.serve()
+    return 0
+
+
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from hub.receiver import Receiver
+
+    secret = os.environ.get("CAMPUS_HUB_RECEIVER_SECRET") or args.secret
+    receiver = Receiver(secret, args.host, args.port)
+    print(f"110 receiver on {receiver.url} ({'checking signatures' if secret else 'NOT checking signatures'})")
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hub.simulate import School, press
+
+    config = _load(Path(args.config))
+    if args.press:
+        press(config, args.press)
+        print(f"pressed {args.press}")
+        return 0
+    school = School(config, press_every_s=args.press_every).start()
+    print(f"simulating {len(school.devices)} devices; Ctrl-C to stop")
+    _wait_for_signal()
+    school.stop()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def demo_config(
+    workdir: Path, mqtt_port: int, receiver_url: str, api_port: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A small school's configuration with fresh random secrets; returns (config, tokens by role)."""
+    tokens = {role: secrets.token_urlsafe(18) for role in ("guard", "maintenance", "bureau", "admin")}
+
+    def device(id_: str, kind: str, name: str, building: str, floor: str, room: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "kind": kind,
+            "name": name,
+            "location": {"building": building, "floor": floor, "room": room},
+            **extra,
+        }
+
+    config = {
+        "site": {
+            "id": "demo-school",
+            "name": "示范中学 Demo Middle School",
+            "address": "1 School Road, Demo District",
+        },
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
+        "storage": {"path": str(workdir / "hub.db")},
+        "forwarding": {
+            "endpoints": [
+                {
+                    "name": "local-110",
+                    "kind": "http",
+                    "url": receiver_url,
+                    "secret": tokens["admin"] + "-110",
+                    "timeout_s": 3,
+                }
+            ],
+            "retry_base_s": 0.5,
+            "retry_max_s": 10,
+        },
+        "api": {
+            "host": "127.0.0.1",
+            "port": api_port,
+            "tokens": [{"name": f"demo-{role}", "role": role, "token": token} for role, token in tokens.items()],
+        },
+        "devices": [
+            device("cam-gate", "camera", "南门摄像机 South gate camera", "Gatehouse", "1", "Gate"),
+            device("cam-hall", "camera", "教学楼大厅 Hall camera", "Teaching Building A", "1", "Hall"),
+            device(
+                "btn-gate",
+                "panic_button",
+                "门卫室一键报警 Gatehouse button",
+                "Gatehouse",
+                "1",
+                "Guard room",
+                heartbeat_s=30,
+                cameras=["cam-gate"],
+            ),
+            device(
+                "btn-office",
+                "panic_button",
+                "校长室一键报警 Office button",
+                "Admin Building",
+                "2",
+                "201",
+                heartbeat_s=30,
+                cameras=["cam-hall"],
+            ),
+            device(
+                "smoke-lab",
+                "smoke",
+                "化学实验室烟感 Chemistry lab smoke",
+                "Science Building",
+                "3",
+                "Lab 302",
+                heartbeat_s=30,
+            ),
+            device(
+                "smoke-library",
+                "smoke",
+                "图书馆烟感 Library smoke",
+                "Library",
+                "2",
+                "Reading room",
+                heartbeat_s=30,
+            ),
+            device(
+                "temp-kitchen",
+                "temperature",
+                "食堂厨房温感 Canteen kitchen heat",
+                "Canteen",
+                "1",
+                "Kitchen",
+                heartbeat_s=30,
+                heat_threshold_c=65,
+            ),
+            device(
+                "temp-server",
+                "temperature",
+                "机房温感 Server room heat",
+                "Admin Building",
+                "1",
+                "Server room",
+                heartbeat_s=30,
+            ),
+        ],
+    }
+    return config, tokens
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.app import Hub
+    from hub.broker import Mosquitto
+    from hub.receiver import Receiver
+    from hub.simulate import School
+
+    workdir = Path(tempfile.mkdtemp(prefix="campus-hub-demo-"))
+    broker = Mosquitto(workdir / "broker").start()
+    receiver_secret = None
+    config_path = workdir / "hub.yaml"
+    raw, tokens = demo_config(workdir, broker.port, "http://127.0.0.1:0/alarms", args.port)
+    receiver_secret = raw["forwarding"]["endpoints"][0]["secret"]
+    receiver = Receiver(receiver_secret).start()
+    raw["forwarding"]["endpoints"][0]["url"] = receiver.url
+    config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = _load(config_path)
+    hub = Hub(config)
+    school: School | None = None
+    try:
+        hub.start()
+        school = School(config, press_every_s=args.press_every).start()
+        prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
+        print(
+            "\n".join(
+                [
+                    "",
+                    "campus-hub demo is running (Ctrl-C to stop)",
+                    f"  console / API    http://127.0.0.1:{args.port}/   (API docs: /api/docs)",
+                    f"  MQTT broker      127.0.0.1:{broker.port}  (private Mosquitto)",
+                    f"  110 receiver     {receiver.url}",
+                    f"  config and data  {workdir}",
+                    "  tokens           " + "  ".join(f"{role}={tok}" for role, tok in tokens.items()),
+                    "",
+                    "Press a one-button alarm:",
+                    f"  .venv/bin/campus-hub simulate --config {config_path} --press btn-gate",
+                    "  or: mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -t {topic} -m '{{\"pressed\": true}}'".format(
+                        port=broker.port, topic=f"{prefix}/panic_button/btn-gate/event"
+                    ),
+                    "See the alarm, then acknowledge and close it:",
+                    f"  curl -s -H 'Authorization: Bearer {tokens['guard']}' http://127.0.0.1:{args.port}/api/v1/alarms",
+                    f"  curl -s -X POST -H 'Authorization: Bearer {tokens['guard']}' "
+                    f"http://127.0.0.1:{args.port}/api/v1/alarms/ALARM_ID/ack",
+                    f"  curl -s -X POST -H 'Authorization: Bearer {tokens['guard']}'"
+                    " -H 'Content-Type: application/json'"
+                    f' -d \'{{"note": "drill", "disposition": "drill"}}\' '
+                    f"http://127.0.0.1:{args.port}/api/v1/alarms/ALARM_ID/close",
+                    f"The simulator also presses a random button every {args.press_every:.0f} s."
+                    if args.press_every
+                    else "",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        hub.serve()
+    finally:
+        if school is not None:
+            school.stop()
+        receiver.stop()
+        broker.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="campus-hub", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the hub")
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a configuration file; exit 2 with every error and its line")
+    p.add_argument("config", help="YAML configuration file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("demo", help="private broker, simulated school, local 110 receiver and the hub")
+    p.add_argument("--port", type=int, default=8080, help="API/console port (default 8080)")
+    p.add_argument("--press-every", type=float, default=60.0, help="simulated press interval, seconds (0: never)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="simulate the devices of a configuration, or press one button")
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file")
+    p.add_argument("--press", metavar="DEVICE", help="press this panic button once and exit")
+    p.add_argument("--press-every", type=float, default=0.0, help="press a random button every N seconds")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("receiver", help="a local 110-style receiving endpoint that logs alarms and answers receipts")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9110)
+    p.add_argument("--secret", help="shared secret to check X-Hub-Signature-256 (or CAMPUS_HUB_RECEIVER_SECRET)")
+    p.set_defaults(func=cmd_receiver)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "check-config":
+        _logging(args.verbose)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

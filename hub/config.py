@@ -1,0 +1,599 @@
+"""The hub's configuration: pydantic models of the YAML file, environment overrides, and errors that name key and line.
+
+Every model forbids unknown keys and documents every field. Secrets are `SecretStr`; they may come from
+the YAML file, from `CAMPUS_HUB__SECTION__KEY` environment variables, or from a file named by
+`CAMPUS_HUB__SECTION__KEY_FILE` (the Docker/systemd credentials convention).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from device_adapters.base import DeviceKind
+
+ENV_PREFIX = "CAMPUS_HUB__"
+MIN_RETENTION_DAYS = 90
+MAX_RECOVERY_HOURS = 24.0
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Topic levels must not hold MQTT wildcards or separators; ids are also used in URLs.
+IdStr = Annotated[str, Field(pattern=_ID, description="Identifier: letters, digits, '_', '.', '-'; at most 64.")]
+
+
+class Role(StrEnum):
+    """API token roles."""
+
+    GUARD = "guard"
+    MAINTENANCE = "maintenance"
+    BUREAU = "bureau"
+    ADMIN = "admin"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Model):
+    """The campus this hub serves; sent with every alarm."""
+
+    id: IdStr = Field(description="Site identifier, used in MQTT topics and reports.")
+    name: str = Field(min_length=1, description="School name as the 110 centre should read it.")
+    address: str = Field(min_length=1, description="Street address as the 110 centre should read it.")
+
+
+class TlsConfig(_Model):
+    """TLS to the MQTT broker."""
+
+    ca_file: Path | None = Field(default=None, description="CA certificate (PEM) that signed the broker's certificate.")
+    cert_file: Path | None = Field(default=None, description="Client certificate (PEM), for brokers that require one.")
+    key_file: Path | None = Field(default=None, description="Private key (PEM) of the client certificate.")
+
+    @model_validator(mode="after")
+    def _pair_and_exist(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is not None and not value.is_file():
+                raise ValueError(f"{name}: no such file: {value}")
+        return self
+
+
+class MqttConfig(_Model):
+    """The broker the devices publish to."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
+    topic_prefix: str = Field(
+        default="campus",
+        pattern=r"^[^#+/]+(/[^#+/]+)*$",
+        description="First topic level(s): topics are {topic_prefix}/{site.id}/{kind}/{device_id}/{channel}.",
+    )
+    username: str | None = Field(default=None, description="Broker user name; none for an open broker.")
+    password: SecretStr | None = Field(default=None, description="Broker password (prefer CAMPUS_HUB__MQTT__PASSWORD).")
+    tls: TlsConfig | None = Field(default=None, description="TLS settings; omit for plain TCP.")
+    client_id: str | None = Field(
+        default=None,
+        description="Fixed MQTT client id of the persistent session; default campus-hub-{site.id}.",
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=600, description="MQTT keep-alive interval, seconds.")
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="How long the broker keeps the hub's session and queued messages while the hub is away, seconds.",
+    )
+    receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="How many unacknowledged QoS 1 messages the broker may send at once.",
+    )
+    max_payload_bytes: int = Field(
+        default=4096, ge=64, le=1_048_576, description="Larger payloads are dead-lettered unread."
+    )
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay, seconds.")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay, seconds.")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MqttConfig:
+        if self.password is not None and not self.username:
+            raise ValueError("password given without username")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be less than reconnect_min_s")
+        return self
+
+
+class StorageConfig(_Model):
+    """The embedded store."""
+
+    path: Path = Field(default=Path("campus-hub.db"), description="SQLite file; relative to the config file's folder.")
+
+
+class RetentionConfig(_Model):
+    """How long the hub keeps what it collects."""
+
+    days: int = Field(
+        default=MIN_RETENTION_DAYS,
+        description="Days video/image information and telemetry are kept; the rules require at least 90.",
+    )
+    records_days: int = Field(default=365, description="Days alarms, faults and the audit log are kept; at least 90.")
+
+    @field_validator("days", "records_days")
+    @classmethod
+    def _at_least_90(cls, value: int) -> int:
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"retention.days must be at least {MIN_RETENTION_DAYS}: the rules require video and image "
+                f"information to be kept no less than {MIN_RETENTION_DAYS} days (got {value})"
+            )
+        return value
+
+
+class SlaConfig(_Model):
+    """The recovery rule for failures of the technical security system."""
+
+    recovery_hours: float = Field(
+        default=MAX_RECOVERY_HOURS,
+        gt=0,
+        le=MAX_RECOVERY_HOURS,
+        description="Hours within which a failure must be restored; the rules allow at most 24.",
+    )
+
+
+class HttpEndpoint(_Model):
+    """A 110-style receiving endpoint that takes alarms as signed JSON over HTTP(S)."""
+
+    name: IdStr = Field(description="Endpoint name, shown on each alarm's delivery record.")
+    kind: Literal["http"] = Field(description="Transport: http.")
+    url: AnyHttpUrl = Field(description="URL the alarm JSON is POSTed to.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret for X-Hub-Signature-256 (HMAC-SHA256 of the body). Without it alarms go unsigned.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout, seconds.")
+
+
+Endpoint = Annotated[HttpEndpoint, Field(discriminator="kind")]
+
+
+class ForwardingConfig(_Model):
+    """Where alarms go and how hard the hub tries."""
+
+    endpoints: list[Endpoint] = Field(
+        default_factory=list, description="Receiving endpoints; every alarm goes to each."
+    )
+    retry_base_s: float = Field(default=0.5, gt=0, description="First retry delay, seconds; doubles each attempt.")
+    retry_max_s: float = Field(default=30.0, gt=0, description="Longest retry delay, seconds.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Alarms in flight at once per endpoint.")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique_names(cls, endpoints: list[HttpEndpoint]) -> list[HttpEndpoint]:
+        _require_unique([e.name for e in endpoints], "endpoint name")
+        return endpoints
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> ForwardingConfig:
+        if self.retry_max_s < self.retry_base_s:
+            raise ValueError("retry_max_s must not be less than retry_base_s")
+        return self
+
+
+class ApiToken(_Model):
+    """A bearer token and the role it grants."""
+
+    name: IdStr = Field(description="Who holds the token; recorded in the audit log.")
+    role: Role = Field(description="guard, maintenance, bureau or admin.")
+    token: SecretStr = Field(description="The token (prefer CAMPUS_HUB__API__TOKENS__<name>__TOKEN).")
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("token is shorter than 8 characters")
+        return value
+
+
+class ApiConfig(_Model):
+    """The HTTP API and console."""
+
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")
+    tokens: list[ApiToken] = Field(default_factory=list, description="Bearer tokens; none means no API access.")
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique(cls, tokens: list[ApiToken]) -> list[ApiToken]:
+        _require_unique([t.name for t in tokens], "token name")
+        _require_unique([t.token.get_secret_value() for t in tokens], "token value", show=False)
+        return tokens
+
+
+class AlarmRulesConfig(_Model):
+    """Site-wide defaults of the alarm rules; devices may override the heat limits."""
+
+    heat_threshold_c: float = Field(
+        default=57.0,
+        ge=30,
+        le=150,
+        description="Heat alarm at or above this temperature (57 is inside class A1's 54-65 static response).",
+    )
+    heat_rate_c_per_min: float = Field(
+        default=10.0, gt=0, le=100, description="Heat alarm when the temperature rises at least this fast."
+    )
+    heat_rate_window_s: float = Field(
+        default=60.0, ge=10, le=600, description="Window over which the rate of rise is measured, seconds."
+    )
+    heat_rate_min_span_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="Shortest span a rate of rise is computed over, so sensor noise between close readings is ignored.",
+    )
+
+    @model_validator(mode="after")
+    def _span_in_window(self) -> AlarmRulesConfig:
+        if self.heat_rate_min_span_s > self.heat_rate_window_s:
+            raise ValueError("heat_rate_min_span_s must not exceed heat_rate_window_s")
+        return self
+
+
+class Location(_Model):
+    """Where a device is, as a guard would walk to it."""
+
+    building: str = Field(min_length=1, description="Building name or number.")
+    floor: str = Field(description="Floor, as written on the building's plans.")
+    room: str = Field(description="Room name or number.")
+
+    @field_validator("floor", "room", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class DeviceConfig(_Model):
+    """One device of the registry."""
+
+    id: IdStr = Field(description="Device id; also the topic level after the kind.")
+    kind: DeviceKind = Field(description="panic_button, smoke, temperature or camera.")
+    name: str = Field(min_length=1, description="Name a guard recognises.")
+    location: Location = Field(description="Building, floor and room.")
+    heartbeat_s: int = Field(
+        default=60, ge=5, le=86400, description="Expected interval between messages; offline after 3 missed."
+    )
+    cameras: list[str] = Field(default_factory=list, description="Ids of cameras that see this device's area.")
+    heat_threshold_c: float | None = Field(
+        default=None,
+        ge=30,
+        le=150,
+        description="Temperature sensors only: overrides alarms.heat_threshold_c.",
+    )
+    heat_rate_c_per_min: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Temperature sensors only: overrides alarms.heat_rate_c_per_min.",
+    )
+
+    @model_validator(mode="after")
+    def _heat_only_for_temperature(self) -> DeviceConfig:
+        if self.kind is not DeviceKind.TEMPERATURE:
+            for name in ("heat_threshold_c", "heat_rate_c_per_min"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies to temperature devices only, not {self.kind}")
+        return self
+
+
+class HubConfig(_Model):
+    """The whole configuration file."""
+
+    site: SiteConfig = Field(description="The campus.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT broker.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="The embedded SQLite store.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention policy.")
+    sla: SlaConfig = Field(default_factory=SlaConfig, description="Recovery-time rule.")
+    forwarding: ForwardingConfig = Field(default_factory=ForwardingConfig, description="Alarm forwarding to 110.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and console.")
+    alarms: AlarmRulesConfig = Field(default_factory=AlarmRulesConfig, description="Alarm rule defaults.")
+    devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_devices(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
+        _require_unique([d.id for d in devices], "device id")
+        return devices
+
+    @model_validator(mode="after")
+    def _camera_links(self) -> HubConfig:
+        kinds = {d.id: d.kind for d in self.devices}
+        for index, device in enumerate(self.devices):
+            for camera in device.cameras:
+                if kinds.get(camera) is not DeviceKind.CAMERA:
+                    what = "is not in devices" if camera not in kinds else f"is a {kinds[camera]}, not a camera"
+                    raise ValueError(f"devices[{index}].cameras: {camera!r} {what}")
+        return self
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        """The registry entry of a device id, if any."""
+        return self.device_index().get(device_id)
+
+    def device_index(self) -> dict[str, DeviceConfig]:
+        """Registry by device id."""
+        return {d.id: d for d in self.devices}
+
+    def warnings(self) -> list[str]:
+        """Valid but risky settings, printed by check-config and logged at start-up."""
+        out: list[str] = []
+        for index, endpoint in enumerate(self.forwarding.endpoints):
+            if endpoint.secret is None:
+                out.append(
+                    f"forwarding.endpoints[{index}].secret is not set: alarms to {endpoint.name!r} go unsigned "
+                    f"(set {ENV_PREFIX}FORWARDING__ENDPOINTS__{endpoint.name}__SECRET)"
+                )
+            if endpoint.url.scheme == "http" and endpoint.url.host not in ("127.0.0.1", "localhost", "::1"):
+                out.append(f"forwarding.endpoints[{index}].url is plain http to a remote host; prefer https")
+        if not self.forwarding.endpoints:
+            out.append("forwarding.endpoints is empty: alarms are raised and latched here but reach no 110 centre")
+        if not self.api.tokens:
+            out.append("api.tokens is empty: every API request except /healthz is refused")
+        if self.mqtt.username and self.mqtt.tls is None and self.mqtt.host not in ("127.0.0.1", "localhost", "::1"):
+            out.append("mqtt.password travels in clear text to a remote broker; configure mqtt.tls")
+        return out
+
+
+def _require_unique(values: list[str], what: str, *, show: bool = True) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}" + (f": {value!r}" if show else ""))
+        seen.add(value)
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem with a configuration: where (key path, YAML line or environment variable) and what."""
+
+    key: str
+    message: str
+    line: int | None = None
+    source: str | None = None
+
+    def render(self, filename: str) -> str:
+        if self.source is not None:
+            where = f"{filename}: (from {self.source})"
+        elif self.line is not None:
+            where = f"{filename}:{self.line}"
+        else:
+            where = filename
+        return f"{where}: {self.key or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `issues` says every reason."""
+
+    def __init__(self, filename: str, issues: list[ConfigIssue]) -> None:
+        self.filename = filename
+        self.issues = issues
+        super().__init__("\n".join(issue.render(filename) for issue in issues))
+
+
+def _key_text(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class _Lines:
+    """Line of every key and list item in a YAML document, found from the composed node tree."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.lines: dict[Path_, int] = {}
+        self.duplicates: list[ConfigIssue] = []
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: Path_) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = (*path, key)
+                if child in self.lines:
+                    self.duplicates.append(
+                        ConfigIssue(
+                            _key_text(child),
+                            "key given twice (the first would be ignored)",
+                            key_node.start_mark.line + 1,
+                        )
+                    )
+                self.lines[child] = key_node.start_mark.line + 1
+                self._walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, index)
+                self.lines[child] = item.start_mark.line + 1
+                self._walk(item, child)
+
+    def line_of(self, loc: Path_) -> tuple[Path_, int | None]:
+        """Deepest known path along `loc` (skipping union tags pydantic inserts) and its line."""
+        known: Path_ = ()
+        for part in loc:
+            candidate = (*known, part)
+            if candidate in self.lines:
+                known = candidate
+        return known, self.lines.get(known)
+
+
+_PATH_KEYS: tuple[Path_, ...] = (
+    ("storage", "path"),
+    ("mqtt", "tls", "ca_file"),
+    ("mqtt", "tls", "cert_file"),
+    ("mqtt", "tls", "key_file"),
+)
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> tuple[dict[Path_, str], list[ConfigIssue]]:
+    """Overlay CAMPUS_HUB__A__B[__C] variables onto the parsed YAML; list items by index or by name/id."""
+    origins: dict[Path_, str] = {}
+    issues: list[ConfigIssue] = []
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX:
+            continue
+        raw_parts = var[len(ENV_PREFIX) :].split("__")
+        value: str = environ[var]
+        if raw_parts[-1].upper().endswith("_FILE"):
+            raw_parts[-1] = raw_parts[-1][: -len("_FILE")]
+            try:
+                value = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                issues.append(ConfigIssue(var, f"cannot read secret file {value!r}: {exc.strerror}", source=var))
+                continue
+        try:
+            path = _set_path(data, raw_parts, value)
+        except LookupError as exc:
+            issues.append(ConfigIssue(var, str(exc), source=var))
+            continue
+        origins[path] = var
+    return origins, issues
+
+
+def _set_path(data: dict[str, Any], parts: list[str], value: str) -> Path_:
+    node: Any = data
+    path: list[str | int] = []
+    for position, raw in enumerate(parts):
+        last = position == len(parts) - 1
+        if isinstance(node, list):
+            index = _list_index(node, raw)
+            path.append(index)
+            if last:
+                raise LookupError("a list item cannot be set whole from the environment; name one of its keys")
+            node = node[index]
+            continue
+        if not isinstance(node, dict):
+            raise LookupError(f"{_key_text(tuple(path))} is not a section")
+        key = raw.lower()
+        path.append(key)
+        if last:
+            node[key] = value
+        else:
+            node = node.setdefault(key, {})
+    return tuple(path)
+
+
+def _list_index(items: list[Any], raw: str) -> int:
+    if raw.isdigit() and int(raw) < len(items):
+        return int(raw)
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            for key in ("name", "id"):
+                if str(item.get(key, "")).lower() == raw.lower():
+                    return index
+    raise LookupError(f"no list item with index, name or id {raw!r}")
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    if data.get("storage") is None:
+        data["storage"] = {}
+    if isinstance(data["storage"], dict):
+        data["storage"].setdefault("path", str(StorageConfig().path))
+    for key_path in _PATH_KEYS:
+        node: Any = data
+        for part in key_path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        leaf = key_path[-1]
+        if isinstance(node, dict) and isinstance(node.get(leaf), str):
+            candidate = Path(node[leaf]).expanduser()
+            node[leaf] = str(candidate if candidate.is_absolute() else base / candidate)
+
+
+def parse_config(text: str, filename: str, *, base_dir: Path, environ: Mapping[str, str] | None = None) -> HubConfig:
+    """YAML text -> HubConfig, or ConfigError listing every problem with its key and line."""
+    env = os.environ if environ is None else environ
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            filename, [ConfigIssue("", f"not valid YAML: {problem}", mark.line + 1 if mark else None)]
+        ) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(filename, [ConfigIssue("", "the file must be a mapping of sections (site:, mqtt:, ...)", 1)])
+    lines = _Lines(root)
+    origins, issues = _apply_env(data, env)
+    issues = lines.duplicates + issues
+    _resolve_paths(data, base_dir)
+    try:
+        config = HubConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            loc: Path_ = tuple(error["loc"])
+            known, line = lines.line_of(loc)
+            # Report the key as the user wrote it: drop the union tag pydantic adds (e.g. endpoints[0].http.url).
+            shown = _key_text(tuple(p for p in loc if not _is_union_tag(loc, p)))
+            source = next((origins[p] for p in origins if loc[: len(p)] == p), None)
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "required key is missing"
+            elif "input" in error and error["type"] not in ("extra_forbidden",) and not _is_secret(loc):
+                message += f" (got {_short(error['input'])})"
+            issues.append(ConfigIssue(shown, message, line, source))
+    if issues:
+        raise ConfigError(filename, issues)
+    return config
+
+
+def _is_union_tag(loc: Path_, part: str | int) -> bool:
+    index = loc.index(part)
+    return index > 0 and isinstance(loc[index - 1], int) and part in ("http",) and len(loc) > index + 1
+
+
+def _is_secret(loc: Path_) -> bool:
+    return bool(loc) and loc[-1] in ("password", "secret", "token")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> HubConfig:
+    """Read and validate a configuration file; relative paths inside it are relative to its folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigIssue("", f"cannot read: {exc.strerror}")]) from exc
+    return parse_config(text, str(path), base_dir=path.resolve().parent, environ=environ)
+
+
+_SECRET_RE = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs: any password in it is replaced."""
+    return _SECRET_RE.sub(r"\1***@", url)

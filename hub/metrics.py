@@ -1,0 +1,77 @@
+"""Prometheus metrics of one hub instance, in its own registry (no process-wide singletons)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _OutboxDepth(Collector):
+    def __init__(self, depth: Callable[[], dict[str, int]], endpoints: list[str]) -> None:
+        self._depth = depth
+        self._endpoints = endpoints
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "campus_hub_outbox_depth",
+            "Alarm deliveries waiting for their endpoint's ACK.",
+            labels=["endpoint"],
+        )
+        depth = self._depth()
+        for endpoint in sorted(set(self._endpoints) | set(depth)):
+            family.add_metric([endpoint], depth.get(endpoint, 0))
+        yield family
+
+
+class HubMetrics:
+    """Every metric the hub exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Counter(
+            "campus_hub_messages_ingested",
+            "MQTT messages stored as device events.",
+            ["kind", "channel"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "campus_hub_dead_letters",
+            "MQTT messages refused and kept as dead letters.",
+            ["reason"],
+            registry=r,
+        )
+        self.alarms_raised = Counter("campus_hub_alarms_raised", "Alarms opened.", ["kind"], registry=r)
+        self.alarm_retriggers = Counter(
+            "campus_hub_alarm_retriggers",
+            "Triggers counted on an alarm that was already active.",
+            ["kind"],
+            registry=r,
+        )
+        self.forward_latency = Histogram(
+            "campus_hub_forward_latency_seconds",
+            "From an alarm being raised to its endpoint's ACK.",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.forward_failures = Counter(
+            "campus_hub_forward_failures", "Failed delivery attempts.", ["endpoint", "kind"], registry=r
+        )
+        self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
+        self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
+        self.commit_seconds = Histogram(
+            "campus_hub_ingest_commit_seconds",
+            "Time to commit one ingest batch.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
+            registry=r,
+        )
+
+    def watch_outbox(self, depth: Callable[[], dict[str, int]], endpoints: list[str]) -> None:
+        self.registry.register(_OutboxDepth(depth, endpoints))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,176 @@
+"""A local 110-style receiving endpoint for the demo and tests: checks the signature, de-duplicates, answers a receipt.
+
+It speaks the hub's documented HTTP contract from the other side: POST JSON with `Idempotency-Key` and
+`X-Hub-Signature-256`; 200 with `{"receipt": ...}` on acceptance (the same receipt again for a repeat of the
+same alarm id), 401 for a bad signature, 400 for a body that is not the contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REQUIRED = (
+    "alarm_id",
+    "kind",
+    "priority",
+    "site",
+    "device",
+    "occurred_at",
+    "raised_at",
+    "sent_at",
+    "attempt",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One accepted POST."""
+
+    body: dict[str, Any]
+    raw: bytes
+    headers: dict[str, str]
+    receipt: str
+    duplicate: bool
+    at: datetime
+    at_mono: float
+
+
+@dataclass
+class ReceiverState:
+    """What the receiver has seen; shared with the handler threads."""
+
+    secret: bytes | None
+    received: list[Received] = field(default_factory=list)
+    receipts: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+    # Tests set these to play a receiver that is failing.
+    fail_with: int | None = None
+    hold_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        """Block until `count` posts were accepted (or the timeout passes); returns what arrived."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            return list(self.received)
+
+    def unique_alarm_ids(self) -> set[str]:
+        with self.lock:
+            return {r.body["alarm_id"] for r in self.received}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("receiver: %s", format % args)
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        state = self.server.state
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        raw = self.rfile.read(length)
+        if state.hold_s:
+            time.sleep(state.hold_s)
+        if state.fail_with is not None:
+            self._answer(state.fail_with, {"error": "receiver told to fail"})
+            return
+        if state.secret is not None:
+            expected = "sha256=" + hmac.new(state.secret, raw, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, self.headers.get("X-Hub-Signature-256", "")):
+                self._answer(401, {"error": "bad signature"})
+                return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._answer(400, {"error": "body is not JSON"})
+            return
+        missing = [k for k in REQUIRED if not isinstance(body, dict) or k not in body]
+        if missing:
+            self._answer(400, {"error": f"missing {', '.join(missing)}"})
+            return
+        if self.headers.get("Idempotency-Key") != body["alarm_id"]:
+            self._answer(400, {"error": "Idempotency-Key must equal alarm_id"})
+            return
+        now = datetime.now(UTC)
+        with state.arrived:
+            duplicate = body["alarm_id"] in state.receipts
+            receipt = state.receipts.setdefault(body["alarm_id"], f"110-{len(state.receipts) + 1:06d}")
+            state.received.append(
+                Received(body, raw, dict(self.headers.items()), receipt, duplicate, now, time.monotonic())
+            )
+            state.arrived.notify_all()
+        if not duplicate:
+            device = body["device"]
+            loc = device.get("location", {})
+            log.warning(
+                "110 RECEIVED %s alarm from %s: %s (%s %s %s), receipt %s",
+                body["kind"],
+                body["site"].get("name"),
+                device.get("name"),
+                loc.get("building"),
+                loc.get("floor"),
+                loc.get("room"),
+                receipt,
+            )
+        self._answer(200, {"receipt": receipt, "duplicate": duplicate})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: ReceiverState) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+
+class Receiver:
+    """The receiver as a background thread, on 127.0.0.1 unless told otherwise."""
+
+    def __init__(self, secret: str | None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = ReceiverState(secret.encode() if secret else None)
+        self._server = _Server((host, port), self.state)
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://{host}:{self.port}/alarms"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Receiver:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)

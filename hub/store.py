@@ -1,0 +1,616 @@
+"""The embedded store: one SQLite file in WAL mode holding events, dead letters, alarms, the outbox and the audit log.
+
+All SQL lives here. Writers use `transaction()`; every thread gets its own connection. An alarm and its
+outbox rows are written in one transaction, and a partial unique index keeps one active alarm per device,
+so a crash or a redelivered message can never open a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
+from hub.clock import Clock, to_iso
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_device_time ON events(device_id, received_at);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    payload_size INTEGER NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters(received_at);
+CREATE TABLE IF NOT EXISTS alarms (
+    number INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    device TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    raised_at TEXT NOT NULL,
+    trigger_count INTEGER NOT NULL DEFAULT 1,
+    last_trigger_at TEXT NOT NULL,
+    last_seq INTEGER,
+    acknowledged_at TEXT,
+    acknowledged_by TEXT,
+    closed_at TEXT,
+    closed_by TEXT,
+    close_note TEXT,
+    disposition TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_active_per_device ON alarms(device_id) WHERE state != 'closed';
+CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, priority, raised_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    endpoint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    http_status INTEGER,
+    delivered_at TEXT,
+    receipt TEXT,
+    latency_ms REAL,
+    UNIQUE (alarm_id, endpoint)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, created_at);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+    attempt INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    http_status INTEGER,
+    error TEXT,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_outbox ON delivery_attempts(outbox_id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class NotFoundError(StoreError):
+    """No such record."""
+
+
+class InvalidStateError(StoreError):
+    """The record exists but is not in a state that allows the change."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    device_id: str
+    kind: str
+    channel: str
+    occurred_at: datetime
+    received_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+    payload_size: int
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlarm:
+    id: str
+    kind: AlarmKind
+    last_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One alarm waiting for one endpoint, with what the forwarder needs to build the request."""
+
+    id: int
+    alarm_id: str
+    endpoint: str
+    priority: int
+    attempts: int
+    alarm: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person acting through the API: the token's name and role."""
+
+    name: str
+    role: str
+
+
+class Transaction:
+    """The writes ingest makes in one commit."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def insert_events(self, rows: Sequence[EventRow]) -> None:
+        self._conn.executemany(
+            "INSERT INTO events (device_id, kind, channel, occurred_at, received_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.device_id,
+                    r.kind,
+                    r.channel,
+                    to_iso(r.occurred_at),
+                    to_iso(r.received_at),
+                    json.dumps(r.data),
+                )
+                for r in rows
+            ],
+        )
+
+    def insert_dead_letters(self, rows: Sequence[DeadLetterRow]) -> None:
+        self._conn.executemany(
+            "INSERT INTO dead_letters (topic, reason, detail, payload, payload_size, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.topic, r.reason, r.detail, r.payload, r.payload_size, to_iso(r.received_at)) for r in rows],
+        )
+
+    def active_alarm(self, device_id: str) -> ActiveAlarm | None:
+        row = self._conn.execute(
+            "SELECT id, kind, last_seq FROM alarms WHERE device_id = ? AND state != 'closed'", (device_id,)
+        ).fetchone()
+        return None if row is None else ActiveAlarm(row[0], AlarmKind(row[1]), row[2])
+
+    def open_alarm(
+        self,
+        *,
+        device_id: str,
+        kind: AlarmKind,
+        priority: int,
+        reason: str,
+        detail: dict[str, Any],
+        device: dict[str, Any],
+        occurred_at: datetime,
+        raised_at: datetime,
+        seq: int | None,
+        endpoints: Sequence[str],
+    ) -> str:
+        """Insert an open alarm and one pending outbox row per endpoint; returns the alarm id."""
+        alarm_id = str(uuid.uuid4())
+        raised = to_iso(raised_at)
+        self._conn.execute(
+            "INSERT INTO alarms (id, device_id, kind, priority, state, reason, detail, device, occurred_at, raised_at,"
+            " trigger_count, last_trigger_at, last_seq) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 1, ?, ?)",
+            (
+                alarm_id,
+                device_id,
+                kind.value,
+                priority,
+                reason,
+                json.dumps(detail),
+                json.dumps(device),
+                to_iso(occurred_at),
+                raised,
+                raised,
+                seq,
+            ),
+        )
+        self._conn.executemany(
+            "INSERT INTO outbox (alarm_id, endpoint, state, priority, created_at, next_attempt_at)"
+            " VALUES (?, ?, 'pending', ?, ?, ?)",
+            [(alarm_id, name, priority, raised, raised) for name in endpoints],
+        )
+        return alarm_id
+
+    def retrigger(self, alarm_id: str, at: datetime, seq: int | None) -> None:
+        """Count another trigger on an alarm that is still active."""
+        self._conn.execute(
+            "UPDATE alarms SET trigger_count = trigger_count + 1, last_trigger_at = ?, last_seq = COALESCE(?, last_seq)"
+            " WHERE id = ?",
+            (to_iso(at), seq, alarm_id),
+        )
+
+
+class Store:
+    """SQLite access for every thread of the hub."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = path
+        self._clock = clock
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    def open(self) -> None:
+        """Create the file and schema if needed."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        with self._write_lock:
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.commit()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: an alarm acknowledged to the broker must survive power loss, not only a crash.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+        return conn
+
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's connection (workers call this when they stop)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        # One writer at a time inside the process; BEGIN IMMEDIATE takes SQLite's lock up front.
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction: everything inside commits together or not at all."""
+        with self._write() as conn:
+            yield Transaction(conn)
+
+    def check_writable(self) -> bool:
+        """True when a write transaction can be taken now (used by /healthz)."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_health_check', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (to_iso(self._clock.now()),),
+                )
+        except sqlite3.Error:
+            return False
+        return True
+
+    # --- alarms ----------------------------------------------------------------------------------------------
+
+    def list_alarms(self, state: AlarmState | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Alarms, most urgent first, then newest; with their delivery states."""
+        sql = "SELECT * FROM alarms"
+        args: list[Any] = []
+        if state is not None:
+            sql += " WHERE state = ?"
+            args.append(state.value)
+        sql += " ORDER BY (state = 'closed'), priority, raised_at DESC LIMIT ?"
+        args.append(limit)
+        conn = self._conn()
+        conn.row_factory = sqlite3.Row
+        try:
+            rows = conn.execute(sql, args).fetchall()
+            return [self._alarm_dict(conn, row) for row in rows]
+        finally:
+            conn.row_factory = None
+
+    def get_alarm(self, alarm_id: str) -> dict[str, Any]:
+        conn = self._conn()
+        conn.row_factory = sqlite3.Row
+        try:
+            row = conn.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(alarm_id)
+            return self._alarm_dict(conn, row, with_attempts=True)
+        finally:
+            conn.row_factory = None
+
+    def _alarm_dict(self, conn: sqlite3.Connection, row: sqlite3.Row, with_attempts: bool = False) -> dict[str, Any]:
+        alarm = {
+            "id": row["id"],
+            "number": row["number"],
+            "kind": row["kind"],
+            "priority": row["priority"],
+            "state": row["state"],
+            "reason": row["reason"],
+            "detail": json.loads(row["detail"]),
+            "device": json.loads(row["device"]),
+            "occurred_at": row["occurred_at"],
+            "raised_at": row["raised_at"],
+            "trigger_count": row["trigger_count"],
+            "last_trigger_at": row["last_trigger_at"],
+            "acknowledged_at": row["acknowledged_at"],
+            "acknowledged_by": row["acknowledged_by"],
+            "closed_at": row["closed_at"],
+            "closed_by": row["closed_by"],
+            "close_note": row["close_note"],
+            "disposition": row["disposition"],
+        }
+        deliveries = []
+        for out in conn.execute("SELECT * FROM outbox WHERE alarm_id = ? ORDER BY endpoint", (row["id"],)).fetchall():
+            delivery = {
+                "endpoint": out["endpoint"],
+                "state": out["state"],
+                "attempts": out["attempts"],
+                "last_attempt_at": out["last_attempt_at"],
+                "next_attempt_at": out["next_attempt_at"] if out["state"] == DeliveryState.PENDING else None,
+                "delivered_at": out["delivered_at"],
+                "receipt": out["receipt"],
+                "http_status": out["http_status"],
+                "last_error": out["last_error"],
+                "latency_ms": out["latency_ms"],
+            }
+            if with_attempts:
+                delivery["history"] = [
+                    {
+                        k: a[k]
+                        for k in (
+                            "attempt",
+                            "started_at",
+                            "finished_at",
+                            "outcome",
+                            "http_status",
+                            "error",
+                            "receipt",
+                        )
+                    }
+                    for a in conn.execute(
+                        "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", (out["id"],)
+                    ).fetchall()
+                ]
+            deliveries.append(delivery)
+        alarm["deliveries"] = deliveries
+        return alarm
+
+    def acknowledge(self, alarm_id: str, actor: Actor) -> None:
+        """open -> acknowledged, audited in the same transaction."""
+        now = to_iso(self._clock.now())
+        with self._write() as conn:
+            state = self._state_of(conn, alarm_id)
+            if state != AlarmState.OPEN:
+                raise InvalidStateError(f"alarm is {state}, only an open alarm can be acknowledged")
+            conn.execute(
+                "UPDATE alarms SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?",
+                (now, actor.name, alarm_id),
+            )
+            self._audit(conn, now, actor, "alarm.acknowledge", alarm_id, {})
+
+    def close(self, alarm_id: str, actor: Actor, note: str, disposition: Disposition | None) -> list[str]:
+        """acknowledged -> closed with a note; pending deliveries are cancelled. Returns the cancelled endpoints."""
+        now = to_iso(self._clock.now())
+        with self._write() as conn:
+            state = self._state_of(conn, alarm_id)
+            if state != AlarmState.ACKNOWLEDGED:
+                raise InvalidStateError(f"alarm is {state}, only an acknowledged alarm can be closed")
+            conn.execute(
+                "UPDATE alarms SET state = 'closed', closed_at = ?, closed_by = ?, close_note = ?, disposition = ?"
+                " WHERE id = ?",
+                (now, actor.name, note, disposition.value if disposition else None, alarm_id),
+            )
+            cancelled = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL,"
+                    " last_error = COALESCE(last_error, '') || ' (cancelled: alarm closed before delivery)'"
+                    " WHERE alarm_id = ? AND state = 'pending' RETURNING endpoint",
+                    (alarm_id,),
+                ).fetchall()
+            ]
+            detail: dict[str, Any] = {"note": note, "disposition": disposition.value if disposition else None}
+            if cancelled:
+                detail["undelivered_endpoints"] = cancelled
+            self._audit(conn, now, actor, "alarm.close", alarm_id, detail)
+        return cancelled
+
+    @staticmethod
+    def _state_of(conn: sqlite3.Connection, alarm_id: str) -> AlarmState:
+        row = conn.execute("SELECT state FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(alarm_id)
+        return AlarmState(row[0])
+
+    @staticmethod
+    def _audit(
+        conn: sqlite3.Connection, at: str, actor: Actor, action: str, target: str, detail: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, actor, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, actor.name, actor.role, action, target, json.dumps(detail, ensure_ascii=False)),
+        )
+
+    def list_audit(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = (
+            self._conn()
+            .execute("SELECT at, actor, role, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+            .fetchall()
+        )
+        return [
+            {
+                "at": r[0],
+                "actor": r[1],
+                "role": r[2],
+                "action": r[3],
+                "target": r[4],
+                "detail": json.loads(r[5]),
+            }
+            for r in rows
+        ]
+
+    # --- outbox ----------------------------------------------------------------------------------------------
+
+    def due_outbox(self, endpoint: str, exclude: Sequence[int], limit: int) -> list[OutboxItem]:
+        """Pending rows of an endpoint, priority first then oldest, skipping those already in flight."""
+        placeholders = ",".join("?" * len(exclude))
+        # Only "?" placeholders are formatted in; every value is bound.
+        sql = (
+            "SELECT o.id, o.alarm_id, o.endpoint, o.priority, o.attempts, a.kind, a.device, a.occurred_at,"  # noqa: S608
+            " a.raised_at, a.trigger_count, a.reason, a.detail FROM outbox o JOIN alarms a ON a.id = o.alarm_id"
+            " WHERE o.endpoint = ? AND o.state = 'pending'"
+            + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
+            + " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
+        )
+        rows = self._conn().execute(sql, (endpoint, *exclude, limit)).fetchall()
+        return [
+            OutboxItem(
+                id=r[0],
+                alarm_id=r[1],
+                endpoint=r[2],
+                priority=r[3],
+                attempts=r[4],
+                alarm={
+                    "kind": r[5],
+                    "device": json.loads(r[6]),
+                    "occurred_at": r[7],
+                    "raised_at": r[8],
+                    "trigger_count": r[9],
+                    "reason": r[10],
+                    "detail": json.loads(r[11]),
+                },
+            )
+            for r in rows
+        ]
+
+    def record_attempt(
+        self,
+        item: OutboxItem,
+        *,
+        started_at: datetime,
+        outcome: DeliveryState,
+        http_status: int | None,
+        error: str | None,
+        receipt: str | None,
+        next_attempt_at: datetime | None,
+        latency_ms: float | None,
+    ) -> None:
+        """Store one attempt and move the outbox row to its new state (still pending on a retryable failure)."""
+        now = self._clock.now()
+        attempt = item.attempts + 1
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, http_status,"
+                " error, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item.id,
+                    attempt,
+                    to_iso(started_at),
+                    to_iso(now),
+                    "retry" if outcome is DeliveryState.PENDING else outcome.value,
+                    http_status,
+                    error,
+                    receipt,
+                ),
+            )
+            conn.execute(
+                "UPDATE outbox SET attempts = ?, last_attempt_at = ?, http_status = ?, last_error = ?,"
+                " state = CASE WHEN state = 'cancelled' AND ? = 'pending' THEN state ELSE ? END,"
+                " next_attempt_at = ?, receipt = COALESCE(?, receipt),"
+                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,"
+                " latency_ms = COALESCE(?, latency_ms) WHERE id = ?",
+                (
+                    attempt,
+                    to_iso(started_at),
+                    http_status,
+                    error,
+                    outcome.value,
+                    outcome.value,
+                    to_iso(next_attempt_at) if next_attempt_at else None,
+                    receipt,
+                    outcome.value,
+                    to_iso(now),
+                    latency_ms,
+                    item.id,
+                ),
+            )
+
+    def outbox_depth(self) -> dict[str, int]:
+        """Pending deliveries per endpoint."""
+        rows = (
+            self._conn()
+            .execute("SELECT endpoint, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY endpoint")
+            .fetchall()
+        )
+        return {r[0]: r[1] for r in rows}
+
+    # --- dead letters and events -----------------------------------------------------------------------------
+
+    def list_dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, topic, reason, detail, payload, payload_size, received_at FROM dead_letters"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [
+            {
+                "id": r[0],
+                "topic": r[1],
+                "reason": r[2],
+                "detail": r[3],
+                "payload": bytes(r[4]).decode("utf-8", errors="replace"),
+                "payload_size": r[5],
+                "received_at": r[6],
+            }
+            for r in rows
+        ]
+
+    def count(self, table: str) -> int:
+        """Rows in one of the hub's tables (tests and diagnostics)."""
+        if table not in ("events", "dead_letters", "alarms", "outbox", "delivery_attempts", "audit"):
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
