@@ -59,6 +59,7 @@ class Hub:
         self.api = create_api(ApiContext(config, self.store, self.metrics, self))
         self._server: uvicorn.Server | None = None
         self._server_thread: threading.Thread | None = None
+        self.api_port: int | None = None
 
     @property
     def mqtt_connected(self) -> bool:
@@ -111,6 +112,7 @@ class Hub:
         self._server = self._uvicorn()
         sock = bind_listener(self.config.api.host, self.config.api.port)
         port: int = sock.getsockname()[1]
+        self.api_port = port
         server = self._server
         self._server_thread = threading.Thread(target=lambda: server.run(sockets=[sock]), name="api", daemon=True)
         self._server_thread.start()
