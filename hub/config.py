@@ -216,7 +216,7 @@ class ApiConfig(_Model):
     """The HTTP API and console."""
 
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
-    port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the API listens on; 0 picks a free one.")
     tokens: list[ApiToken] = Field(default_factory=list, description="Bearer tokens; none means no API access.")
 
     @field_validator("tokens")

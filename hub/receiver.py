@@ -59,6 +59,7 @@ class ReceiverState:
     # Tests set these to play a receiver that is failing.
     fail_with: int | None = None
     hold_s: float = 0.0
+    posts: int = 0
 
     def __post_init__(self) -> None:
         self.arrived = threading.Condition(self.lock)
@@ -68,6 +69,11 @@ class ReceiverState:
         with self.arrived:
             self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
             return list(self.received)
+
+    def wait_for_posts(self, count: int, timeout: float) -> bool:
+        """Block until `count` POSTs started arriving, accepted or not."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: self.posts >= count, timeout)
 
     def unique_alarm_ids(self) -> set[str]:
         with self.lock:
@@ -97,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         length = int(self.headers.get("Content-Length", "0") or 0)
         raw = self.rfile.read(length)
+        with state.arrived:
+            state.posts += 1
+            state.arrived.notify_all()
         if state.hold_s:
             time.sleep(state.hold_s)
         if state.fail_with is not None:

@@ -66,7 +66,11 @@ def base_config(
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "topic_prefix": PREFIX, "reconnect_max_s": 2},
         "storage": {"path": str(tmp_path / "hub.db")},
         "forwarding": {"endpoints": endpoints, "retry_base_s": retry_base_s, "retry_max_s": retry_max_s},
-        "api": {"host": "127.0.0.1", "port": 0, "tokens": [{"name": r, "role": r, "token": t} for r, t in TOKENS.items()]},
+        "api": {
+            "host": "127.0.0.1",
+            "port": 0,
+            "tokens": [{"name": r, "role": r, "token": t} for r, t in TOKENS.items()],
+        },
         "devices": [
             device("cam-1", "camera"),
             device("btn-1", "panic_button", cameras=["cam-1"]),
