@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import uvicorn
@@ -23,6 +25,23 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[str], httpx.BaseTransport | None]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM/SIGINT after its shutdown: the hub still has to commit, acknowledge and
+    say goodbye on MQTT, which a re-raised SIGTERM would cut short."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 class Hub:
@@ -95,7 +114,7 @@ class Hub:
 
     def _uvicorn(self) -> uvicorn.Server:
         config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
-        return uvicorn.Server(config)
+        return _Server(config)
 
     def serve(self) -> None:
         """Run the API in this thread until SIGINT/SIGTERM, then stop everything."""

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.broker import Mosquitto, free_port
 from hub.receiver import Receiver
@@ -154,3 +156,26 @@ def test_killed_during_a_burst_loses_no_press(
         assert received == db_ids
     finally:
         receiver.stop()
+
+
+def test_sigterm_stops_cleanly_and_says_offline(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, hub_process: list[HubProcess]
+) -> None:
+    path, port = _write_config(tmp_path, base_config(tmp_path, broker.port, None))
+    hub = HubProcess(path, port, tmp_path / "hub.log").start()
+    hub_process.append(hub)
+    assert hub.proc is not None
+    hub.proc.send_signal(signal.SIGTERM)
+    assert hub.proc.wait(15) == 0
+    seen: list[bytes] = []
+    reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="status-after-stop")
+    reader.on_message = lambda c, u, m: seen.append(bytes(m.payload))
+    reader.connect("127.0.0.1", broker.port)
+    reader.subscribe("campus/test-school/hub/status", qos=1)
+    reader.loop_start()
+    try:
+        assert wait_until(lambda: bool(seen), 5)
+        assert seen[0] == b"offline"
+    finally:
+        reader.disconnect()
+        reader.loop_stop()
