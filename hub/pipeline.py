@@ -7,6 +7,7 @@ parse becomes a dead-letter row; nothing here raises for bad input.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,16 @@ class BatchOutcome:
     dead_letters: int = 0
     opened: list[str] = field(default_factory=list)
     retriggered: list[str] = field(default_factory=list)
+    opened_kinds: list[AlarmKind] = field(default_factory=list)
+    retriggered_kinds: list[AlarmKind] = field(default_factory=list)
+
+    def merge(self, other: BatchOutcome) -> None:
+        self.events += other.events
+        self.dead_letters += other.dead_letters
+        self.opened += other.opened
+        self.retriggered += other.retriggered
+        self.opened_kinds += other.opened_kinds
+        self.retriggered_kinds += other.retriggered_kinds
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -104,7 +115,29 @@ class Pipeline:
         )
 
     def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
-        """Commit a batch; raises only if the store itself fails (then nothing was committed)."""
+        """Commit a batch; raises only if the store itself fails (then nothing was committed).
+
+        A message that parses but still cannot be stored (a bug, a value SQLite refuses) must not hold the
+        whole batch hostage, retried forever: the batch is then stored one message at a time and the
+        message that fails is kept as a dead letter instead.
+        """
+        events, dead = self._parse_all(batch)
+        try:
+            return self._commit(events, dead)
+        except sqlite3.OperationalError:
+            raise  # disk full, I/O error, locked: the store's problem, so the caller retries the same batch
+        except Exception as exc:
+            if len(batch) > 1:
+                log.exception("ingest: a batch of %d failed to store; storing one message at a time", len(batch))
+                total = BatchOutcome()
+                for message in batch:
+                    total.merge(self.process([message]))
+                return total
+            log.exception("ingest: message on %s cannot be stored; keeping it as a dead letter", batch[0].topic)
+            detail = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
+            return self._commit([], [self._dead_letter(batch[0], DeadLetterReason.ADAPTER_ERROR.value, detail)])
+
+    def _parse_all(self, batch: Sequence[Inbound]) -> tuple[list[tuple[Inbound, DeviceEvent]], list[DeadLetterRow]]:
         events: list[tuple[Inbound, DeviceEvent]] = []
         dead: list[DeadLetterRow] = []
         for message in batch:
@@ -115,11 +148,11 @@ class Pipeline:
             except Exception as exc:
                 # An adapter bug must cost one message, not the ingest loop; the message is kept for analysis.
                 log.exception("adapter crashed on %s", message.topic)
-                dead.append(
-                    self._dead_letter(
-                        message, DeadLetterReason.ADAPTER_ERROR.value, f"{type(exc).__name__}: {exc}"[:300]
-                    )
-                )
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+                dead.append(self._dead_letter(message, DeadLetterReason.ADAPTER_ERROR.value, detail))
+        return events, dead
+
+    def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
         readings: list[tuple[str, float, float]] = []
         with self._store.transaction() as tx:
@@ -137,12 +170,17 @@ class Pipeline:
                     readings.append((event.device_id, message.received_mono, event.celsius))
                 if trigger is not None:
                     self._raise(tx, message, event, trigger, outcome)
+        # Only what was committed updates memory and counters.
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)
         for _, event in events:
             self._metrics.messages.labels(event.kind.value, event.channel.value).inc()
         for row in dead:
             self._metrics.dead_letters.labels(row.reason).inc()
+        for kind in outcome.opened_kinds:
+            self._metrics.alarms_raised.labels(kind.value).inc()
+        for kind in outcome.retriggered_kinds:
+            self._metrics.alarm_retriggers.labels(kind.value).inc()
         return outcome
 
     def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
@@ -158,7 +196,7 @@ class Pipeline:
                 return  # the same press delivered again (QoS 1 redelivery): not a new trigger
             tx.retrigger(active.id, message.received_at, event.seq)
             out.retriggered.append(active.id)
-            self._metrics.alarm_retriggers.labels(active.kind.value).inc()
+            out.retriggered_kinds.append(active.kind)
             return
         alarm_id = tx.open_alarm(
             device_id=event.device_id,
@@ -173,7 +211,7 @@ class Pipeline:
             endpoints=self._endpoints,
         )
         out.opened.append(alarm_id)
-        self._metrics.alarms_raised.labels(trigger.kind.value).inc()
+        out.opened_kinds.append(trigger.kind)
         log.warning(
             "ALARM %s %s on %s (%s): %s",
             trigger.kind.value,
