@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 
 class DeviceKind(StrEnum):
@@ -82,6 +82,19 @@ class PayloadModel(BaseModel):
 M = TypeVar("M", bound=PayloadModel)
 
 
+def _representable_in_utc(value: datetime) -> datetime:
+    # The store keeps every time in UTC; 0001-01-01T00:00+01:00 has no UTC form and would fail the whole batch.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range once converted to UTC") from None
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
+"""A device's `ts`: ISO 8601 with an offset (or Unix seconds), representable in UTC."""
+
+
 def _reject_constant(name: str) -> Any:
     raise PayloadError(DeadLetterReason.NON_FINITE_NUMBER, f"{name} is not a number JSON allows")
 
@@ -98,6 +111,9 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
         raise PayloadError(DeadLetterReason.BAD_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise PayloadError(DeadLetterReason.BAD_JSON, "nested too deeply") from exc
+    except ValueError as exc:
+        # e.g. an integer literal longer than Python's int conversion limit (4300 digits)
+        raise PayloadError(DeadLetterReason.BAD_JSON, str(exc)[:120]) from exc
     if not isinstance(value, dict):
         raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"expected a JSON object, got {type(value).__name__}")
     _check_finite(value)

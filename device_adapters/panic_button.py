@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from device_adapters.base import (
     Channel,
@@ -17,6 +17,7 @@ from device_adapters.base import (
     DeviceKind,
     PayloadError,
     PayloadModel,
+    Timestamp,
     validate,
 )
 
@@ -28,7 +29,7 @@ class PanicButtonEvent(PayloadModel):
 
     pressed: bool = Field(description="True when the button was pressed; false for a release or reset report.")
     seq: int | None = Field(default=None, ge=0, le=2**53, description="The device's own press counter.")
-    ts: AwareDatetime | None = Field(default=None, description="When the device saw it, ISO 8601 with offset.")
+    ts: Timestamp | None = Field(default=None, description="When the device saw it, ISO 8601 with offset.")
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
     tamper: bool | None = Field(default=None, description="True while the enclosure is open.")
 
@@ -38,7 +39,7 @@ class PanicButtonSupervision(PayloadModel):
 
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
     tamper: bool | None = Field(default=None, description="True while the enclosure is open.")
-    ts: AwareDatetime | None = Field(default=None, description="When the device sent it, ISO 8601 with offset.")
+    ts: Timestamp | None = Field(default=None, description="When the device sent it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:

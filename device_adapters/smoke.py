@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from device_adapters.base import (
     Channel,
@@ -17,6 +17,7 @@ from device_adapters.base import (
     DeviceKind,
     PayloadError,
     PayloadModel,
+    Timestamp,
     validate,
 )
 
@@ -35,7 +36,7 @@ class SmokeReading(PayloadModel):
     )
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
     tamper: bool | None = Field(default=None, description="True while the detector is off its base or opened.")
-    ts: AwareDatetime | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
+    ts: Timestamp | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:

@@ -22,6 +22,10 @@ def parse_status(device_id: str, kind: DeviceKind, payload: bytes, received_at: 
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PayloadError(DeadLetterReason.BAD_JSON, exc.msg) from exc
+        except RecursionError as exc:
+            raise PayloadError(DeadLetterReason.BAD_JSON, "nested too deeply") from exc
+        except ValueError as exc:  # an integer literal past Python's int conversion limit
+            raise PayloadError(DeadLetterReason.BAD_JSON, str(exc)[:120]) from exc
         state = obj.get("state") if isinstance(obj, dict) else None
         word = state.lower() if isinstance(state, str) else ""
     if word not in _STATES:

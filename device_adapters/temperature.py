@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from device_adapters.base import (
     Channel,
@@ -14,6 +14,7 @@ from device_adapters.base import (
     DeviceKind,
     PayloadError,
     PayloadModel,
+    Timestamp,
     validate,
 )
 
@@ -25,7 +26,7 @@ class TemperatureReading(PayloadModel):
 
     celsius: float = Field(ge=-60, le=400, description="Measured temperature, degrees Celsius.")
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
-    ts: AwareDatetime | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
+    ts: Timestamp | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:

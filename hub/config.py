@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,9 +23,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from device_adapters.base import DeviceKind
 
@@ -138,11 +140,12 @@ class RetentionConfig(_Model):
 
     @field_validator("days", "records_days")
     @classmethod
-    def _at_least_90(cls, value: int) -> int:
+    def _at_least_90(cls, value: int, info: ValidationInfo) -> int:
         if value < MIN_RETENTION_DAYS:
+            what = "video and image information" if info.field_name == "days" else "alarm records and the audit log"
             raise ValueError(
-                f"retention.days must be at least {MIN_RETENTION_DAYS}: the rules require video and image "
-                f"information to be kept no less than {MIN_RETENTION_DAYS} days (got {value})"
+                f"retention.{info.field_name} must be at least {MIN_RETENTION_DAYS}: the rules require {what} "
+                f"to be kept no less than {MIN_RETENTION_DAYS} days"
             )
         return value
 
@@ -316,19 +319,12 @@ class HubConfig(_Model):
 
     @field_validator("devices")
     @classmethod
-    def _unique_devices(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
-        _require_unique([d.id for d in devices], "device id")
+    def _registry(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
+        problems = registry_problems(devices)
+        if problems:
+            text = "; ".join(f"devices{_key_text(path)}: {message}" for path, message in problems)
+            raise PydanticCustomError(_REGISTRY_ERROR, "{problems}", {"problems": text})
         return devices
-
-    @model_validator(mode="after")
-    def _camera_links(self) -> HubConfig:
-        kinds = {d.id: d.kind for d in self.devices}
-        for index, device in enumerate(self.devices):
-            for camera in device.cameras:
-                if kinds.get(camera) is not DeviceKind.CAMERA:
-                    what = "is not in devices" if camera not in kinds else f"is a {kinds[camera]}, not a camera"
-                    raise ValueError(f"devices[{index}].cameras: {camera!r} {what}")
-        return self
 
     def device(self, device_id: str) -> DeviceConfig | None:
         """The registry entry of a device id, if any."""
@@ -356,6 +352,45 @@ class HubConfig(_Model):
         if self.mqtt.username and self.mqtt.tls is None and self.mqtt.host not in ("127.0.0.1", "localhost", "::1"):
             out.append("mqtt.password travels in clear text to a remote broker; configure mqtt.tls")
         return out
+
+
+_REGISTRY_ERROR = "device_registry"
+
+
+def registry_problems(devices: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Duplicate device ids and camera links that name no camera, each with its path inside `devices`.
+
+    Takes validated `DeviceConfig`s or the raw YAML items alike, so `parse_config` can report these (each at its
+    own line) even when other devices have errors that keep pydantic from running the registry check.
+    """
+
+    def get(item: Any, key: str) -> Any:
+        return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    first: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    for index, device in enumerate(devices):
+        device_id, kind = get(device, "id"), get(device, "kind")
+        if not isinstance(device_id, str):
+            continue
+        if device_id in first:
+            problems.append(
+                ((index, "id"), f"duplicate device id: {device_id!r} (first at devices[{first[device_id]}])")
+            )
+            continue
+        first[device_id] = index
+        kinds[device_id] = str(kind)
+    for index, device in enumerate(devices):
+        cameras = get(device, "cameras")
+        if not isinstance(cameras, list):
+            continue
+        for position, camera in enumerate(cameras):
+            if not isinstance(camera, str) or kinds.get(camera) == DeviceKind.CAMERA.value:
+                continue
+            what = "is not in devices" if camera not in kinds else f"is a {kinds[camera]}, not a camera"
+            problems.append(((index, "cameras", position), f"{camera!r} {what}"))
+    return problems
 
 
 def _require_unique(values: list[str], what: str, *, show: bool = True) -> None:
@@ -446,6 +481,9 @@ class _Lines:
         return known, self.lines.get(known)
 
 
+# Keys whose value is a list: an environment variable addresses their items by index, name or id.
+_LIST_KEYS: frozenset[Path_] = frozenset({("devices",), ("api", "tokens"), ("forwarding", "endpoints")})
+
 _PATH_KEYS: tuple[Path_, ...] = (
     ("storage", "path"),
     ("mqtt", "tls", "ca_file"),
@@ -498,7 +536,9 @@ def _set_path(data: dict[str, Any], parts: list[str], value: str) -> Path_:
         if last:
             node[key] = value
         else:
-            node = node.setdefault(key, {})
+            if node.get(key) is None:  # absent, or `key:` with nothing after it
+                node[key] = [] if tuple(path) in _LIST_KEYS else {}
+            node = node[key]
     return tuple(path)
 
 
@@ -551,21 +591,36 @@ def parse_config(text: str, filename: str, *, base_dir: Path, environ: Mapping[s
     try:
         config = HubConfig.model_validate(data)
     except ValidationError as exc:
+        raw_devices = data.get("devices")
+        registry = registry_problems(raw_devices) if isinstance(raw_devices, list) else []
+        found: list[ConfigIssue] = []
         for error in exc.errors(include_url=False):
-            loc: Path_ = tuple(error["loc"])
-            known, line = lines.line_of(loc)
+            if error["type"] == _REGISTRY_ERROR and registry:
+                continue  # reported below from the raw items, each at its own line
             # Report the key as the user wrote it: drop the union tag pydantic adds (e.g. endpoints[0].http.url).
-            shown = _key_text(tuple(p for p in loc if not _is_union_tag(loc, p)))
-            source = next((origins[p] for p in origins if loc[: len(p)] == p), None)
+            loc: Path_ = tuple(p for p in error["loc"] if not _is_union_tag(tuple(error["loc"]), p))
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
                 message = "required key is missing"
-            elif "input" in error and error["type"] not in ("extra_forbidden",) and not _is_secret(loc):
+            elif "input" in error and error["type"] != "extra_forbidden" and _echoable(loc, error["input"]):
                 message += f" (got {_short(error['input'])})"
-            issues.append(ConfigIssue(shown, message, line, source))
+            found.append(_issue(loc, message, lines, origins))
+        found += [_issue(("devices", *path), message, lines, origins) for path, message in registry]
+        issues += sorted(found, key=lambda issue: (issue.line is None, issue.line or 0))
     if issues:
         raise ConfigError(filename, issues)
     return config
+
+
+def _issue(loc: Path_, message: str, lines: _Lines, origins: dict[Path_, str]) -> ConfigIssue:
+    _, line = lines.line_of(loc)
+    source = next((origins[p] for p in origins if loc[: len(p)] == p), None)
+    return ConfigIssue(_key_text(loc), message, line, source)
+
+
+def _echoable(loc: Path_, value: Any) -> bool:
+    """Whether an offending value may be shown: scalars only (a section or list may hold secrets), never secrets."""
+    return not _is_secret(loc) and not isinstance(value, dict | list | tuple)
 
 
 def _is_union_tag(loc: Path_, part: str | int) -> bool:
@@ -578,7 +633,7 @@ def _is_secret(loc: Path_) -> bool:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = repr(redact_url(value) if isinstance(value, str) else value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
