@@ -74,7 +74,11 @@ class DeviceEvent:
 
 
 class PayloadModel(BaseModel):
-    """Base of every payload model: strict about unknown-typed values, no NaN or infinity, immutable."""
+    """Base of every payload model: no NaN or infinity, immutable, unknown keys ignored.
+
+    Validation is pydantic's lax mode on purpose: a cheap button that writes `"pressed": "yes"` or `1` still
+    raises its alarm, while values with no clear meaning (`"maybe"`, `2`, `null`) are refused.
+    """
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore", strict=False)
 
