@@ -11,11 +11,13 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import AlarmState, Disposition
 from hub.auth import TokenBook, require
+from hub.clock import Clock, from_iso
 from hub.config import HubConfig, Role
 from hub.errors import ApiError
 from hub.metrics import HubMetrics
@@ -35,6 +37,33 @@ class ApiContext:
     store: Store
     metrics: HubMetrics
     health: HealthSource
+    clock: Clock
+    duties: DutyPolicy
+
+    def present(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """An alarm as the API shows it: the stored record plus its report duties as of now."""
+        disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
+        reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]
+        statuses = duty_status(
+            alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
+        )
+        return {**alarm, "duties": [s.as_json() for s in statuses]}
+
+    def overdue_duties(self) -> dict[str, int]:
+        """How many reports of each type are past due now (for /metrics)."""
+        now = self.clock.now()
+        counts = {t.value: 0 for t in DutyType}
+        for _, kind, raised_at, disposition, reports in self.store.duty_candidates(sorted(self.duties.kinds)):
+            for status in duty_status(
+                kind,
+                from_iso(raised_at),
+                Disposition(disposition) if disposition else None,
+                [(DutyType(t), from_iso(a)) for t, a in reports],
+                self.duties,
+                now,
+            ):
+                counts[status.type.value] += status.overdue
+        return counts
 
 
 def _context(request: Request) -> ApiContext:
@@ -55,6 +84,20 @@ GuardActor = Annotated[Actor, Depends(require(Role.GUARD))]
 MaintenanceReader = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
 MetricsReader = Annotated[Actor, Depends(require(Role.MAINTENANCE, Role.BUREAU))]
 AdminActor = Annotated[Actor, Depends(require(Role.ADMIN))]
+
+
+REPORT_CLOCK_SKEW_S = 120
+
+
+class ReportRequest(BaseModel):
+    """A follow-up report made for an alarm: who reported, to whom, when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: DutyType = Field(description="phone or written.")
+    at: AwareDatetime | None = Field(default=None, description="When the report was made; now when absent.")
+    by: str = Field(min_length=1, max_length=200, description="Who made the report.")
+    note: str = Field(default="", max_length=4000, description="To whom, reference numbers, content.")
 
 
 class CloseRequest(BaseModel):
@@ -113,19 +156,38 @@ def create_api(context: ApiContext) -> FastAPI:
 
     @app.get("/api/v1/alarms")
     def list_alarms(
+        ctx: ContextDep,
         store: StoreDep,
         actor: AlarmReader,
         state: Annotated[AlarmState | None, Query(description="open, acknowledged or closed")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        return {"alarms": store.list_alarms(state, limit)}
+        return {"alarms": [ctx.present(a) for a in store.list_alarms(state, limit)]}
 
-    @app.get("/api/v1/alarms/{alarm_id}")
-    def get_alarm(alarm_id: str, store: StoreDep, actor: AlarmReader) -> dict[str, Any]:
+    def _alarm(alarm_id: str) -> dict[str, Any]:
         try:
-            return store.get_alarm(alarm_id)
+            return context.present(context.store.get_alarm(alarm_id))
         except NotFoundError:
             raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+
+    @app.get("/api/v1/alarms/{alarm_id}")
+    def get_alarm(alarm_id: str, actor: AlarmReader) -> dict[str, Any]:
+        return _alarm(alarm_id)
+
+    @app.post("/api/v1/alarms/{alarm_id}/reports", status_code=201)
+    def add_report(alarm_id: str, body: ReportRequest, ctx: ContextDep, actor: GuardActor) -> dict[str, Any]:
+        raised = from_iso(_alarm(alarm_id)["raised_at"])
+        now = ctx.clock.now()
+        at = body.at or now
+        if (at - now).total_seconds() > REPORT_CLOCK_SKEW_S:
+            raise ApiError(422, "report_in_future", "a report cannot be made in the future")
+        if (raised - at).total_seconds() > REPORT_CLOCK_SKEW_S:
+            raise ApiError(422, "report_before_alarm", "a report cannot precede its alarm")
+        try:
+            ctx.store.add_report(alarm_id, actor, body.type.value, at, body.by, body.note)
+        except NotFoundError:
+            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+        return _alarm(alarm_id)
 
     @app.post("/api/v1/alarms/{alarm_id}/ack")
     def acknowledge(alarm_id: str, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
@@ -135,7 +197,7 @@ def create_api(context: ApiContext) -> FastAPI:
             raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
         except InvalidStateError as exc:
             raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
-        return store.get_alarm(alarm_id)
+        return _alarm(alarm_id)
 
     @app.post("/api/v1/alarms/{alarm_id}/close")
     def close(alarm_id: str, body: CloseRequest, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
@@ -145,7 +207,7 @@ def create_api(context: ApiContext) -> FastAPI:
             raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
         except InvalidStateError as exc:
             raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
-        return store.get_alarm(alarm_id)
+        return _alarm(alarm_id)
 
     @app.get("/api/v1/dead-letters")
     def dead_letters(

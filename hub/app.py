@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import uvicorn
 
+from alerts.duties import DutyPolicy, DutyType
 from alerts.forwarders import HttpForwarder
 from alerts.outbox import OutboxWorker, RetryPolicy
 from hub.api import ApiContext, create_api
@@ -75,7 +76,16 @@ class Hub:
         ]
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in config.forwarding.endpoints])
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
-        self.api = create_api(ApiContext(config, self.store, self.metrics, self))
+        duties = DutyPolicy(
+            minutes={
+                DutyType.PHONE: config.incidents.phone_report_minutes,
+                DutyType.WRITTEN: config.incidents.written_report_minutes,
+            },
+            kinds=frozenset(k.value for k in config.incidents.kinds),
+        )
+        context = ApiContext(config, self.store, self.metrics, self, self.clock, duties)
+        self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
+        self.api = create_api(context)
         self._server: uvicorn.Server | None = None
         self._server_thread: threading.Thread | None = None
         self.api_port: int | None = None

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from alerts.model import AlarmKind
 from device_adapters.base import DeviceKind
 
 ENV_PREFIX = "CAMPUS_HUB__"
@@ -230,6 +231,21 @@ class ApiConfig(_Model):
         return tokens
 
 
+class IncidentDutiesConfig(_Model):
+    """Follow-up reports a serious incident obliges the school to make; local rules differ, so they are set here."""
+
+    phone_report_minutes: float = Field(
+        default=30, gt=0, le=24 * 60, description="Minutes after the alarm by which the phone report is due."
+    )
+    written_report_minutes: float = Field(
+        default=60, gt=0, le=7 * 24 * 60, description="Minutes after the alarm by which the written report is due."
+    )
+    kinds: list[AlarmKind] = Field(
+        default_factory=lambda: [AlarmKind.PANIC, AlarmKind.FIRE, AlarmKind.HEAT],
+        description="Alarm kinds that carry the duties.",
+    )
+
+
 class AlarmRulesConfig(_Model):
     """Site-wide defaults of the alarm rules; devices may override the heat limits."""
 
@@ -315,6 +331,9 @@ class HubConfig(_Model):
     forwarding: ForwardingConfig = Field(default_factory=ForwardingConfig, description="Alarm forwarding to 110.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and console.")
     alarms: AlarmRulesConfig = Field(default_factory=AlarmRulesConfig, description="Alarm rule defaults.")
+    incidents: IncidentDutiesConfig = Field(
+        default_factory=IncidentDutiesConfig, description="Report duties after a serious incident."
+    )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 
     @field_validator("devices")

@@ -9,20 +9,21 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
-class _OutboxDepth(Collector):
-    def __init__(self, depth: Callable[[], dict[str, int]], endpoints: list[str]) -> None:
-        self._depth = depth
-        self._endpoints = endpoints
+class _CallbackGauge(Collector):
+    """A labelled gauge whose values are read at scrape time (from the store), so it can never go stale."""
+
+    def __init__(self, name: str, documentation: str, label: str, read: Callable[[], dict[str, int]], keys: list[str]):
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._read = read
+        self._keys = keys
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "campus_hub_outbox_depth",
-            "Alarm deliveries waiting for their endpoint's ACK.",
-            labels=["endpoint"],
-        )
-        depth = self._depth()
-        for endpoint in sorted(set(self._endpoints) | set(depth)):
-            family.add_metric([endpoint], depth.get(endpoint, 0))
+        family = GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
+        values = self._read()
+        for key in sorted(set(self._keys) | set(values)):
+            family.add_metric([key], values.get(key, 0))
         yield family
 
 
@@ -71,7 +72,26 @@ class HubMetrics:
         )
 
     def watch_outbox(self, depth: Callable[[], dict[str, int]], endpoints: list[str]) -> None:
-        self.registry.register(_OutboxDepth(depth, endpoints))
+        self.registry.register(
+            _CallbackGauge(
+                "campus_hub_outbox_depth",
+                "Alarm deliveries waiting for their endpoint's ACK.",
+                "endpoint",
+                depth,
+                endpoints,
+            )
+        )
+
+    def watch_duties(self, overdue: Callable[[], dict[str, int]], types: list[str]) -> None:
+        self.registry.register(
+            _CallbackGauge(
+                "campus_hub_incident_duties_overdue",
+                "Incident reports (phone, written) past their deadline and not yet recorded.",
+                "type",
+                overdue,
+                types,
+            )
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

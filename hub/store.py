@@ -100,6 +100,17 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
     receipt TEXT
 );
 CREATE INDEX IF NOT EXISTS delivery_attempts_outbox ON delivery_attempts(outbox_id);
+CREATE TABLE IF NOT EXISTS alarm_reports (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    type TEXT NOT NULL,
+    at TEXT NOT NULL,
+    by TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_reports_alarm ON alarm_reports(alarm_id);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -413,6 +424,14 @@ class Store:
                 ]
             deliveries.append(delivery)
         alarm["deliveries"] = deliveries
+        alarm["reports"] = [
+            {"type": r[0], "at": r[1], "by": r[2], "note": r[3], "recorded_at": r[4], "recorded_by": r[5]}
+            for r in conn.execute(
+                "SELECT type, at, by, note, recorded_at, recorded_by FROM alarm_reports WHERE alarm_id = ?"
+                " ORDER BY at, id",
+                (row["id"],),
+            ).fetchall()
+        ]
         return alarm
 
     def acknowledge(self, alarm_id: str, actor: Actor) -> None:
@@ -454,6 +473,36 @@ class Store:
                 detail["undelivered_endpoints"] = cancelled
             self._audit(conn, now, actor, "alarm.close", alarm_id, detail)
         return cancelled
+
+    def add_report(self, alarm_id: str, actor: Actor, report_type: str, at: datetime, by: str, note: str) -> None:
+        """Record a follow-up report (phone or written) made for an alarm, in any state; audited."""
+        now = to_iso(self._clock.now())
+        with self._write() as conn:
+            self._state_of(conn, alarm_id)
+            conn.execute(
+                "INSERT INTO alarm_reports (alarm_id, type, at, by, note, recorded_at, recorded_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (alarm_id, report_type, to_iso(at), by, note, now, actor.name),
+            )
+            self._audit(conn, now, actor, "alarm.report", alarm_id, {"type": report_type, "at": to_iso(at), "by": by})
+
+    def duty_candidates(self, kinds: Sequence[str]) -> list[tuple[str, str, str, str | None, list[tuple[str, str]]]]:
+        """(id, kind, raised_at, disposition, [(report type, at)]) of alarms that may still owe a report."""
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        conn = self._conn()
+        rows = conn.execute(
+            f"SELECT id, kind, raised_at, disposition FROM alarms WHERE kind IN ({marks})"  # noqa: S608
+            " AND (disposition IS NULL OR disposition = 'real')"
+            " AND (SELECT COUNT(DISTINCT type) FROM alarm_reports r WHERE r.alarm_id = alarms.id) < 2",
+            tuple(kinds),
+        ).fetchall()
+        out = []
+        for alarm_id, kind, raised_at, disposition in rows:
+            reports = conn.execute("SELECT type, at FROM alarm_reports WHERE alarm_id = ?", (alarm_id,)).fetchall()
+            out.append((alarm_id, kind, raised_at, disposition, [(t, a) for t, a in reports]))
+        return out
 
     @staticmethod
     def _state_of(conn: sqlite3.Connection, alarm_id: str) -> AlarmState:
@@ -611,6 +660,6 @@ class Store:
 
     def count(self, table: str) -> int:
         """Rows in one of the hub's tables (tests and diagnostics)."""
-        if table not in ("events", "dead_letters", "alarms", "outbox", "delivery_attempts", "audit"):
+        if table not in ("events", "dead_letters", "alarms", "outbox", "delivery_attempts", "audit", "alarm_reports"):
             raise ValueError(f"unknown table {table!r}")
         return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608

@@ -36,6 +36,7 @@ ROUTES = [
     ("GET", "/metrics", {"maintenance", "bureau", "admin"}),
     ("POST", "/api/v1/alarms/{id}/ack", {"guard", "admin"}),
     ("POST", "/api/v1/alarms/{id}/close", {"guard", "admin"}),
+    ("POST", "/api/v1/alarms/{id}/reports", {"guard", "admin"}),
 ]
 
 
