@@ -49,6 +49,7 @@ class DeliveryState(StrEnum):
     """State of one alarm on one forwarding path."""
 
     PENDING = "pending"
+    STANDBY = "standby"  # a failover path, brought in only if the paths before it fail
     DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -39,7 +39,19 @@ class RetryPolicy:
     max_s: float
 
 
-DeliveredCallback = Callable[[str, str, float], None]
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What one attempt came to, for path health, failover and metrics."""
+
+    endpoint: str
+    alarm_id: str
+    outcome: DeliveryState
+    rtt_s: float
+    since_raised_s: float
+    error: str | None
+
+
+AttemptObserver = Callable[[AttemptResult], None]
 
 
 class OutboxWorker:
@@ -53,8 +65,8 @@ class OutboxWorker:
         *,
         concurrency: int,
         retry: RetryPolicy,
-        on_delivered: DeliveredCallback | None = None,
-        on_failure: Callable[[str, str], None] | None = None,
+        observer: AttemptObserver | None = None,
+        stand_down_others: bool = False,
     ) -> None:
         self.endpoint = forwarder.name
         self._store = store
@@ -62,8 +74,8 @@ class OutboxWorker:
         self._clock = clock
         self._concurrency = concurrency
         self._retry = retry
-        self._on_delivered = on_delivered
-        self._on_failure = on_failure
+        self._observer = observer
+        self._stand_down_others = stand_down_others
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -184,6 +196,7 @@ class OutboxWorker:
                     receipt=receipt,
                     next_attempt_at=next_at,
                     latency_ms=rtt_ms if outcome is DeliveryState.DELIVERED else None,
+                    stand_down_others=self._stand_down_others,
                 )
                 break
             except Exception:
@@ -198,14 +211,9 @@ class OutboxWorker:
                 # The path works again: whatever waits on backoff goes now instead of up to retry_max_s later.
                 self._not_before.clear()
         if outcome is DeliveryState.DELIVERED:
-            if self._on_delivered is not None:
-                raised = from_iso(str(item.alarm["raised_at"]))
-                self._on_delivered(self.endpoint, item.alarm_id, (self._clock.now() - raised).total_seconds())
             log.info("alarm %s delivered to %s (receipt %s)", item.alarm_id, self.endpoint, receipt)
         elif outcome is DeliveryState.FAILED:
             log.error("alarm %s refused by %s: %s", item.alarm_id, self.endpoint, error)
-            if self._on_failure is not None:
-                self._on_failure(self.endpoint, "permanent")
         else:
             log.warning(
                 "alarm %s not delivered to %s (attempt %d): %s; retry in %.1f s",
@@ -215,6 +223,18 @@ class OutboxWorker:
                 error,
                 delay,
             )
-            if self._on_failure is not None:
-                self._on_failure(self.endpoint, "retryable")
+        if self._observer is not None:
+            raised = from_iso(str(item.alarm["raised_at"]))
+            result = AttemptResult(
+                self.endpoint,
+                item.alarm_id,
+                outcome,
+                rtt_ms / 1000.0,
+                (self._clock.now() - raised).total_seconds(),
+                error,
+            )
+            try:
+                self._observer(result)
+            except Exception:
+                log.exception("outbox %s: attempt observer failed", self.endpoint)
         self._wake.set()

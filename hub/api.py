@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import AlarmState, Disposition
+from alerts.paths import PathMonitor
 from hub.auth import TokenBook, require
 from hub.clock import Clock, from_iso
 from hub.config import HubConfig, Role
@@ -39,6 +40,7 @@ class ApiContext:
     health: HealthSource
     clock: Clock
     duties: DutyPolicy
+    paths: PathMonitor
 
     def present(self, alarm: dict[str, Any]) -> dict[str, Any]:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
@@ -208,6 +210,15 @@ def create_api(context: ApiContext) -> FastAPI:
         except InvalidStateError as exc:
             raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
         return _alarm(alarm_id)
+
+    @app.get("/api/v1/forwarding")
+    def forwarding(ctx: ContextDep, actor: AlarmReader) -> dict[str, Any]:
+        config = ctx.config.forwarding
+        return {
+            "mode": config.mode,
+            "paths": [p.as_json() for p in ctx.paths.snapshot()],
+            "outbox_depth": ctx.store.outbox_depth(),
+        }
 
     @app.get("/api/v1/dead-letters")
     def dead_letters(

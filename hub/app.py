@@ -13,11 +13,14 @@ import httpx
 import uvicorn
 
 from alerts.duties import DutyPolicy, DutyType
-from alerts.forwarders import HttpForwarder
-from alerts.outbox import OutboxWorker, RetryPolicy
+from alerts.failover import Failover, FailoverPolicy
+from alerts.forwarders import Forwarder, HttpForwarder
+from alerts.model import DeliveryState
+from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
+from alerts.paths import PathMonitor
 from hub.api import ApiContext, create_api
 from hub.clock import Clock, SystemClock
-from hub.config import HubConfig
+from hub.config import Endpoint, HubConfig
 from hub.ingest import MqttIngest
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Pipeline
@@ -61,20 +64,35 @@ class Hub:
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
         self.pipeline = Pipeline(config, self.store, self.metrics)
-        retry = RetryPolicy(config.forwarding.retry_base_s, config.forwarding.retry_max_s)
+        forwarding = config.forwarding
+        retry = RetryPolicy(forwarding.retry_base_s, forwarding.retry_max_s)
+        self.paths = PathMonitor(
+            {e.name: e.kind for e in forwarding.endpoints}, self.clock, forwarding.path_down_after_failures
+        )
         self.workers = [
             OutboxWorker(
                 self.store,
-                HttpForwarder(endpoint, config.site, transport_for(endpoint.name) if transport_for else None),
+                self._forwarder(endpoint, transport_for),
                 self.clock,
-                concurrency=config.forwarding.concurrency,
+                concurrency=forwarding.concurrency,
                 retry=retry,
-                on_delivered=self._delivered,
-                on_failure=self._failed,
+                observer=self._attempted,
+                stand_down_others=forwarding.mode == "first",
             )
-            for endpoint in config.forwarding.endpoints
+            for endpoint in forwarding.endpoints
         ]
-        self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in config.forwarding.endpoints])
+        self.failover = (
+            Failover(
+                self.store,
+                self.clock,
+                FailoverPolicy(forwarding.failover_after_failures, forwarding.failover_after_s),
+                self._wake_workers,
+            )
+            if forwarding.mode == "first" and len(forwarding.endpoints) > 1
+            else None
+        )
+        self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
+        self.metrics.watch_paths(self.paths.snapshot)
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
         duties = DutyPolicy(
             minutes={
@@ -83,7 +101,7 @@ class Hub:
             },
             kinds=frozenset(k.value for k in config.incidents.kinds),
         )
-        context = ApiContext(config, self.store, self.metrics, self, self.clock, duties)
+        context = ApiContext(config, self.store, self.metrics, self, self.clock, duties, self.paths)
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
         self._server: uvicorn.Server | None = None
@@ -94,16 +112,27 @@ class Hub:
     def mqtt_connected(self) -> bool:
         return self.ingest.connected
 
+    def _forwarder(self, endpoint: Endpoint, transport_for: TransportFactory | None) -> Forwarder:
+        return HttpForwarder(endpoint, self.config.site, transport_for(endpoint.name) if transport_for else None)
+
     def _committed(self, outcome: BatchOutcome) -> None:
         if outcome.opened:
-            for worker in self.workers:
-                worker.wake()
+            self._wake_workers()
 
-    def _delivered(self, endpoint: str, alarm_id: str, seconds: float) -> None:
-        self.metrics.forward_latency.labels(endpoint).observe(max(seconds, 0.0))
+    def _wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
-    def _failed(self, endpoint: str, kind: str) -> None:
-        self.metrics.forward_failures.labels(endpoint, kind).inc()
+    def _attempted(self, result: AttemptResult) -> None:
+        if result.outcome is DeliveryState.DELIVERED:
+            self.paths.success(result.endpoint, result.rtt_s)
+            self.metrics.forward_latency.labels(result.endpoint).observe(max(result.since_raised_s, 0.0))
+            return
+        self.paths.failure(result.endpoint, result.error or "failed")
+        kind = "permanent" if result.outcome is DeliveryState.FAILED else "retryable"
+        self.metrics.forward_failures.labels(result.endpoint, kind).inc()
+        if self.failover is not None:
+            self.failover.nudge()
 
     def start(self) -> None:
         """Start forwarding (undelivered alarms from before a restart go first) and ingest."""
@@ -111,11 +140,15 @@ class Hub:
             log.warning("config: %s", warning)
         for worker in self.workers:
             worker.start()
+        if self.failover is not None:
+            self.failover.start()
         self.ingest.start()
 
     def stop(self) -> None:
         self.stop_api()
         self.ingest.stop()
+        if self.failover is not None:
+            self.failover.stop()
         for worker in self.workers:
             worker.stop()
         self.store.close_thread_connection()

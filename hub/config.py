@@ -181,8 +181,22 @@ Endpoint = Annotated[HttpEndpoint, Field(discriminator="kind")]
 class ForwardingConfig(_Model):
     """Where alarms go and how hard the hub tries."""
 
-    endpoints: list[Endpoint] = Field(
-        default_factory=list, description="Receiving endpoints; every alarm goes to each."
+    endpoints: list[Endpoint] = Field(default_factory=list, description="Receiving endpoints, in failover order.")
+    mode: Literal["all", "first"] = Field(
+        default="all",
+        description="all: every alarm goes to every endpoint. first: to the first that ACKs, in order, with failover.",
+    )
+    failover_after_failures: int = Field(
+        default=2, ge=1, le=100, description="first mode: bring in the next endpoint after this many failed attempts."
+    )
+    failover_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="first mode: bring in the next endpoint when an alarm is undelivered after this long, seconds.",
+    )
+    path_down_after_failures: int = Field(
+        default=3, ge=1, le=1000, description="A path is down after this many failures in a row (degraded before)."
     )
     retry_base_s: float = Field(default=0.5, gt=0, description="First retry delay, seconds; doubles each attempt.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest retry delay, seconds.")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from alerts.paths import PathHealth, PathStatus
 
 
 class _CallbackGauge(Collector):
@@ -24,6 +26,22 @@ class _CallbackGauge(Collector):
         values = self._read()
         for key in sorted(set(self._keys) | set(values)):
             family.add_metric([key], values.get(key, 0))
+        yield family
+
+
+class _PathStates(Collector):
+    def __init__(self, snapshot: Callable[[], Sequence[PathHealth]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "campus_hub_forward_path_state",
+            "1 for the current state of each forwarding path.",
+            labels=["endpoint", "state"],
+        )
+        for path in self._snapshot():
+            for state in PathStatus:
+                family.add_metric([path.endpoint, state.value], 1.0 if path.status is state else 0.0)
         yield family
 
 
@@ -81,6 +99,9 @@ class HubMetrics:
                 endpoints,
             )
         )
+
+    def watch_paths(self, snapshot: Callable[[], Sequence[PathHealth]]) -> None:
+        self.registry.register(_PathStates(snapshot))
 
     def watch_duties(self, overdue: Callable[[], dict[str, int]], types: list[str]) -> None:
         self.registry.register(

@@ -79,6 +79,8 @@ class Pipeline:
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
         self._devices = config.device_index()
         self._endpoints = [e.name for e in config.forwarding.endpoints]
+        # In failover mode only the first endpoint is live at once; the others stand by.
+        self._live = 1 if config.forwarding.mode == "first" else None
         rules = config.alarms
         self._heat = {
             d.id: HeatRule(
@@ -209,6 +211,7 @@ class Pipeline:
             raised_at=message.received_at,
             seq=event.seq,
             endpoints=self._endpoints,
+            live=self._live,
         )
         out.opened.append(alarm_id)
         out.opened_kinds.append(trigger.kind)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
-from hub.clock import Clock, to_iso
+from hub.clock import Clock, from_iso, to_iso
 
 SCHEMA_VERSION = 1
 
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     alarm_id TEXT NOT NULL REFERENCES alarms(id),
     endpoint TEXT NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
     priority INTEGER NOT NULL,
     created_at TEXT NOT NULL,
@@ -175,6 +176,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Leg:
+    """One endpoint's share of one alarm, as failover sees it."""
+
+    outbox_id: int
+    position: int
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Actor:
     """A person acting through the API: the token's name and role."""
 
@@ -230,8 +241,12 @@ class Transaction:
         raised_at: datetime,
         seq: int | None,
         endpoints: Sequence[str],
+        live: int | None = None,
     ) -> str:
-        """Insert an open alarm and one pending outbox row per endpoint; returns the alarm id."""
+        """Insert an open alarm and one outbox row per endpoint, in order; returns the alarm id.
+
+        The first `live` endpoints (all when None) are pending at once; the rest wait on standby for failover.
+        """
         alarm_id = str(uuid.uuid4())
         raised = to_iso(raised_at)
         self._conn.execute(
@@ -251,10 +266,14 @@ class Transaction:
                 seq,
             ),
         )
+        live_count = len(endpoints) if live is None else live
         self._conn.executemany(
-            "INSERT INTO outbox (alarm_id, endpoint, state, priority, created_at, next_attempt_at)"
-            " VALUES (?, ?, 'pending', ?, ?, ?)",
-            [(alarm_id, name, priority, raised, raised) for name in endpoints],
+            "INSERT INTO outbox (alarm_id, endpoint, position, state, priority, created_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (alarm_id, name, position, "pending" if position < live_count else "standby", priority, raised, raised)
+                for position, name in enumerate(endpoints)
+            ],
         )
         return alarm_id
 
@@ -391,9 +410,10 @@ class Store:
             "disposition": row["disposition"],
         }
         deliveries = []
-        for out in conn.execute("SELECT * FROM outbox WHERE alarm_id = ? ORDER BY endpoint", (row["id"],)).fetchall():
+        for out in conn.execute("SELECT * FROM outbox WHERE alarm_id = ? ORDER BY position", (row["id"],)).fetchall():
             delivery = {
                 "endpoint": out["endpoint"],
+                "position": out["position"],
                 "state": out["state"],
                 "attempts": out["attempts"],
                 "last_attempt_at": out["last_attempt_at"],
@@ -463,8 +483,8 @@ class Store:
                 r[0]
                 for r in conn.execute(
                     "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL,"
-                    " last_error = COALESCE(last_error, '') || ' (cancelled: alarm closed before delivery)'"
-                    " WHERE alarm_id = ? AND state = 'pending' RETURNING endpoint",
+                    " last_error = TRIM(COALESCE(last_error, '') || ' (cancelled: alarm closed before delivery)')"
+                    " WHERE alarm_id = ? AND state IN ('pending', 'standby') RETURNING endpoint",
                     (alarm_id,),
                 ).fetchall()
             ]
@@ -583,8 +603,12 @@ class Store:
         receipt: str | None,
         next_attempt_at: datetime | None,
         latency_ms: float | None,
+        stand_down_others: bool = False,
     ) -> None:
-        """Store one attempt and move the outbox row to its new state (still pending on a retryable failure)."""
+        """Store one attempt and move the outbox row to its new state (still pending on a retryable failure).
+
+        With `stand_down_others` (failover mode), a delivery cancels the alarm's other legs in the same commit.
+        """
         now = self._clock.now()
         attempt = item.attempts + 1
         with self._write() as conn:
@@ -622,6 +646,37 @@ class Store:
                     latency_ms,
                     item.id,
                 ),
+            )
+            if stand_down_others and outcome is DeliveryState.DELIVERED:
+                conn.execute(
+                    "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL, last_error = ?"
+                    " WHERE alarm_id = ? AND id != ? AND state IN ('pending', 'standby')",
+                    (f"not needed: delivered via {item.endpoint}", item.alarm_id, item.id),
+                )
+
+    def standby_alarms(self) -> list[tuple[datetime, list[Leg]]]:
+        """(raised_at, legs) of every alarm that still has a standby leg."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT o.alarm_id, a.raised_at, o.id, o.position, o.state, o.attempts FROM outbox o"
+                " JOIN alarms a ON a.id = o.alarm_id"
+                " WHERE o.alarm_id IN (SELECT alarm_id FROM outbox WHERE state = 'standby')"
+                " ORDER BY o.alarm_id, o.position"
+            )
+            .fetchall()
+        )
+        grouped: dict[str, tuple[datetime, list[Leg]]] = {}
+        for alarm_id, raised_at, outbox_id, position, state, attempts in rows:
+            grouped.setdefault(alarm_id, (from_iso(raised_at), []))[1].append(Leg(outbox_id, position, state, attempts))
+        return list(grouped.values())
+
+    def activate_legs(self, outbox_ids: Sequence[int]) -> None:
+        """Standby -> pending (failover brings a path in)."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'standby'",
+                [(to_iso(self._clock.now()), i) for i in outbox_ids],
             )
 
     def outbox_depth(self) -> dict[str, int]:

@@ -32,6 +32,7 @@ ROUTES = [
     ("GET", "/api/v1/alarms", {"guard", "maintenance", "admin"}),
     ("GET", "/api/v1/alarms/{id}", {"guard", "maintenance", "admin"}),
     ("GET", "/api/v1/dead-letters", {"maintenance", "admin"}),
+    ("GET", "/api/v1/forwarding", {"guard", "maintenance", "admin"}),
     ("GET", "/api/v1/audit", {"admin"}),
     ("GET", "/metrics", {"maintenance", "bureau", "admin"}),
     ("POST", "/api/v1/alarms/{id}/ack", {"guard", "admin"}),
