@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -45,8 +46,12 @@ class Mosquitto:
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # Started as root, Mosquitto drops to the `mosquitto` user and then cannot write its persistence file
+        # or log into our (root-owned) folder: stay who we are instead.
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.conf_path.write_text(
             f"listener {self.port} {self.host}\n"
+            f"{user}"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"

@@ -230,3 +230,61 @@ def test_alarm_json_is_valid_utf8_with_chinese_names(
     publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True})
     post = receiver.state.wait_for(1, timeout=5.0)[0]
     assert json.loads(post.raw.decode("utf-8"))["device"]["name"] == "门卫室一键报警"
+
+
+def test_broker_restart_loses_no_press(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, start_hub: HubFactory
+) -> None:
+    raw = base_config(tmp_path, broker.port, receiver.url)
+    raw["devices"] += [
+        {
+            "id": f"b{n}",
+            "kind": "panic_button",
+            "name": f"b{n}",
+            "location": {"building": "C", "floor": "1", "room": "x"},
+        }
+        for n in range(20)
+    ]
+    hub = start_hub(raw)
+    before = Publisher(broker.port)
+    for n in range(10):
+        before.publish(topic("panic_button", f"b{n}", "event"), {"pressed": True})
+    before.close()
+    broker.stop()  # a clean stop: Mosquitto writes its persistence file
+    assert wait_until(lambda: not hub.mqtt_connected, 10)
+    broker.start()
+    assert hub.ingest.wait_connected(15), "the hub did not reconnect after the broker restart"
+    after = Publisher(broker.port)
+    try:
+        for n in range(10, 20):
+            after.publish(topic("panic_button", f"b{n}", "event"), {"pressed": True})
+    finally:
+        after.close()
+    got = receiver.state.wait_for(20, timeout=10)
+    assert sorted(r.body["device"]["id"] for r in got) == sorted(f"b{n}" for n in range(20))
+    assert len({r.body["alarm_id"] for r in got}) == 20
+
+
+def test_presses_queued_for_the_hub_survive_a_broker_restart(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, start_hub: HubFactory
+) -> None:
+    raw = base_config(tmp_path, broker.port, receiver.url)
+    raw["devices"] += [
+        {
+            "id": f"q{n}",
+            "kind": "panic_button",
+            "name": f"q{n}",
+            "location": {"building": "C", "floor": "1", "room": "x"},
+        }
+        for n in range(10)
+    ]
+    start_hub(raw).stop()  # the hub's persistent session now waits on the broker
+    pub = Publisher(broker.port)
+    for n in range(10):
+        pub.publish(topic("panic_button", f"q{n}", "event"), {"pressed": True})
+    pub.close()
+    broker.stop()
+    broker.start()  # the queued presses come back from Mosquitto's persistence file
+    start_hub(raw)
+    got = receiver.state.wait_for(10, timeout=10)
+    assert sorted(r.body["device"]["id"] for r in got) == sorted(f"q{n}" for n in range(10))
