@@ -175,7 +175,55 @@ class HttpEndpoint(_Model):
     timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout, seconds.")
 
 
-Endpoint = Annotated[HttpEndpoint, Field(discriminator="kind")]
+_ACCOUNT_RE = r"^[0-9A-Fa-f]{3,16}$"
+_RL_RE = r"^[0-9A-Fa-f]{1,6}$"
+
+
+class Dc09Endpoint(_Model):
+    """An alarm receiving centre that takes SIA DC-09 frames (ANSI/SIA DC-09 IP event reporting) over TCP or UDP."""
+
+    name: IdStr = Field(description="Endpoint name, shown on each alarm's delivery record.")
+    kind: Literal["dc09"] = Field(description="Transport: dc09.")
+    host: str = Field(min_length=1, description="Receiver host name or address.")
+    port: int = Field(ge=1, le=65535, description="Receiver port (DC-09 has no standard port; the centre assigns it).")
+    account: str = Field(
+        pattern=_ACCOUNT_RE,
+        description="Account number the centre knows this site by (the # field): 3-16 hex digits.",
+    )
+    receiver: str = Field(
+        default="0", pattern=_RL_RE, description="Receiver number (the R field): 1-6 hex digits."
+    )
+    line: str = Field(
+        default="0", pattern=_RL_RE, description="Account prefix / line (the L field): 1-6 hex digits."
+    )
+    format: Literal["sia-dcs", "adm-cid"] = Field(
+        default="sia-dcs",
+        description="sia-dcs: SIA event codes (PA, FA, KA). adm-cid: Contact ID events (120, 111, 158).",
+    )
+    key: SecretStr | None = Field(
+        default=None,
+        description="AES key: 16, 24 or 32 characters whose ASCII bytes are the key. Without it frames go unencrypted.",
+    )
+    protocol: Literal["tcp", "udp"] = Field(default="tcp", description="tcp or udp.")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds.")
+
+    @field_validator("account", "receiver", "line")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        # Receivers look accounts up as written; pysiaalarm, for one, upper-cases its own and matches exactly.
+        return value.upper()
+
+    @field_validator("key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            text = value.get_secret_value()
+            if not text.isascii() or len(text) not in (16, 24, 32):
+                raise ValueError("key must be 16, 24 or 32 ASCII characters (AES-128, AES-192 or AES-256)")
+        return value
+
+
+Endpoint = Annotated[HttpEndpoint | Dc09Endpoint, Field(discriminator="kind")]
 
 
 class ForwardingConfig(_Model):
@@ -204,7 +252,7 @@ class ForwardingConfig(_Model):
 
     @field_validator("endpoints")
     @classmethod
-    def _unique_names(cls, endpoints: list[HttpEndpoint]) -> list[HttpEndpoint]:
+    def _unique_names(cls, endpoints: list[HttpEndpoint | Dc09Endpoint]) -> list[HttpEndpoint | Dc09Endpoint]:
         _require_unique([e.name for e in endpoints], "endpoint name")
         return endpoints
 
@@ -371,6 +419,9 @@ class HubConfig(_Model):
         """Valid but risky settings, printed by check-config and logged at start-up."""
         out: list[str] = []
         for index, endpoint in enumerate(self.forwarding.endpoints):
+            if isinstance(endpoint, Dc09Endpoint):
+                out += _dc09_warnings(index, endpoint, len(self.devices))
+                continue
             if endpoint.secret is None:
                 out.append(
                     f"forwarding.endpoints[{index}].secret is not set: alarms to {endpoint.name!r} go unsigned "
@@ -385,6 +436,21 @@ class HubConfig(_Model):
         if self.mqtt.username and self.mqtt.tls is None and self.mqtt.host not in ("127.0.0.1", "localhost", "::1"):
             out.append("mqtt.password travels in clear text to a remote broker; configure mqtt.tls")
         return out
+
+
+def _dc09_warnings(index: int, endpoint: Dc09Endpoint, devices: int) -> list[str]:
+    out: list[str] = []
+    if endpoint.key is None:
+        out.append(
+            f"forwarding.endpoints[{index}].key is not set: DC-09 frames to {endpoint.name!r} go unencrypted "
+            f"(set {ENV_PREFIX}FORWARDING__ENDPOINTS__{endpoint.name}__KEY)"
+        )
+    if endpoint.format == "adm-cid" and devices > 999:
+        out.append(
+            f"forwarding.endpoints[{index}]: Contact ID zones stop at 999; alarms of devices past the 999th "
+            f"go to {endpoint.name!r} as zone 000"
+        )
+    return out
 
 
 _REGISTRY_ERROR = "device_registry"
@@ -658,11 +724,11 @@ def _echoable(loc: Path_, value: Any) -> bool:
 
 def _is_union_tag(loc: Path_, part: str | int) -> bool:
     index = loc.index(part)
-    return index > 0 and isinstance(loc[index - 1], int) and part in ("http",) and len(loc) > index + 1
+    return index > 0 and isinstance(loc[index - 1], int) and part in ("http", "dc09") and len(loc) > index + 1
 
 
 def _is_secret(loc: Path_) -> bool:
-    return bool(loc) and loc[-1] in ("password", "secret", "token")
+    return bool(loc) and loc[-1] in ("password", "secret", "token", "key")
 
 
 def _short(value: Any) -> str:

@@ -194,9 +194,8 @@ class Pipeline:
     ) -> None:
         active = tx.active_alarm(event.device_id)
         if active is not None:
-            if trigger.kind is AlarmKind.PANIC and event.seq is not None and event.seq == active.last_seq:
+            if not tx.retrigger(active.id, message.received_at, event.seq, trigger.reason):
                 return  # the same press delivered again (QoS 1 redelivery): not a new trigger
-            tx.retrigger(active.id, message.received_at, event.seq)
             out.retriggered.append(active.id)
             out.retriggered_kinds.append(active.kind)
             return

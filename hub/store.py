@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS alarms (
     raised_at TEXT NOT NULL,
     trigger_count INTEGER NOT NULL DEFAULT 1,
     last_trigger_at TEXT NOT NULL,
-    last_seq INTEGER,
     acknowledged_at TEXT,
     acknowledged_by TEXT,
     closed_at TEXT,
@@ -70,6 +69,16 @@ CREATE TABLE IF NOT EXISTS alarms (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_active_per_device ON alarms(device_id) WHERE state != 'closed';
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, priority, raised_at);
+-- Every trigger of an alarm (its timeline). A device's own sequence number may appear once per alarm, so a
+-- press the broker delivers again after a crash is recognised however many others came in between.
+CREATE TABLE IF NOT EXISTS alarm_triggers (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    at TEXT NOT NULL,
+    seq INTEGER,
+    reason TEXT NOT NULL,
+    UNIQUE (alarm_id, seq)
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     alarm_id TEXT NOT NULL REFERENCES alarms(id),
@@ -160,7 +169,6 @@ class DeadLetterRow:
 class ActiveAlarm:
     id: str
     kind: AlarmKind
-    last_seq: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +232,9 @@ class Transaction:
 
     def active_alarm(self, device_id: str) -> ActiveAlarm | None:
         row = self._conn.execute(
-            "SELECT id, kind, last_seq FROM alarms WHERE device_id = ? AND state != 'closed'", (device_id,)
+            "SELECT id, kind FROM alarms WHERE device_id = ? AND state != 'closed'", (device_id,)
         ).fetchone()
-        return None if row is None else ActiveAlarm(row[0], AlarmKind(row[1]), row[2])
+        return None if row is None else ActiveAlarm(row[0], AlarmKind(row[1]))
 
     def open_alarm(
         self,
@@ -251,7 +259,7 @@ class Transaction:
         raised = to_iso(raised_at)
         self._conn.execute(
             "INSERT INTO alarms (id, device_id, kind, priority, state, reason, detail, device, occurred_at, raised_at,"
-            " trigger_count, last_trigger_at, last_seq) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 1, ?, ?)",
+            " trigger_count, last_trigger_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 1, ?)",
             (
                 alarm_id,
                 device_id,
@@ -263,8 +271,11 @@ class Transaction:
                 to_iso(occurred_at),
                 raised,
                 raised,
-                seq,
             ),
+        )
+        self._conn.execute(
+            "INSERT INTO alarm_triggers (alarm_id, at, seq, reason) VALUES (?, ?, ?, ?)",
+            (alarm_id, raised, seq, reason),
         )
         live_count = len(endpoints) if live is None else live
         self._conn.executemany(
@@ -277,13 +288,19 @@ class Transaction:
         )
         return alarm_id
 
-    def retrigger(self, alarm_id: str, at: datetime, seq: int | None) -> None:
-        """Count another trigger on an alarm that is still active."""
-        self._conn.execute(
-            "UPDATE alarms SET trigger_count = trigger_count + 1, last_trigger_at = ?, last_seq = COALESCE(?, last_seq)"
-            " WHERE id = ?",
-            (to_iso(at), seq, alarm_id),
-        )
+    def retrigger(self, alarm_id: str, at: datetime, seq: int | None, reason: str) -> bool:
+        """Count another trigger on an active alarm; False (nothing counted) for a sequence number it already has."""
+        when = to_iso(at)
+        added = self._conn.execute(
+            "INSERT OR IGNORE INTO alarm_triggers (alarm_id, at, seq, reason) VALUES (?, ?, ?, ?)",
+            (alarm_id, when, seq, reason),
+        ).rowcount
+        if added:
+            self._conn.execute(
+                "UPDATE alarms SET trigger_count = trigger_count + 1, last_trigger_at = ? WHERE id = ?",
+                (when, alarm_id),
+            )
+        return bool(added)
 
 
 class Store:
@@ -444,6 +461,12 @@ class Store:
                 ]
             deliveries.append(delivery)
         alarm["deliveries"] = deliveries
+        alarm["triggers"] = [
+            {"at": t[0], "seq": t[1], "reason": t[2]}
+            for t in conn.execute(
+                "SELECT at, seq, reason FROM alarm_triggers WHERE alarm_id = ? ORDER BY id", (row["id"],)
+            ).fetchall()
+        ]
         alarm["reports"] = [
             {"type": r[0], "at": r[1], "by": r[2], "note": r[3], "recorded_at": r[4], "recorded_by": r[5]}
             for r in conn.execute(

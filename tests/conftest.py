@@ -101,8 +101,8 @@ def receiver() -> Iterator[Receiver]:
 class Publisher:
     """A device-side MQTT client that waits for the broker's PUBACK on every QoS 1 publish."""
 
-    def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{port}")
+    def __init__(self, port: int, client_id: str | None = None) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-publisher-{port}")
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
