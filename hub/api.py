@@ -17,10 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import AlarmState, Disposition
 from alerts.paths import PathMonitor
+from device_adapters.base import DeviceKind
 from hub.auth import TokenBook, require
-from hub.clock import Clock, from_iso
-from hub.config import HubConfig, Role
+from hub.clock import Clock, from_iso, to_iso
+from hub.config import DeviceConfig, HubConfig, Role
 from hub.errors import ApiError
+from hub.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fraction
+from hub.health import DeviceState, HealthTracker
+from hub.health_store import HealthStore
 from hub.metrics import HubMetrics
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 
@@ -41,6 +45,37 @@ class ApiContext:
     clock: Clock
     duties: DutyPolicy
     paths: PathMonitor
+    tracker: HealthTracker
+    health_store: HealthStore
+
+    def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
+        health = self.tracker.get(device.id)
+        return {
+            "id": device.id,
+            "kind": device.kind.value,
+            "name": device.name,
+            "location": device.location.model_dump(),
+            "heartbeat_s": device.heartbeat_s,
+            "state": health.state.value if health else "unknown",
+            "since": to_iso(health.since) if health else None,
+            "last_seen_at": to_iso(health.last_seen_at) if health and health.last_seen_at else None,
+            "offline_reason": health.offline_reason if health else None,
+            "battery_pct": health.battery_pct if health else None,
+            "troubles": sorted(health.troubles) if health else [],
+            "open_faults": [self.fault_json(f) for f in faults if f["subject"] == device.id],
+        }
+
+    def fault_json(self, fault: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock.now()
+        opened, due = from_iso(fault["opened_at"]), from_iso(fault["due_at"])
+        running = FaultState(fault["state"]) in ACTIVE
+        until = now if running else from_iso(fault["recovered_at"] or fault["closed_at"] or fault["opened_at"])
+        return {
+            **{k: v for k, v in fault.items() if k not in ("resume_state", "warned_fraction")},
+            "time_left_s": round((due - now).total_seconds(), 1) if running else None,
+            "sla_used": round(sla_fraction(opened, due, until), 4),
+            "breached": fault["breached_at"] is not None or until > due,
+        }
 
     def present(self, alarm: dict[str, Any]) -> dict[str, Any]:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
@@ -85,10 +120,37 @@ AlarmReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE))]
 GuardActor = Annotated[Actor, Depends(require(Role.GUARD))]
 MaintenanceReader = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
 MetricsReader = Annotated[Actor, Depends(require(Role.MAINTENANCE, Role.BUREAU))]
+HealthReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE, Role.BUREAU))]
+MaintenanceActor = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
 AdminActor = Annotated[Actor, Depends(require(Role.ADMIN))]
 
 
 REPORT_CLOCK_SKEW_S = 120
+
+
+class FaultOpenRequest(BaseModel):
+    """A fault registered by hand, e.g. an inspection finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=100, description="Device id (or another system part).")
+    kind: FaultKind = Field(default=FaultKind.INSPECTION, description="What kind of failure.")
+    summary: str = Field(min_length=1, max_length=2000, description="What was found.")
+
+
+class FaultStepRequest(BaseModel):
+    """One closed-loop step; `to` names the person when assigning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=4000, description="What was done or found.")
+    to: str | None = Field(default=None, min_length=1, max_length=200, description="Assignee (assign only).")
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=4000, description="The note.")
 
 
 class ReportRequest(BaseModel):
@@ -210,6 +272,92 @@ def create_api(context: ApiContext) -> FastAPI:
         except InvalidStateError as exc:
             raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
         return _alarm(alarm_id)
+
+    @app.get("/api/v1/devices")
+    def devices(
+        ctx: ContextDep,
+        actor: HealthReader,
+        kind: Annotated[DeviceKind | None, Query()] = None,
+        building: Annotated[str | None, Query()] = None,
+        state: Annotated[DeviceState | None, Query()] = None,
+    ) -> dict[str, Any]:
+        faults = ctx.health_store.list_faults(sorted(ACTIVE))
+        out = [
+            ctx.device_json(d, faults)
+            for d in ctx.config.devices
+            if (kind is None or d.kind is kind) and (building is None or d.location.building == building)
+        ]
+        return {"devices": [d for d in out if state is None or d["state"] == state.value]}
+
+    @app.get("/api/v1/devices/{device_id}")
+    def device(device_id: str, ctx: ContextDep, actor: HealthReader) -> dict[str, Any]:
+        config = ctx.config.device(device_id)
+        if config is None:
+            raise ApiError(404, "device_not_found", f"no device {device_id}")
+        body = ctx.device_json(config, ctx.health_store.list_faults(sorted(ACTIVE), subject=device_id))
+        body["transitions"] = ctx.health_store.transitions(device_id)
+        return body
+
+    @app.get("/api/v1/faults")
+    def faults(
+        ctx: ContextDep,
+        actor: HealthReader,
+        state: Annotated[list[str] | None, Query(description="Fault states, or 'open' for the active ones.")] = None,
+    ) -> dict[str, Any]:
+        wanted: set[FaultState] = set()
+        for value in state or []:
+            if value == "open":
+                wanted |= ACTIVE
+                continue
+            try:
+                wanted.add(FaultState(value))
+            except ValueError:
+                raise ApiError(422, "invalid_request", f"state: unknown fault state {value!r}") from None
+        return {"faults": [ctx.fault_json(f) for f in ctx.health_store.list_faults(sorted(wanted) or None)]}
+
+    def _fault(fault_id: int) -> dict[str, Any]:
+        try:
+            return context.fault_json(context.health_store.get_fault(fault_id))
+        except NotFoundError:
+            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
+
+    @app.get("/api/v1/faults/{fault_id}")
+    def fault(fault_id: int, actor: HealthReader) -> dict[str, Any]:
+        return _fault(fault_id)
+
+    @app.post("/api/v1/faults", status_code=201)
+    def open_fault(body: FaultOpenRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
+        try:
+            fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now())
+        except InvalidStateError as exc:
+            raise ApiError(409, "fault_state_conflict", str(exc)) from exc
+        return _fault(fault_id)
+
+    @app.post("/api/v1/faults/{fault_id}/notes", status_code=201)
+    def fault_note(fault_id: int, body: NoteRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
+        try:
+            ctx.health_store.add_note(fault_id, actor, ctx.clock.now(), body.note)
+        except NotFoundError:
+            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
+        return _fault(fault_id)
+
+    @app.post("/api/v1/faults/{fault_id}/{step}")
+    def fault_step(
+        fault_id: int, step: str, body: FaultStepRequest, ctx: ContextDep, actor: MaintenanceActor
+    ) -> dict[str, Any]:
+        try:
+            action = FaultAction(step.replace("-", "_"))
+        except ValueError:
+            raise ApiError(404, "not_found", f"no fault step {step!r}") from None
+        if action is FaultAction.ASSIGN and not body.to:
+            raise ApiError(422, "invalid_request", "to: assign needs the person's name")
+        try:
+            ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to)
+        except NotFoundError:
+            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
+        except InvalidStateError as exc:
+            raise ApiError(409, "fault_state_conflict", str(exc)) from exc
+        return _fault(fault_id)
 
     @app.get("/api/v1/forwarding")
     def forwarding(ctx: ContextDep, actor: AlarmReader) -> dict[str, Any]:

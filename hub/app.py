@@ -8,10 +8,12 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import uvicorn
 
+from alerts.dc09 import Dc09Forwarder, SequenceAllocator
 from alerts.duties import DutyPolicy, DutyType
 from alerts.failover import Failover, FailoverPolicy
 from alerts.forwarders import Forwarder, HttpForwarder
@@ -21,10 +23,13 @@ from alerts.paths import PathMonitor
 from hub.api import ApiContext, create_api
 from hub.clock import Clock, SystemClock
 from hub.config import Endpoint, HubConfig
+from hub.health import HealthTracker
+from hub.health_store import HealthStore
 from hub.ingest import MqttIngest
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Pipeline
 from hub.store import Store
+from hub.watch import HealthWatcher, escalation_payload
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +68,18 @@ class Hub:
         self.metrics = HubMetrics()
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
-        self.pipeline = Pipeline(config, self.store, self.metrics)
+        self.health_store = HealthStore(self.store, config.sla.recovery_hours, config.sla.flap_window_s)
+        self.health_store.open()
+        self.tracker = HealthTracker(
+            {d.id: d.heartbeat_s for d in config.devices},
+            self.health_store.load(),
+            self.clock.now(),
+            low_battery_pct=config.health.low_battery_pct,
+            battery_clear_pct=config.health.battery_clear_pct,
+        )
+        self.pipeline = Pipeline(
+            config, self.store, self.metrics, clock=self.clock, health=(self.tracker, self.health_store)
+        )
         forwarding = config.forwarding
         retry = RetryPolicy(forwarding.retry_base_s, forwarding.retry_max_s)
         self.paths = PathMonitor(
@@ -94,6 +110,15 @@ class Hub:
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
         self.metrics.watch_paths(self.paths.snapshot)
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
+        self.watcher = HealthWatcher(
+            self.tracker,
+            self.health_store,
+            self.store,
+            self.clock,
+            warn_at=config.sla.warn_at,
+            interval_s=config.health.check_interval_s,
+            escalate=self._escalate,
+        )
         duties = DutyPolicy(
             minutes={
                 DutyType.PHONE: config.incidents.phone_report_minutes,
@@ -101,7 +126,9 @@ class Hub:
             },
             kinds=frozenset(k.value for k in config.incidents.kinds),
         )
-        context = ApiContext(config, self.store, self.metrics, self, self.clock, duties, self.paths)
+        context = ApiContext(
+            config, self.store, self.metrics, self, self.clock, duties, self.paths, self.tracker, self.health_store
+        )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
         self._server: uvicorn.Server | None = None
@@ -113,11 +140,25 @@ class Hub:
         return self.ingest.connected
 
     def _forwarder(self, endpoint: Endpoint, transport_for: TransportFactory | None) -> Forwarder:
+        if endpoint.kind == "dc09":
+            # The zone a receiving centre sees is the device's 1-based place in the registry.
+            zones = {device.id: number for number, device in enumerate(self.config.devices, start=1)}
+            # Sequence numbers survive restarts (written ahead of each frame), so one never names two events.
+            key = f"dc09_seq:{endpoint.name}"
+            allocator = SequenceAllocator(
+                int(self.store.meta_get(key) or 0), persist=lambda seq: self.store.meta_set(key, str(seq))
+            )
+            return Dc09Forwarder(endpoint, zones.__getitem__, allocator=allocator)
         return HttpForwarder(endpoint, self.config.site, transport_for(endpoint.name) if transport_for else None)
 
     def _committed(self, outcome: BatchOutcome) -> None:
         if outcome.opened:
             self._wake_workers()
+
+    def _escalate(self, event: dict[str, Any]) -> None:
+        topic = f"{self.config.mqtt.topic_prefix}/{self.config.site.id}/hub/escalation"
+        if not self.ingest.publish(topic, escalation_payload(event), qos=1):
+            log.error("escalation could not be published on %s (it is recorded on the fault)", topic)
 
     def _wake_workers(self) -> None:
         for worker in self.workers:
@@ -143,9 +184,11 @@ class Hub:
         if self.failover is not None:
             self.failover.start()
         self.ingest.start()
+        self.watcher.start()
 
     def stop(self) -> None:
         self.stop_api()
+        self.watcher.stop()
         self.ingest.stop()
         if self.failover is not None:
             self.failover.stop()

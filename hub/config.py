@@ -160,6 +160,46 @@ class SlaConfig(_Model):
         le=MAX_RECOVERY_HOURS,
         description="Hours within which a failure must be restored; the rules allow at most 24.",
     )
+    warn_at: list[float] = Field(
+        default_factory=lambda: [0.5, 0.8],
+        description="Fractions of the recovery time at which an open fault raises a warning.",
+    )
+    flap_window_s: float = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="A fault that recurs within this many seconds of recovering continues, with its original deadline.",
+    )
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in values):
+            raise ValueError("each warn_at fraction must be between 0 and 1 (the deadline itself is the breach)")
+        return sorted(set(values))
+
+
+class HealthConfig(_Model):
+    """How device health is judged."""
+
+    low_battery_pct: float = Field(
+        default=20, ge=0, le=100, description="Battery below this percentage is a low-battery trouble."
+    )
+    battery_clear_pct: float = Field(
+        default=25,
+        ge=0,
+        le=100,
+        description="Low battery clears only at or above this, so a level near it cannot flap.",
+    )
+    check_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often silent devices and fault deadlines are checked, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> HealthConfig:
+        if self.battery_clear_pct < self.low_battery_pct:
+            raise ValueError("battery_clear_pct must not be below low_battery_pct")
+        return self
 
 
 class HttpEndpoint(_Model):
@@ -190,12 +230,8 @@ class Dc09Endpoint(_Model):
         pattern=_ACCOUNT_RE,
         description="Account number the centre knows this site by (the # field): 3-16 hex digits.",
     )
-    receiver: str = Field(
-        default="0", pattern=_RL_RE, description="Receiver number (the R field): 1-6 hex digits."
-    )
-    line: str = Field(
-        default="0", pattern=_RL_RE, description="Account prefix / line (the L field): 1-6 hex digits."
-    )
+    receiver: str = Field(default="0", pattern=_RL_RE, description="Receiver number (the R field): 1-6 hex digits.")
+    line: str = Field(default="0", pattern=_RL_RE, description="Account prefix / line (the L field): 1-6 hex digits.")
     format: Literal["sia-dcs", "adm-cid"] = Field(
         default="sia-dcs",
         description="sia-dcs: SIA event codes (PA, FA, KA). adm-cid: Contact ID events (120, 111, 158).",
@@ -205,7 +241,9 @@ class Dc09Endpoint(_Model):
         description="AES key: 16, 24 or 32 characters whose ASCII bytes are the key. Without it frames go unencrypted.",
     )
     protocol: Literal["tcp", "udp"] = Field(default="tcp", description="tcp or udp.")
-    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds.")
+    timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds."
+    )
 
     @field_validator("account", "receiver", "line")
     @classmethod
@@ -390,6 +428,7 @@ class HubConfig(_Model):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="The embedded SQLite store.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention policy.")
     sla: SlaConfig = Field(default_factory=SlaConfig, description="Recovery-time rule.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Device health judgement.")
     forwarding: ForwardingConfig = Field(default_factory=ForwardingConfig, description="Alarm forwarding to 110.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and console.")
     alarms: AlarmRulesConfig = Field(default_factory=AlarmRulesConfig, description="Alarm rule defaults.")

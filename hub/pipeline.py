@@ -6,6 +6,7 @@ parse becomes a dead-letter row; nothing here raises for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -17,7 +18,10 @@ from alerts.model import AlarmKind
 from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
 from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message
 from device_adapters.base import DeadLetterReason
+from hub.clock import Clock, SystemClock
 from hub.config import DeviceConfig, HubConfig
+from hub.health import HealthTracker, Transition
+from hub.health_store import FaultEvent, HealthStore
 from hub.metrics import HubMetrics
 from hub.store import DeadLetterRow, EventRow, Store, Transaction
 from hub.topics import Topics
@@ -48,6 +52,8 @@ class BatchOutcome:
     retriggered: list[str] = field(default_factory=list)
     opened_kinds: list[AlarmKind] = field(default_factory=list)
     retriggered_kinds: list[AlarmKind] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    faults: list[FaultEvent] = field(default_factory=list)
 
     def merge(self, other: BatchOutcome) -> None:
         self.events += other.events
@@ -56,6 +62,8 @@ class BatchOutcome:
         self.retriggered += other.retriggered
         self.opened_kinds += other.opened_kinds
         self.retriggered_kinds += other.retriggered_kinds
+        self.transitions += other.transitions
+        self.faults += other.faults
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -72,10 +80,20 @@ def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
 class Pipeline:
     """Routes, parses and commits ingest batches."""
 
-    def __init__(self, config: HubConfig, store: Store, metrics: HubMetrics) -> None:
+    def __init__(
+        self,
+        config: HubConfig,
+        store: Store,
+        metrics: HubMetrics,
+        *,
+        clock: Clock | None = None,
+        health: tuple[HealthTracker, HealthStore] | None = None,
+    ) -> None:
         self._config = config
         self._store = store
         self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._health = health
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
         self._devices = config.device_index()
         self._endpoints = [e.name for e in config.forwarding.endpoints]
@@ -157,21 +175,29 @@ class Pipeline:
     def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
         readings: list[tuple[str, float, float]] = []
-        with self._store.transaction() as tx:
-            tx.insert_events(
-                [
-                    EventRow(e.device_id, e.kind.value, e.channel.value, e.occurred_at, m.received_at, e.data)
-                    for m, e in events
-                ]
-            )
-            if dead:
-                tx.insert_dead_letters(dead)
-            for message, event in events:
-                trigger = self._trigger(event, message.received_mono)
-                if event.celsius is not None:
-                    readings.append((event.device_id, message.received_mono, event.celsius))
-                if trigger is not None:
-                    self._raise(tx, message, event, trigger, outcome)
+        # The health lock is held from plan to apply so the watcher cannot plan from a state about to change.
+        with self._health[0].lock if self._health else contextlib.nullcontext():
+            plan = self._health[0].plan_events((m.received_at, e) for m, e in events) if self._health else None
+            with self._store.transaction() as tx:
+                tx.insert_events(
+                    [
+                        EventRow(e.device_id, e.kind.value, e.channel.value, e.occurred_at, m.received_at, e.data)
+                        for m, e in events
+                    ]
+                )
+                if dead:
+                    tx.insert_dead_letters(dead)
+                for message, event in events:
+                    trigger = self._trigger(event, message.received_mono)
+                    if event.celsius is not None:
+                        readings.append((event.device_id, message.received_mono, event.celsius))
+                    if trigger is not None:
+                        self._raise(tx, message, event, trigger, outcome)
+                if self._health and plan is not None and plan.updates:
+                    outcome.faults = self._health[1].save(tx.connection, plan, self._clock.now())
+            if self._health and plan is not None:
+                self._health[0].apply(plan)
+                outcome.transitions = plan.transitions
         # Only what was committed updates memory and counters.
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)

@@ -1,8 +1,8 @@
 """The embedded store: one SQLite file in WAL mode holding events, dead letters, alarms, the outbox and the audit log.
 
-All SQL lives here. Writers use `transaction()`; every thread gets its own connection. An alarm and its
-outbox rows are written in one transaction, and a partial unique index keeps one active alarm per device,
-so a crash or a redelivered message can never open a second one.
+This module and its siblings (`hub.health_store`) hold all the SQL. Writers use `transaction()`; every thread
+gets its own connection. An alarm and its outbox rows are written in one transaction, and a partial unique
+index keeps one active alarm per device, so a crash or a redelivered message can never open a second one.
 """
 
 from __future__ import annotations
@@ -207,6 +207,10 @@ class Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
     def insert_events(self, rows: Sequence[EventRow]) -> None:
         self._conn.executemany(
             "INSERT INTO events (device_id, kind, channel, occurred_at, received_at, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -315,14 +319,38 @@ class Store:
     def open(self) -> None:
         """Create the file and schema if needed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
-        with self._write_lock:
-            conn.executescript(_SCHEMA)
+        self.ensure_schema(_SCHEMA)
+        with self._write() as conn:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
-            conn.commit()
+
+    def ensure_schema(self, script: str) -> None:
+        """Run `CREATE ... IF NOT EXISTS` statements (this module's and its siblings')."""
+        with self._write_lock:
+            self._conn().executescript(script)
+
+    def meta_get(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def connection(self) -> sqlite3.Connection:
+        """The calling thread's connection, for the sibling store modules' reads."""
+        return self._conn()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the calling thread's connection, for the sibling store modules."""
+        with self._write() as conn:
+            yield conn
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -488,7 +516,7 @@ class Store:
                 "UPDATE alarms SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?",
                 (now, actor.name, alarm_id),
             )
-            self._audit(conn, now, actor, "alarm.acknowledge", alarm_id, {})
+            self.audit(conn, now, actor, "alarm.acknowledge", alarm_id, {})
 
     def close(self, alarm_id: str, actor: Actor, note: str, disposition: Disposition | None) -> list[str]:
         """acknowledged -> closed with a note; pending deliveries are cancelled. Returns the cancelled endpoints."""
@@ -514,7 +542,7 @@ class Store:
             detail: dict[str, Any] = {"note": note, "disposition": disposition.value if disposition else None}
             if cancelled:
                 detail["undelivered_endpoints"] = cancelled
-            self._audit(conn, now, actor, "alarm.close", alarm_id, detail)
+            self.audit(conn, now, actor, "alarm.close", alarm_id, detail)
         return cancelled
 
     def add_report(self, alarm_id: str, actor: Actor, report_type: str, at: datetime, by: str, note: str) -> None:
@@ -527,7 +555,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (alarm_id, report_type, to_iso(at), by, note, now, actor.name),
             )
-            self._audit(conn, now, actor, "alarm.report", alarm_id, {"type": report_type, "at": to_iso(at), "by": by})
+            self.audit(conn, now, actor, "alarm.report", alarm_id, {"type": report_type, "at": to_iso(at), "by": by})
 
     def duty_candidates(self, kinds: Sequence[str]) -> list[tuple[str, str, str, str | None, list[tuple[str, str]]]]:
         """(id, kind, raised_at, disposition, [(report type, at)]) of alarms that may still owe a report."""
@@ -555,7 +583,7 @@ class Store:
         return AlarmState(row[0])
 
     @staticmethod
-    def _audit(
+    def audit(
         conn: sqlite3.Connection, at: str, actor: Actor, action: str, target: str, detail: dict[str, Any]
     ) -> None:
         conn.execute(

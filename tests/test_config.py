@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from device_adapters.base import DeviceKind
-from hub.config import ConfigError, ConfigIssue, HubConfig, load_config, parse_config
+from hub.config import ConfigError, ConfigIssue, HttpEndpoint, HubConfig, load_config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "hub.example.yaml"
@@ -82,7 +82,7 @@ def test_example_holds_no_secrets_and_covers_every_device_kind() -> None:
     assert config.api.tokens == []
     assert config.mqtt.tls is None
     assert config.forwarding.endpoints
-    assert all(endpoint.secret is None for endpoint in config.forwarding.endpoints)
+    assert all(isinstance(e, HttpEndpoint) and e.secret is None for e in config.forwarding.endpoints)
     assert {d.kind for d in config.devices} == set(DeviceKind)
     assert config.retention.days >= 90
     assert config.storage.path == EXAMPLE.resolve().parent / "campus-hub.db"
@@ -146,7 +146,10 @@ def test_example_accepts_secrets_from_env_and_files(tmp_path: Path) -> None:
     )
     assert config.mqtt.password is not None
     assert config.mqtt.password.get_secret_value() == "broker-password-1"
-    secrets = {e.name: e.secret.get_secret_value() if e.secret else None for e in config.forwarding.endpoints}
+    secrets = {
+        e.name: e.secret.get_secret_value() if isinstance(e, HttpEndpoint) and e.secret else None
+        for e in config.forwarding.endpoints
+    }
     assert secrets == {"police_110": "police-shared-secret", "edu_bureau": "bureau-shared-secret"}
     assert not any("secret is not set" in warning for warning in config.warnings())
 

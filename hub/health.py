@@ -1,0 +1,203 @@
+"""Device health: each device's state (online, offline, faulty, maintenance) from its messages, last will and troubles.
+
+Pure functions decide (`derive_state`, `is_silent`, `troubles_of`); `HealthTracker` keeps the current state of every
+device in memory, plans the changes a batch of events or the passing of time makes, and applies them once the
+store has committed them. Every transition is stored: the state history is what uptime reports are computed from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from device_adapters.base import Channel, DeviceEvent
+
+MISSED_HEARTBEATS = 3  # GB/T 28181: offline after 3 missed heartbeats
+
+
+class DeviceState(StrEnum):
+    UNKNOWN = "unknown"  # not heard from since the hub first knew it, and not yet overdue
+    ONLINE = "online"
+    OFFLINE = "offline"
+    FAULTY = "faulty"
+    MAINTENANCE = "maintenance"
+
+
+class Trouble(StrEnum):
+    """Reported troubles that make an online device faulty (and open a fault)."""
+
+    TAMPER = "tamper"
+    LOW_BATTERY = "low_battery"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """What the hub knows of one device now."""
+
+    device_id: str
+    state: DeviceState
+    since: datetime
+    last_seen_at: datetime | None = None
+    online: bool | None = None  # presence: None until a message, a last will or a timeout says
+    offline_reason: str | None = None
+    troubles: frozenset[Trouble] = field(default_factory=frozenset)
+    battery_pct: float | None = None
+    maintenance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    device_id: str
+    from_state: DeviceState
+    to_state: DeviceState
+    at: datetime
+    reason: str
+
+
+def derive_state(online: bool | None, troubles: frozenset[Trouble], maintenance: bool) -> DeviceState:
+    """Maintenance wins (planned), then offline (nothing else can be known), then faulty, then online."""
+    if maintenance:
+        return DeviceState.MAINTENANCE
+    if online is None:
+        return DeviceState.UNKNOWN
+    if not online:
+        return DeviceState.OFFLINE
+    return DeviceState.FAULTY if troubles else DeviceState.ONLINE
+
+
+def is_silent(last_heard: datetime, heartbeat_s: float, now: datetime) -> bool:
+    """True once `MISSED_HEARTBEATS` whole intervals have passed without a message."""
+    return now - last_heard >= timedelta(seconds=MISSED_HEARTBEATS * heartbeat_s)
+
+
+def troubles_of(
+    current: frozenset[Trouble], data: Mapping[str, object], low_battery_pct: float, battery_clear_pct: float
+) -> frozenset[Trouble]:
+    """Troubles after a message: tamper follows the flag; low battery clears only above a higher level (hysteresis)."""
+    troubles = set(current)
+    tamper = data.get("tamper")
+    if tamper is True:
+        troubles.add(Trouble.TAMPER)
+    elif tamper is False:
+        troubles.discard(Trouble.TAMPER)
+    battery = data.get("battery_pct")
+    if isinstance(battery, int | float) and not isinstance(battery, bool):
+        if battery < low_battery_pct:
+            troubles.add(Trouble.LOW_BATTERY)
+        elif battery >= battery_clear_pct:
+            troubles.discard(Trouble.LOW_BATTERY)
+    return frozenset(troubles)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPlan:
+    """New device records and the transitions between them, to be committed together."""
+
+    updates: list[tuple[DeviceHealth, DeviceHealth]]  # (before, after)
+    transitions: list[Transition]
+
+
+class HealthTracker:
+    """Current health of every registered device; thread-safe. Plans changes, applies them after commit."""
+
+    def __init__(
+        self,
+        heartbeat_s: Mapping[str, float],
+        saved: Iterable[DeviceHealth],
+        now: datetime,
+        *,
+        low_battery_pct: float,
+        battery_clear_pct: float,
+    ) -> None:
+        self.lock = threading.RLock()
+        self._heartbeat_s = dict(heartbeat_s)
+        self._low = low_battery_pct
+        self._clear = battery_clear_pct
+        self._started = now
+        known = {h.device_id: h for h in saved if h.device_id in self._heartbeat_s}
+        self._health = {d: known.get(d, DeviceHealth(d, DeviceState.UNKNOWN, now)) for d in self._heartbeat_s}
+
+    def get(self, device_id: str) -> DeviceHealth | None:
+        with self.lock:
+            return self._health.get(device_id)
+
+    def all(self) -> list[DeviceHealth]:
+        with self.lock:
+            return list(self._health.values())
+
+    def plan_events(self, events: Iterable[tuple[datetime, DeviceEvent]]) -> HealthPlan:
+        """What a committed batch of events changes. Any message is a heartbeat; `offline` on status is the LWT."""
+        with self.lock:
+            working: dict[str, DeviceHealth] = {}
+            reasons: dict[str, str] = {}
+            for received_at, event in events:
+                before = working.get(event.device_id) or self._health.get(event.device_id)
+                if before is None:
+                    continue
+                after = self._after_event(before, received_at, event)
+                working[event.device_id] = after
+                if after.state != before.state:
+                    reasons[event.device_id] = self._reason(after, event)
+            return self._plan(working, reasons)
+
+    def plan_time(self, now: datetime) -> HealthPlan:
+        """What the passing of time changes: devices silent for 3 heartbeat intervals go offline."""
+        with self.lock:
+            working: dict[str, DeviceHealth] = {}
+            reasons: dict[str, str] = {}
+            for device_id, health in self._health.items():
+                if health.online is False:
+                    continue
+                heard = health.last_seen_at or max(self._started, health.since)
+                if is_silent(heard, self._heartbeat_s[device_id], now):
+                    reason = f"no message for {MISSED_HEARTBEATS} heartbeat intervals"
+                    after = self._with(health, online=False, offline_reason=reason, at=now)
+                    working[device_id] = after
+                    reasons[device_id] = reason
+            return self._plan(working, reasons)
+
+    def apply(self, plan: HealthPlan) -> None:
+        with self.lock:
+            for _, after in plan.updates:
+                self._health[after.device_id] = after
+
+    def _after_event(self, before: DeviceHealth, at: datetime, event: DeviceEvent) -> DeviceHealth:
+        if event.channel is Channel.STATUS and event.online is False:
+            return self._with(before, online=False, offline_reason="device reported offline (last will)", at=at)
+        troubles = troubles_of(before.troubles, event.data, self._low, self._clear)
+        battery = event.data.get("battery_pct")
+        return self._with(
+            before,
+            online=True,
+            offline_reason=None,
+            troubles=troubles,
+            last_seen_at=at,
+            battery_pct=float(battery) if isinstance(battery, int | float) else before.battery_pct,
+            at=at,
+        )
+
+    @staticmethod
+    def _with(health: DeviceHealth, *, at: datetime, **changes: object) -> DeviceHealth:
+        updated = replace(health, **changes)  # type: ignore[arg-type]
+        state = derive_state(updated.online, updated.troubles, updated.maintenance)
+        return replace(updated, state=state, since=at if state != health.state else health.since)
+
+    @staticmethod
+    def _reason(after: DeviceHealth, event: DeviceEvent) -> str:
+        if after.state is DeviceState.OFFLINE:
+            return after.offline_reason or "offline"
+        if after.state is DeviceState.FAULTY:
+            return "reported " + ", ".join(sorted(after.troubles))
+        return f"message on {event.channel.value}"
+
+    def _plan(self, working: dict[str, DeviceHealth], reasons: dict[str, str]) -> HealthPlan:
+        updates = [(self._health[d], after) for d, after in working.items()]
+        transitions = [
+            Transition(after.device_id, before.state, after.state, after.since, reasons.get(after.device_id, ""))
+            for before, after in updates
+            if before.state != after.state
+        ]
+        return HealthPlan(updates, transitions)

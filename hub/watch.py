@@ -1,0 +1,115 @@
+"""The health watcher: a thin timer around the pure decisions. Silent devices go offline (3 missed heartbeats,
+checked by the clock, not only when a message arrives) and open faults are warned about, then escalated at
+their deadline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.clock import Clock, to_iso
+from hub.faults import sla_fraction, warnings_due
+from hub.health import HealthTracker
+from hub.health_store import FaultEvent, HealthStore
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+Escalate = Callable[[dict[str, Any]], None]
+
+
+class HealthWatcher:
+    def __init__(
+        self,
+        tracker: HealthTracker,
+        health_store: HealthStore,
+        store: Store,
+        clock: Clock,
+        *,
+        warn_at: Sequence[float],
+        interval_s: float,
+        escalate: Escalate,
+    ) -> None:
+        self._tracker = tracker
+        self._health = health_store
+        self._store = store
+        self._clock = clock
+        self._warn_at = list(warn_at)
+        self._interval_s = interval_s
+        self._escalate = escalate
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="health-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._interval_s):
+                try:
+                    self.run_once()
+                except Exception:
+                    log.exception("health watch failed; trying again")
+        finally:
+            self._store.close_thread_connection()
+
+    def run_once(self) -> list[FaultEvent]:
+        """One check at the clock's now (tests call this directly with a ManualClock)."""
+        now = self._clock.now()
+        events = self.check_devices(now)
+        self.check_deadlines(now)
+        return events
+
+    def check_devices(self, now: datetime) -> list[FaultEvent]:
+        with self._tracker.lock:
+            plan = self._tracker.plan_time(now)
+            if not plan.updates:
+                return []
+            with self._store.write() as conn:
+                events = self._health.save(conn, plan, now)
+            self._tracker.apply(plan)
+        for transition in plan.transitions:
+            log.warning("device %s is %s: %s", transition.device_id, transition.to_state.value, transition.reason)
+        return events
+
+    def check_deadlines(self, now: datetime) -> None:
+        for fault_id, subject, kind, opened_at, due_at, warned, breached_at in self._health.active_faults():
+            fraction = sla_fraction(opened_at, due_at, now)
+            crossed = warnings_due(fraction, warned, self._warn_at)
+            breach = now >= due_at and breached_at is None
+            if not crossed and not breach:
+                continue
+            left_h = (due_at - now).total_seconds() / 3600
+            if breach:
+                note = f"recovery deadline {to_iso(due_at)} passed"
+            else:
+                note = f"{max(crossed):.0%} of the recovery time used; {left_h:.1f} h left"
+            self._health.record_sla(fault_id, now, max([*crossed, warned]), breach, note)
+            level = "breach" if breach else "warning"
+            log.warning("fault %d (%s on %s): SLA %s: %s", fault_id, kind, subject, level, note)
+            if breach:
+                self._escalate(
+                    {
+                        "type": "sla_breach",
+                        "fault_id": fault_id,
+                        "subject": subject,
+                        "kind": kind,
+                        "opened_at": to_iso(opened_at),
+                        "due_at": to_iso(due_at),
+                        "at": to_iso(now),
+                    }
+                )
+
+
+def escalation_payload(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
