@@ -238,6 +238,9 @@ EVENT_CODES: dict[str, tuple[int, str, str]] = {
 # Contact ID 140 "general alarm", SIA UA "untyped zone alarm": a kind the centre has no code for still arrives.
 GENERIC_CODES = (140, "UA", "UH")
 CID_GROUP = 1  # the campus is one partition
+# Periodic test report: Contact ID 602, SIA RP, both on zone 0 (the panel itself).
+PERIODIC_TEST_CID = f"1602 {CID_GROUP:02d} 000"
+PERIODIC_TEST_SIA = "Nri0/RP000"
 CID_MAX_ZONE = 999
 
 
@@ -345,6 +348,7 @@ class SequenceAllocator:
 # --- the forwarder ------------------------------------------------------------------------------------------
 
 _LINK_TEST_KEY = "(link test)"  # supervision frames share one number until one of them is ACKed
+_TEST_REPORT_KEY = "(test report)"
 
 
 class Dc09Forwarder:
@@ -403,6 +407,17 @@ class Dc09Forwarder:
         except PermanentForwardError as exc:
             raise RetryableForwardError(f"link test refused: {exc}") from exc
         self._allocator.release(_LINK_TEST_KEY)
+        return rtt
+
+    def test_report(self) -> float:
+        """Send the periodic test report (Contact ID 602 / SIA RP, zone 0); the round trip in seconds."""
+        event = PERIODIC_TEST_SIA if self._message_id == "SIA-DCS" else PERIODIC_TEST_CID
+        seq = self._sequence(_TEST_REPORT_KEY)
+        try:
+            _, rtt = self._transact(self._message_id, seq, f"#{self._endpoint.account}|{event}")
+        except PermanentForwardError as exc:
+            raise RetryableForwardError(f"test report refused: {exc}") from exc
+        self._allocator.release(_TEST_REPORT_KEY)
         return rtt
 
     def close(self) -> None:

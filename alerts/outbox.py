@@ -69,6 +69,7 @@ class OutboxWorker:
         stand_down_others: bool = False,
     ) -> None:
         self.endpoint = forwarder.name
+        self.forwarder = forwarder
         self._store = store
         self._forwarder = forwarder
         self._clock = clock

@@ -20,9 +20,11 @@ from alerts.forwarders import Forwarder, HttpForwarder
 from alerts.model import DeliveryState
 from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
+from alerts.supervision import Schedule, Supervised, Supervisor
 from hub.api import ApiContext, create_api
 from hub.clock import Clock, SystemClock
-from hub.config import Endpoint, HubConfig
+from hub.config import Dc09Endpoint, Endpoint, HubConfig
+from hub.faults import FaultKind
 from hub.health import HealthTracker
 from hub.health_store import HealthStore
 from hub.ingest import MqttIngest
@@ -107,6 +109,19 @@ class Hub:
             if forwarding.mode == "first" and len(forwarding.endpoints) > 1
             else None
         )
+        supervised: list[tuple[Supervised, Schedule]] = [
+            (worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s))
+            for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True)
+            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder)
+        ]
+        self.supervisor = Supervisor(
+            supervised,
+            self.paths,
+            self.clock,
+            fault_after_s=forwarding.path_fault_after_s,
+            open_path_faults=lambda: self.health_store.open_subjects(FaultKind.FORWARDING_PATH_DOWN),
+            apply_faults=self.health_store.apply_changes,
+        )
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
         self.metrics.watch_paths(self.paths.snapshot)
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
@@ -185,9 +200,11 @@ class Hub:
             self.failover.start()
         self.ingest.start()
         self.watcher.start()
+        self.supervisor.start()
 
     def stop(self) -> None:
         self.stop_api()
+        self.supervisor.stop()
         self.watcher.stop()
         self.ingest.stop()
         if self.failover is not None:

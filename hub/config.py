@@ -240,6 +240,12 @@ class Dc09Endpoint(_Model):
         default=None,
         description="AES key: 16, 24 or 32 characters whose ASCII bytes are the key. Without it frames go unencrypted.",
     )
+    link_test_s: float = Field(
+        default=60, ge=5, le=3600, description="Interval of NULL link-test (supervision) frames, seconds."
+    )
+    test_report_s: float = Field(
+        default=86400, ge=60, le=7 * 86400, description="Interval of periodic test reports (CID 602 / SIA RP), seconds."
+    )
     protocol: Literal["tcp", "udp"] = Field(default="tcp", description="tcp or udp.")
     timeout_s: float = Field(
         default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds."
@@ -280,6 +286,12 @@ class ForwardingConfig(_Model):
         gt=0,
         le=300,
         description="first mode: bring in the next endpoint when an alarm is undelivered after this long, seconds.",
+    )
+    path_fault_after_s: float = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="A path down this long opens a fault on the path itself (it is part of the security system).",
     )
     path_down_after_failures: int = Field(
         default=3, ge=1, le=1000, description="A path is down after this many failures in a row (degraded before)."

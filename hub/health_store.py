@@ -286,6 +286,23 @@ class HealthStore:
 
     # --- SLA watch -------------------------------------------------------------------------------------------------
 
+    def open_subjects(self, kind: FaultKind) -> set[str]:
+        """Subjects with an active fault of this kind."""
+        rows = (
+            self._store.connection()
+            .execute(
+                f"SELECT subject FROM faults WHERE kind = ? AND state IN {_ACTIVE_SQL}",  # noqa: S608
+                (kind.value,),
+            )
+            .fetchall()
+        )
+        return {r[0] for r in rows}
+
+    def apply_changes(self, changes: Sequence[FaultChange], now: datetime) -> list[FaultEvent]:
+        """`apply_fault_changes` in a transaction of its own (for faults not caused by an ingest batch)."""
+        with self._store.write() as conn:
+            return self.apply_fault_changes(conn, changes, now)
+
     def active_faults(self) -> list[tuple[int, str, str, datetime, datetime, float, str | None]]:
         """(id, subject, kind, opened_at, due_at, warned_fraction, breached_at) of faults whose clock runs."""
         rows = (

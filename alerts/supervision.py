@@ -1,0 +1,126 @@
+"""Supervision of the forwarding paths: DC-09 link tests and periodic test reports keep each path's state current
+between alarms, and a path down for too long opens a fault on the path itself (it is part of the technical
+security system, under the same 24-hour rule as any device)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from alerts.forwarders import ForwardError
+from alerts.paths import PathHealth, PathMonitor, PathStatus
+from hub.clock import Clock
+from hub.faults import FaultChange, FaultKind
+
+log = logging.getLogger(__name__)
+
+
+class Supervised(Protocol):
+    """A forwarder that can test its path without an alarm (DC-09's NULL frames and test reports)."""
+
+    name: str
+
+    def link_test(self) -> float: ...
+
+    def test_report(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    link_test_s: float
+    test_report_s: float
+
+
+def path_subject(endpoint: str) -> str:
+    """The fault subject of a forwarding path (devices use their own ids)."""
+    return f"path:{endpoint}"
+
+
+def path_fault_changes(
+    paths: Sequence[PathHealth], open_subjects: set[str], now: datetime, fault_after_s: float
+) -> list[FaultChange]:
+    """Open a fault for each path down at least `fault_after_s`; recover those of paths that are up again."""
+    changes = []
+    for path in paths:
+        subject = path_subject(path.endpoint)
+        down_long = (
+            path.status is PathStatus.DOWN
+            and path.since is not None
+            and now - path.since >= timedelta(seconds=fault_after_s)
+        )
+        if down_long and subject not in open_subjects:
+            reason = f"path down since {path.since:%Y-%m-%d %H:%M:%S} UTC: {path.last_error or 'no answer'}"
+            changes.append(FaultChange(subject, FaultKind.FORWARDING_PATH_DOWN, True, reason))
+        elif path.status is PathStatus.UP and subject in open_subjects:
+            changes.append(FaultChange(subject, FaultKind.FORWARDING_PATH_DOWN, False, "path answers again"))
+    return changes
+
+
+class Supervisor:
+    """Runs link tests and test reports on schedule and turns long path outages into faults."""
+
+    def __init__(
+        self,
+        supervised: Sequence[tuple[Supervised, Schedule]],
+        paths: PathMonitor,
+        clock: Clock,
+        *,
+        fault_after_s: float,
+        open_path_faults: Callable[[], set[str]],
+        apply_faults: Callable[[list[FaultChange], datetime], object],
+    ) -> None:
+        self._supervised = list(supervised)
+        self._paths = paths
+        self._clock = clock
+        self._fault_after_s = fault_after_s
+        self._open_path_faults = open_path_faults
+        self._apply_faults = apply_faults
+        start = clock.monotonic()
+        # The first link test goes out at once, so a path's state is known before the first alarm needs it.
+        self._next_link = {f.name: start for f, _ in self._supervised}
+        self._next_report = {f.name: start + s.test_report_s for f, s in self._supervised}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="supervision", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0 if self._supervised else 5.0):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("supervision failed; trying again")
+
+    def run_once(self) -> None:
+        now_s = self._clock.monotonic()
+        for forwarder, schedule in self._supervised:
+            if now_s >= self._next_link[forwarder.name]:
+                self._next_link[forwarder.name] = now_s + schedule.link_test_s
+                self._probe(forwarder, "link test", forwarder.link_test)
+            if now_s >= self._next_report[forwarder.name]:
+                self._next_report[forwarder.name] = now_s + schedule.test_report_s
+                self._probe(forwarder, "test report", forwarder.test_report)
+        now = self._clock.now()
+        changes = path_fault_changes(self._paths.snapshot(), self._open_path_faults(), now, self._fault_after_s)
+        if changes:
+            self._apply_faults(changes, now)
+
+    def _probe(self, forwarder: Supervised, what: str, probe: Callable[[], float]) -> None:
+        try:
+            rtt = probe()
+        except ForwardError as exc:
+            log.warning("%s on %s failed: %s", what, forwarder.name, exc)
+            self._paths.failure(forwarder.name, f"{what}: {exc}")
+            return
+        self._paths.success(forwarder.name, rtt)
