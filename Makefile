@@ -36,6 +36,7 @@ test: lint typecheck unit
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alarm_latency.py
+	$(BIN)/python bench/dc09_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts

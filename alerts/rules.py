@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +49,12 @@ def heat_trigger(celsius: float, at_s: float, history: Iterable[tuple[float, flo
             celsius=celsius,
             threshold_c=rule.threshold_c,
         )
-    for then_s, then_c in history:
+    for then_s, then_c in history:  # oldest first
         span = at_s - then_s
-        if span > rule.window_s or span < rule.min_span_s:
+        if span > rule.window_s:
             continue
+        if span < rule.min_span_s:
+            break  # every later reading is younger still
         rate = (celsius - then_c) / (span / 60.0)
         if rate >= rule.rate_c_per_min:
             return _trigger(
@@ -88,14 +90,14 @@ class TemperatureHistory:
         self._max = max_per_device
         self._readings: dict[str, deque[tuple[float, float]]] = {}
 
-    def readings(self, device_id: str, now_s: float) -> list[tuple[float, float]]:
-        """Readings still inside the window, oldest first."""
+    def readings(self, device_id: str, now_s: float) -> Sequence[tuple[float, float]]:
+        """Readings still inside the window, oldest first (a live view: read it before the next `add`)."""
         readings = self._readings.get(device_id)
         if readings is None:
-            return []
+            return ()
         while readings and now_s - readings[0][0] > self._window_s:
             readings.popleft()
-        return list(readings)
+        return readings
 
     def add(self, device_id: str, at_s: float, celsius: float) -> None:
         self._readings.setdefault(device_id, deque(maxlen=self._max)).append((at_s, celsius))

@@ -103,6 +103,10 @@ def _reject_constant(name: str) -> Any:
     raise PayloadError(DeadLetterReason.NON_FINITE_NUMBER, f"{name} is not a number JSON allows")
 
 
+# One decoder for every message: json.loads with parse_constant would build a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_json_object(payload: bytes) -> dict[str, Any]:
     """Bytes -> JSON object, refusing bad UTF-8, non-objects and NaN/Infinity, each with its own reason."""
     try:
@@ -110,7 +114,7 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(DeadLetterReason.BAD_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:

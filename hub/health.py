@@ -169,6 +169,11 @@ class HealthTracker:
             return self._with(before, online=False, offline_reason="device reported offline (last will)", at=at)
         troubles = troubles_of(before.troubles, event.data, self._low, self._clear)
         battery = event.data.get("battery_pct")
+        if before.online is True and troubles == before.troubles:
+            # The common case, a heartbeat that changes nothing but the time: one copy, no state to derive.
+            if not isinstance(battery, int | float):
+                return replace(before, last_seen_at=at)
+            return replace(before, last_seen_at=at, battery_pct=float(battery))
         return self._with(
             before,
             online=True,

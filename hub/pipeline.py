@@ -212,7 +212,7 @@ class Pipeline:
         return outcome
 
     def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
-        history = self._history.readings(event.device_id, at_s) if event.celsius is not None else []
+        history = self._history.readings(event.device_id, at_s) if event.celsius is not None else ()
         return evaluate(event, self._heat.get(event.device_id), history, at_s)
 
     def _raise(

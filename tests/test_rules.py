@@ -67,9 +67,16 @@ def test_temperature_history_forgets_outside_the_window() -> None:
     history = TemperatureHistory(window_s=60.0)
     history.add("t", 0.0, 20.0)
     history.add("t", 50.0, 21.0)
-    assert history.readings("t", 55.0) == [(0.0, 20.0), (50.0, 21.0)]
-    assert history.readings("t", 100.0) == [(50.0, 21.0)]
-    assert history.readings("other", 100.0) == []
+    assert list(history.readings("t", 55.0)) == [(0.0, 20.0), (50.0, 21.0)]
+    assert list(history.readings("t", 100.0)) == [(50.0, 21.0)]
+    assert list(history.readings("other", 100.0)) == []
+
+
+def test_rate_uses_the_oldest_reading_that_spans_enough_time() -> None:
+    # Readings 1 s apart: the rate is judged against the oldest one at least 15 s back, not the neighbours.
+    history = [(float(t), 20.0 + t * 0.1) for t in range(0, 60)]
+    assert heat_trigger(26.0, 60.0, history, RULE) is None  # 6 degrees in 60 s: 6 per minute
+    assert heat_trigger(31.0, 60.0, history, RULE) is not None  # 11 degrees in 60 s
 
 
 @given(attempt=st.integers(1, 10_000), base=st.floats(0.01, 10), cap=st.floats(10, 600), r=st.floats(0, 1))
