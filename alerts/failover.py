@@ -94,11 +94,11 @@ class Failover:
         tick = min(0.25, self._policy.after_s / 4)
         try:
             while not self._stop.is_set():
+                self._wake.clear()  # before looking, so a nudge during run_once is not lost
                 try:
                     self.run_once()
                 except Exception:
                     log.exception("failover: evaluation failed; trying again")
                 self._wake.wait(tick)
-                self._wake.clear()
         finally:
             self._store.close_thread_connection()

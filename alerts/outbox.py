@@ -106,9 +106,10 @@ class OutboxWorker:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                # Clear before looking, not after waking: a wake-up set while dispatching must not be lost.
+                self._wake.clear()
                 wait_s = self._dispatch()
                 self._wake.wait(wait_s)
-                self._wake.clear()
         finally:
             self._store.close_thread_connection()
 
