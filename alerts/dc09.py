@@ -386,17 +386,17 @@ class Dc09Forwarder:
 
     def send(self, message: AlarmMessage) -> Delivery:
         zone = self._zone(message)
-        codes = self._codes(message.kind, False, zone)
+        codes = self._codes(message.kind, message.event == "restore", zone)
         event = codes.sia if self._message_id == "SIA-DCS" else codes.cid
         data = f"#{self._endpoint.account}|{event}"
-        seq = self._sequence(message.alarm_id)
+        seq = self._sequence(message.idempotency_key)
         try:
             response, _ = self._transact(self._message_id, seq, data)
         except PermanentForwardError:
-            self._allocator.release(message.alarm_id)
+            self._allocator.release(message.idempotency_key)
             raise
         # A RetryableForwardError keeps the number held: the receiver may have the frame, so the resend reuses it.
-        self._allocator.release(message.alarm_id)
+        self._allocator.release(message.idempotency_key)
         return Delivery(0, _receipt(response, seq))
 
     def link_test(self) -> float:

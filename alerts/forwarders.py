@@ -56,6 +56,14 @@ class AlarmMessage:
     sent_at: str
     attempt: int
     trigger_count: int
+    event: str = "alarm"  # "alarm", or "restore" once a person closed it
+    closed_at: str | None = None
+    disposition: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Unique per alarm and event: the same alarm's restore is a different message from its alarm."""
+        return self.alarm_id if self.event == "alarm" else f"{self.alarm_id}:{self.event}"
 
 
 class Forwarder(Protocol):
@@ -85,7 +93,11 @@ def alarm_body(message: AlarmMessage, site: SiteConfig) -> bytes:
         "sent_at": message.sent_at,
         "attempt": message.attempt,
         "trigger_count": message.trigger_count,
+        "event": message.event,
     }
+    if message.event == "restore":
+        body["closed_at"] = message.closed_at
+        body["disposition"] = message.disposition
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -111,7 +123,7 @@ class HttpForwarder:
 
     def send(self, message: AlarmMessage) -> Delivery:
         body = alarm_body(message, self._site)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message.alarm_id}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(body, self._secret.get_secret_value())
         try:

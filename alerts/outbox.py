@@ -49,6 +49,7 @@ class AttemptResult:
     rtt_s: float
     since_raised_s: float
     error: str | None
+    event: str = "alarm"
 
 
 AttemptObserver = Callable[[AttemptResult], None]
@@ -151,6 +152,9 @@ class OutboxWorker:
             sent_at=to_iso(started),
             attempt=item.attempts + 1,
             trigger_count=int(item.alarm["trigger_count"]),
+            event=item.event,
+            closed_at=item.alarm["closed_at"],
+            disposition=item.alarm["disposition"],
         )
         outcome = DeliveryState.PENDING
         status: int | None = None
@@ -234,6 +238,7 @@ class OutboxWorker:
                 rtt_ms / 1000.0,
                 (self._clock.now() - raised).total_seconds(),
                 error,
+                item.event,
             )
             try:
                 self._observer(result)

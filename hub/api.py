@@ -5,6 +5,7 @@ Collaborators come from `app.state` (set by `hub.app`), reached through `Annotat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -47,6 +48,7 @@ class ApiContext:
     paths: PathMonitor
     tracker: HealthTracker
     health_store: HealthStore
+    wake_outbox: Callable[[], None] = lambda: None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -267,6 +269,7 @@ def create_api(context: ApiContext) -> FastAPI:
     def close(alarm_id: str, body: CloseRequest, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
         try:
             store.close(alarm_id, actor, body.note, body.disposition)
+            context.wake_outbox()  # its restores go out now, not at the next poll
         except NotFoundError:
             raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
         except InvalidStateError as exc:

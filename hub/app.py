@@ -142,7 +142,16 @@ class Hub:
             kinds=frozenset(k.value for k in config.incidents.kinds),
         )
         context = ApiContext(
-            config, self.store, self.metrics, self, self.clock, duties, self.paths, self.tracker, self.health_store
+            config,
+            self.store,
+            self.metrics,
+            self,
+            self.clock,
+            duties,
+            self.paths,
+            self.tracker,
+            self.health_store,
+            wake_outbox=self._wake_workers,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
@@ -182,7 +191,8 @@ class Hub:
     def _attempted(self, result: AttemptResult) -> None:
         if result.outcome is DeliveryState.DELIVERED:
             self.paths.success(result.endpoint, result.rtt_s)
-            self.metrics.forward_latency.labels(result.endpoint).observe(max(result.since_raised_s, 0.0))
+            if result.event == "alarm":
+                self.metrics.forward_latency.labels(result.endpoint).observe(max(result.since_raised_s, 0.0))
             return
         self.paths.failure(result.endpoint, result.error or "failed")
         kind = "permanent" if result.outcome is DeliveryState.FAILED else "retryable"

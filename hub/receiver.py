@@ -77,7 +77,7 @@ class ReceiverState:
 
     def unique_alarm_ids(self) -> set[str]:
         with self.lock:
-            return {r.body["alarm_id"] for r in self.received}
+            return {r.body["alarm_id"] for r in self.received if r.body.get("event", "alarm") == "alarm"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -125,18 +125,22 @@ class _Handler(BaseHTTPRequestHandler):
         if missing:
             self._answer(400, {"error": f"missing {', '.join(missing)}"})
             return
-        if self.headers.get("Idempotency-Key") != body["alarm_id"]:
-            self._answer(400, {"error": "Idempotency-Key must equal alarm_id"})
+        event = body.get("event", "alarm")
+        key = body["alarm_id"] if event == "alarm" else f"{body['alarm_id']}:{event}"
+        if self.headers.get("Idempotency-Key") != key:
+            self._answer(400, {"error": "Idempotency-Key must be alarm_id (or alarm_id:restore for a restore)"})
             return
         now = datetime.now(UTC)
         with state.arrived:
-            duplicate = body["alarm_id"] in state.receipts
-            receipt = state.receipts.setdefault(body["alarm_id"], f"110-{len(state.receipts) + 1:06d}")
+            duplicate = key in state.receipts
+            receipt = state.receipts.setdefault(key, f"110-{len(state.receipts) + 1:06d}")
             state.received.append(
                 Received(body, raw, dict(self.headers.items()), receipt, duplicate, now, time.monotonic())
             )
             state.arrived.notify_all()
-        if not duplicate:
+        if not duplicate and event == "restore":
+            log.warning("110 RECEIVED restore of alarm %s (%s)", body["alarm_id"], body.get("disposition"))
+        elif not duplicate:
             device = body["device"]
             loc = device.get("location", {})
             log.warning(

@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     alarm_id TEXT NOT NULL REFERENCES alarms(id),
     endpoint TEXT NOT NULL,
+    event TEXT NOT NULL DEFAULT 'alarm',
     position INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
     priority INTEGER NOT NULL,
@@ -95,7 +96,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at TEXT,
     receipt TEXT,
     latency_ms REAL,
-    UNIQUE (alarm_id, endpoint)
+    UNIQUE (alarm_id, endpoint, event)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, created_at);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -181,6 +182,7 @@ class OutboxItem:
     priority: int
     attempts: int
     alarm: dict[str, Any]
+    event: str = "alarm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,9 +457,12 @@ class Store:
             "disposition": row["disposition"],
         }
         deliveries = []
-        for out in conn.execute("SELECT * FROM outbox WHERE alarm_id = ? ORDER BY position", (row["id"],)).fetchall():
+        for out in conn.execute(
+            "SELECT * FROM outbox WHERE alarm_id = ? ORDER BY event = 'restore', position", (row["id"],)
+        ).fetchall():
             delivery = {
                 "endpoint": out["endpoint"],
+                "event": out["event"],
                 "position": out["position"],
                 "state": out["state"],
                 "attempts": out["attempts"],
@@ -539,6 +544,13 @@ class Store:
                     (alarm_id,),
                 ).fetchall()
             ]
+            # The centres that have the alarm are told it is over (SIA PH/FH/KH, Contact ID 3xx; `restore` over HTTP).
+            conn.execute(
+                "INSERT INTO outbox (alarm_id, endpoint, event, position, state, priority, created_at, next_attempt_at)"
+                " SELECT alarm_id, endpoint, 'restore', position, 'pending', priority, ?, ? FROM outbox"
+                " WHERE alarm_id = ? AND event = 'alarm' AND state = 'delivered'",
+                (now, now, alarm_id),
+            )
             detail: dict[str, Any] = {"note": note, "disposition": disposition.value if disposition else None}
             if cancelled:
                 detail["undelivered_endpoints"] = cancelled
@@ -617,7 +629,8 @@ class Store:
         # Only "?" placeholders are formatted in; every value is bound.
         sql = (
             "SELECT o.id, o.alarm_id, o.endpoint, o.priority, o.attempts, a.kind, a.device, a.occurred_at,"  # noqa: S608
-            " a.raised_at, a.trigger_count, a.reason, a.detail FROM outbox o JOIN alarms a ON a.id = o.alarm_id"
+            " a.raised_at, a.trigger_count, a.reason, a.detail, o.event, a.closed_at, a.disposition"
+            " FROM outbox o JOIN alarms a ON a.id = o.alarm_id"
             " WHERE o.endpoint = ? AND o.state = 'pending'"
             + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
             + " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
@@ -638,7 +651,10 @@ class Store:
                     "trigger_count": r[9],
                     "reason": r[10],
                     "detail": json.loads(r[11]),
+                    "closed_at": r[13],
+                    "disposition": r[14],
                 },
+                event=r[12],
             )
             for r in rows
         ]
@@ -701,7 +717,7 @@ class Store:
             if stand_down_others and outcome is DeliveryState.DELIVERED:
                 conn.execute(
                     "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL, last_error = ?"
-                    " WHERE alarm_id = ? AND id != ? AND state IN ('pending', 'standby')",
+                    " WHERE alarm_id = ? AND id != ? AND event = 'alarm' AND state IN ('pending', 'standby')",
                     (f"not needed: delivered via {item.endpoint}", item.alarm_id, item.id),
                 )
 

@@ -120,8 +120,19 @@ def test_a_new_press_after_close_opens_a_new_alarm(
             f"/api/v1/alarms/{alarm_id}/close", json={"note": "drill", "disposition": "drill"}
         ).raise_for_status()
     publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 6})
-    got = receiver.state.wait_for(2, timeout=5)
-    assert len({r.body["alarm_id"] for r in got}) == 2
+    got = receiver.state.wait_for(3, timeout=5)  # the alarm, its restore, the new alarm
+    assert len({r.body["alarm_id"] for r in got if r.body["event"] == "alarm"}) == 2
+    (restore,) = [r for r in got if r.body["event"] == "restore"]
+    assert restore.body["alarm_id"] == alarm_id
+    assert restore.headers["Idempotency-Key"] == f"{alarm_id}:restore"
+    assert (restore.body["disposition"], restore.body["closed_at"] is not None) == ("drill", True)
+    assert wait_until(
+        lambda: (
+            [(d["event"], d["state"]) for d in hub.store.get_alarm(alarm_id)["deliveries"]]
+            == [("alarm", "delivered"), ("restore", "delivered")]
+        ),
+        5,
+    )
 
 
 def test_closing_cancels_a_delivery_that_never_succeeded(
