@@ -7,6 +7,7 @@ where the only signal is a database row).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from pysiaalarm.account import SIAAccount
+from pysiaalarm.event import SIAEvent
+from pysiaalarm.sync.client import SIAClient
+from pysiaalarm.utils.enums import CommunicationsProtocol, MessageTypes
 
 from hub.app import Hub
 from hub.broker import Mosquitto
@@ -22,6 +27,7 @@ from hub.config import HubConfig
 from hub.receiver import Receiver
 
 RECEIVER_SECRET = "test-110-shared-secret"
+SIA_ACCOUNT = "1234"
 TOKENS = {
     "guard": "guard-token-0123456789",
     "maintenance": "maint-token-0123456789",
@@ -146,3 +152,55 @@ def start_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[HubFactory]:
     yield factory
     for hub in hubs:
         hub.stop()
+
+
+# --- a real SIA DC-09 receiver (pysiaalarm) --------------------------------------------------------------
+
+
+class SiaReceiver:
+    """pysiaalarm's threaded receiver on 127.0.0.1, collecting the events it ACKs."""
+
+    def __init__(self, accounts: list[SIAAccount], protocol: CommunicationsProtocol) -> None:
+        self.events: list[SIAEvent] = []
+        self._changed = threading.Condition()
+        self.client = SIAClient("127.0.0.1", 0, accounts, self._on_event, protocol)
+        address = self.client.sia_server.server_address
+        assert isinstance(address, tuple)
+        self.port = int(address[1])
+
+    def _on_event(self, event: SIAEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> list[SIAEvent]:
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.events) >= count, timeout)
+            return list(self.events)
+
+    def alarms(self) -> list[SIAEvent]:
+        """Events other than the RP pysiaalarm makes of a NULL frame."""
+        with self._changed:
+            return [e for e in self.events if e.message_type != MessageTypes.NULL]
+
+
+ReceiverFactory = Callable[..., SiaReceiver]
+
+
+@pytest.fixture
+def sia() -> Iterator[ReceiverFactory]:
+    started: list[SiaReceiver] = []
+
+    def factory(
+        key: str | None = None,
+        account: str = SIA_ACCOUNT,
+        protocol: CommunicationsProtocol = CommunicationsProtocol.TCP,
+    ) -> SiaReceiver:
+        receiver = SiaReceiver([SIAAccount(account, key)], protocol)
+        receiver.client.start()
+        started.append(receiver)
+        return receiver
+
+    yield factory
+    for receiver in started:
+        receiver.client.stop()

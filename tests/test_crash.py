@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.broker import Mosquitto, free_port
 from hub.receiver import Receiver
-from tests.conftest import RECEIVER_SECRET, Publisher, base_config, topic, wait_until
+from tests.conftest import RECEIVER_SECRET, Publisher, ReceiverFactory, base_config, topic, wait_until
+from tests.test_dc09 import ACCOUNT, KEY16
 
 
 class HubProcess:
@@ -192,3 +193,49 @@ def test_sigterm_stops_cleanly_and_says_offline(
     finally:
         reader.disconnect()
         reader.loop_stop()
+
+
+def test_killed_mid_burst_over_dc09_never_reuses_a_sequence_number(
+    tmp_path: Path, broker: Mosquitto, hub_process: list[HubProcess], sia: ReceiverFactory
+) -> None:
+    receiver = sia(key=KEY16)
+    raw = base_config(tmp_path, broker.port, None)
+    buttons = [f"btn-{n:02d}" for n in range(50)]
+    raw["devices"] = [
+        {"id": b, "kind": "panic_button", "name": b, "location": {"building": "B", "floor": "2", "room": b}}
+        for b in buttons
+    ]
+    raw["forwarding"]["endpoints"] = [
+        {"name": "arc", "kind": "dc09", "host": "127.0.0.1", "port": receiver.port, "account": ACCOUNT, "key": KEY16}
+    ]
+    path, port = _write_config(tmp_path, raw)
+    hub = HubProcess(path, port, tmp_path / "hub.log").start()
+    hub_process.append(hub)
+
+    def burst() -> None:
+        pub = Publisher(broker.port, client_id="dc09-burst")
+        try:
+            for seq in (1, 2):
+                for button in buttons:
+                    pub.publish(topic("panic_button", button, "event"), {"pressed": True, "seq": seq})
+        finally:
+            pub.close()
+
+    presser = threading.Thread(target=burst)
+    presser.start()
+    assert wait_until(lambda: len(receiver.alarms()) >= 5, 10)
+    hub.kill()
+    presser.join(30)
+    assert not presser.is_alive()
+    hub_process.append(HubProcess(path, port, tmp_path / "hub.log").start())
+    zones = {str(n + 1) for n in range(50)}
+    assert wait_until(lambda: {e.ri for e in receiver.alarms()} == zones, 20), "an alarm never reached the centre"
+    assert wait_until(
+        lambda: _rows(tmp_path / "hub.db", "SELECT state, COUNT(*) FROM outbox GROUP BY state") == [("delivered", 50)],
+        10,
+    )
+    meaning: dict[str | None, set[tuple[str, str | None, str | None]]] = {}
+    for event in receiver.wait_for(0, 0):
+        meaning.setdefault(event.sequence, set()).add((str(event.message_type), event.code, event.ri))
+    reused = {seq: what for seq, what in meaning.items() if len(what) > 1}
+    assert not reused, f"sequence numbers that named two different events: {reused}"

@@ -22,7 +22,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pysiaalarm.account import SIAAccount
 from pysiaalarm.event import NAKEvent, SIAEvent
-from pysiaalarm.sync.client import SIAClient
 from pysiaalarm.utils.enums import CommunicationsProtocol, MessageTypes
 
 from alerts.dc09 import (
@@ -40,9 +39,9 @@ from alerts.model import Disposition
 from hub.broker import Mosquitto
 from hub.config import ConfigError, Dc09Endpoint, HubConfig, parse_config
 from hub.store import Actor
-from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
+from tests.conftest import SIA_ACCOUNT, HubFactory, Publisher, ReceiverFactory, base_config, topic, wait_until
 
-ACCOUNT = "1234"
+ACCOUNT = SIA_ACCOUNT
 KEY16 = "ABCDEF0123456789"
 KEY32 = "0123456789ABCDEF0123456789ABCDEF"
 ZONES = {"btn-1": 5, "smoke-1": 7, "temp-1": 12}
@@ -81,55 +80,6 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
 
 
 # --- a real receiver ------------------------------------------------------------------------------------------
-
-
-class SiaReceiver:
-    """pysiaalarm's threaded receiver on 127.0.0.1, collecting the events it ACKs."""
-
-    def __init__(self, accounts: list[SIAAccount], protocol: CommunicationsProtocol) -> None:
-        self.events: list[SIAEvent] = []
-        self._changed = threading.Condition()
-        self.client = SIAClient("127.0.0.1", 0, accounts, self._on_event, protocol)
-        address = self.client.sia_server.server_address
-        assert isinstance(address, tuple)
-        self.port = int(address[1])
-
-    def _on_event(self, event: SIAEvent) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait_for(self, count: int, timeout: float) -> list[SIAEvent]:
-        with self._changed:
-            self._changed.wait_for(lambda: len(self.events) >= count, timeout)
-            return list(self.events)
-
-    def alarms(self) -> list[SIAEvent]:
-        """Events other than the RP pysiaalarm makes of a NULL frame."""
-        with self._changed:
-            return [e for e in self.events if e.message_type != MessageTypes.NULL]
-
-
-ReceiverFactory = Callable[..., SiaReceiver]
-
-
-@pytest.fixture
-def sia() -> Iterator[ReceiverFactory]:
-    started: list[SiaReceiver] = []
-
-    def factory(
-        key: str | None = None,
-        account: str = ACCOUNT,
-        protocol: CommunicationsProtocol = CommunicationsProtocol.TCP,
-    ) -> SiaReceiver:
-        receiver = SiaReceiver([SIAAccount(account, key)], protocol)
-        receiver.client.start()
-        started.append(receiver)
-        return receiver
-
-    yield factory
-    for receiver in started:
-        receiver.client.stop()
 
 
 # --- a scripted peer, for answers a real receiver will not give -----------------------------------------------

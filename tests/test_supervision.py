@@ -12,8 +12,17 @@ from alerts.supervision import path_fault_changes, path_subject
 from hub.broker import Mosquitto, free_port
 from hub.faults import FaultKind
 from hub.receiver import Receiver
-from tests.conftest import RECEIVER_SECRET, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
-from tests.test_dc09 import ACCOUNT, KEY16, ReceiverFactory, forwarder, sia  # noqa: F401 - sia is a fixture
+from tests.conftest import (
+    RECEIVER_SECRET,
+    TOKENS,
+    HubFactory,
+    Publisher,
+    ReceiverFactory,
+    base_config,
+    topic,
+    wait_until,
+)
+from tests.test_dc09 import ACCOUNT, KEY16, forwarder
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -34,7 +43,7 @@ def test_a_path_down_long_enough_opens_a_fault_and_up_recovers_it() -> None:
     assert path_fault_changes([_path(PathStatus.DEGRADED, T0)], set(), T0 + timedelta(hours=1), 300) == []
 
 
-def test_periodic_test_report_reaches_the_receiver_as_rp(sia: ReceiverFactory) -> None:  # noqa: F811
+def test_periodic_test_report_reaches_the_receiver_as_rp(sia: ReceiverFactory) -> None:
     receiver = sia(key=KEY16)
     rtt = forwarder(receiver.port, key=KEY16).test_report()
     assert 0 < rtt < 2
@@ -46,7 +55,7 @@ def test_link_tests_bring_a_dc09_path_up_before_any_alarm(
     tmp_path: Path,
     broker: Mosquitto,
     start_hub: HubFactory,
-    sia: ReceiverFactory,  # noqa: F811
+    sia: ReceiverFactory,
 ) -> None:
     receiver = sia(key=KEY16)
     raw = base_config(tmp_path, broker.port, None)
