@@ -190,6 +190,14 @@ def create_api(context: ApiContext) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return _error(exc.status, exc.code, exc.message, headers)
 
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _error(404, f"{exc.what}_not_found", str(exc))
+
+    @app.exception_handler(InvalidStateError)
+    async def _conflict(request: Request, exc: InvalidStateError) -> JSONResponse:
+        return _error(409, f"{exc.what}_state_conflict", str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
@@ -231,10 +239,7 @@ def create_api(context: ApiContext) -> FastAPI:
         return {"alarms": [ctx.present(a) for a in store.list_alarms(state, limit)]}
 
     def _alarm(alarm_id: str) -> dict[str, Any]:
-        try:
-            return context.present(context.store.get_alarm(alarm_id))
-        except NotFoundError:
-            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+        return context.present(context.store.get_alarm(alarm_id))
 
     @app.get("/api/v1/alarms/{alarm_id}")
     def get_alarm(alarm_id: str, actor: AlarmReader) -> dict[str, Any]:
@@ -249,31 +254,18 @@ def create_api(context: ApiContext) -> FastAPI:
             raise ApiError(422, "report_in_future", "a report cannot be made in the future")
         if (raised - at).total_seconds() > REPORT_CLOCK_SKEW_S:
             raise ApiError(422, "report_before_alarm", "a report cannot precede its alarm")
-        try:
-            ctx.store.add_report(alarm_id, actor, body.type.value, at, body.by, body.note)
-        except NotFoundError:
-            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
+        ctx.store.add_report(alarm_id, actor, body.type.value, at, body.by, body.note)
         return _alarm(alarm_id)
 
     @app.post("/api/v1/alarms/{alarm_id}/ack")
     def acknowledge(alarm_id: str, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
-        try:
-            store.acknowledge(alarm_id, actor)
-        except NotFoundError:
-            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
-        except InvalidStateError as exc:
-            raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
+        store.acknowledge(alarm_id, actor)
         return _alarm(alarm_id)
 
     @app.post("/api/v1/alarms/{alarm_id}/close")
     def close(alarm_id: str, body: CloseRequest, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
-        try:
-            store.close(alarm_id, actor, body.note, body.disposition)
-            context.wake_outbox()  # its restores go out now, not at the next poll
-        except NotFoundError:
-            raise ApiError(404, "alarm_not_found", f"no alarm {alarm_id}") from None
-        except InvalidStateError as exc:
-            raise ApiError(409, "alarm_state_conflict", str(exc)) from exc
+        store.close(alarm_id, actor, body.note, body.disposition)
+        context.wake_outbox()  # its restores go out now, not at the next poll
         return _alarm(alarm_id)
 
     @app.get("/api/v1/devices")
@@ -319,10 +311,7 @@ def create_api(context: ApiContext) -> FastAPI:
         return {"faults": [ctx.fault_json(f) for f in ctx.health_store.list_faults(sorted(wanted) or None)]}
 
     def _fault(fault_id: int) -> dict[str, Any]:
-        try:
-            return context.fault_json(context.health_store.get_fault(fault_id))
-        except NotFoundError:
-            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
+        return context.fault_json(context.health_store.get_fault(fault_id))
 
     @app.get("/api/v1/faults/{fault_id}")
     def fault(fault_id: int, actor: HealthReader) -> dict[str, Any]:
@@ -330,18 +319,12 @@ def create_api(context: ApiContext) -> FastAPI:
 
     @app.post("/api/v1/faults", status_code=201)
     def open_fault(body: FaultOpenRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
-        try:
-            fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now())
-        except InvalidStateError as exc:
-            raise ApiError(409, "fault_state_conflict", str(exc)) from exc
+        fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now())
         return _fault(fault_id)
 
     @app.post("/api/v1/faults/{fault_id}/notes", status_code=201)
     def fault_note(fault_id: int, body: NoteRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
-        try:
-            ctx.health_store.add_note(fault_id, actor, ctx.clock.now(), body.note)
-        except NotFoundError:
-            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
+        ctx.health_store.add_note(fault_id, actor, ctx.clock.now(), body.note)
         return _fault(fault_id)
 
     @app.post("/api/v1/faults/{fault_id}/{step}")
@@ -354,12 +337,7 @@ def create_api(context: ApiContext) -> FastAPI:
             raise ApiError(404, "not_found", f"no fault step {step!r}") from None
         if action is FaultAction.ASSIGN and not body.to:
             raise ApiError(422, "invalid_request", "to: assign needs the person's name")
-        try:
-            ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to)
-        except NotFoundError:
-            raise ApiError(404, "fault_not_found", f"no fault {fault_id}") from None
-        except InvalidStateError as exc:
-            raise ApiError(409, "fault_state_conflict", str(exc)) from exc
+        ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to)
         return _fault(fault_id)
 
     @app.get("/api/v1/forwarding")

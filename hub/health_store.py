@@ -233,7 +233,7 @@ class HealthStore:
                 f"SELECT 1 FROM faults WHERE subject = ? AND kind = ? AND state IN {_ACTIVE_SQL}",  # noqa: S608
                 (subject, kind.value),
             ).fetchone():
-                raise InvalidStateError(f"{subject} already has an open {kind} fault")
+                raise InvalidStateError("fault", f"{subject} already has an open {kind} fault")
             fault_id = self._insert(conn, subject, kind, f"manual:{actor.name}", summary, now)
             self._store.audit(conn, to_iso(now), actor, "fault.open", str(fault_id), {"kind": kind, "summary": summary})
         return fault_id
@@ -246,11 +246,11 @@ class HealthStore:
         with self._store.write() as conn:
             row = conn.execute("SELECT state FROM faults WHERE id = ?", (fault_id,)).fetchone()
             if row is None:
-                raise NotFoundError(str(fault_id))
+                raise NotFoundError("fault", f"no fault {fault_id}")
             current = FaultState(row[0])
             target = next_state(current, action)
             if target is None:
-                raise InvalidStateError(f"a {current.value} fault cannot {action.value.replace('_', ' ')}")
+                raise InvalidStateError("fault", f"a {current.value} fault cannot {action.value.replace('_', ' ')}")
             column = {
                 FaultState.RECOVERED: "recovered_at",
                 FaultState.VERIFIED: "verified_at",
@@ -273,7 +273,7 @@ class HealthStore:
         at = to_iso(now)
         with self._store.write() as conn:
             if conn.execute("SELECT 1 FROM faults WHERE id = ?", (fault_id,)).fetchone() is None:
-                raise NotFoundError(str(fault_id))
+                raise NotFoundError("fault", f"no fault {fault_id}")
             self._log(conn, fault_id, at, actor.name, "note", note)
             self._store.audit(conn, at, actor, "fault.note", str(fault_id), {"note": note})
 
@@ -367,7 +367,7 @@ class HealthStore:
         try:
             row = conn.execute("SELECT * FROM faults WHERE id = ?", (fault_id,)).fetchone()
             if row is None:
-                raise NotFoundError(str(fault_id))
+                raise NotFoundError("fault", f"no fault {fault_id}")
             fault = dict(row)
             fault["log"] = [
                 dict(r)

@@ -135,7 +135,11 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class StoreError(Exception):
-    """Base of the store's own errors."""
+    """Base of the store's own errors; `what` names the kind of record (alarm, fault) for the API's error codes."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 class NotFoundError(StoreError):
@@ -430,7 +434,7 @@ class Store:
         try:
             row = conn.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
             if row is None:
-                raise NotFoundError(alarm_id)
+                raise NotFoundError("alarm", f"no alarm {alarm_id}")
             return self._alarm_dict(conn, row, with_attempts=True)
         finally:
             conn.row_factory = None
@@ -516,7 +520,7 @@ class Store:
         with self._write() as conn:
             state = self._state_of(conn, alarm_id)
             if state != AlarmState.OPEN:
-                raise InvalidStateError(f"alarm is {state}, only an open alarm can be acknowledged")
+                raise InvalidStateError("alarm", f"alarm is {state}, only an open alarm can be acknowledged")
             conn.execute(
                 "UPDATE alarms SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ? WHERE id = ?",
                 (now, actor.name, alarm_id),
@@ -529,7 +533,7 @@ class Store:
         with self._write() as conn:
             state = self._state_of(conn, alarm_id)
             if state != AlarmState.ACKNOWLEDGED:
-                raise InvalidStateError(f"alarm is {state}, only an acknowledged alarm can be closed")
+                raise InvalidStateError("alarm", f"alarm is {state}, only an acknowledged alarm can be closed")
             conn.execute(
                 "UPDATE alarms SET state = 'closed', closed_at = ?, closed_by = ?, close_note = ?, disposition = ?"
                 " WHERE id = ?",
@@ -591,7 +595,7 @@ class Store:
     def _state_of(conn: sqlite3.Connection, alarm_id: str) -> AlarmState:
         row = conn.execute("SELECT state FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
         if row is None:
-            raise NotFoundError(alarm_id)
+            raise NotFoundError("alarm", f"no alarm {alarm_id}")
         return AlarmState(row[0])
 
     @staticmethod
