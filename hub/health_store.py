@@ -15,7 +15,6 @@ from typing import Any
 
 from hub.clock import from_iso, to_iso
 from hub.faults import (
-    ACTIVE,
     FaultAction,
     FaultChange,
     FaultKind,
@@ -390,7 +389,3 @@ class HealthStore:
             .fetchall()
         )
         return [{"from": r[0], "to": r[1], "at": r[2], "reason": r[3]} for r in rows]
-
-
-def active_states() -> list[FaultState]:
-    return sorted(ACTIVE)
