@@ -27,6 +27,8 @@ from hub.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fraction
 from hub.health import DeviceState, HealthTracker
 from hub.health_store import HealthStore
 from hub.metrics import HubMetrics
+from hub.report_store import ReportStore, WindowError
+from hub.reports import Format, Group, PeriodError, etag_matches, resolve_period
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 
 
@@ -125,6 +127,7 @@ MetricsReader = Annotated[Actor, Depends(require(Role.MAINTENANCE, Role.BUREAU))
 HealthReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE, Role.BUREAU))]
 MaintenanceActor = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
 AdminActor = Annotated[Actor, Depends(require(Role.ADMIN))]
+ReportReader = Annotated[Actor, Depends(require(Role.BUREAU, Role.MAINTENANCE))]
 
 
 REPORT_CLOCK_SKEW_S = 120
@@ -153,6 +156,17 @@ class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=4000, description="The note.")
+
+
+class MaintenanceWindowRequest(BaseModel):
+    """A planned maintenance window: shown in reports and, by `reports.exclude_maintenance`, left out of uptime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=100, description="Device id, or '*' for the whole site.")
+    starts_at: AwareDatetime = Field(description="Start, ISO 8601 with offset; not in the past.")
+    ends_at: AwareDatetime = Field(description="End, ISO 8601 with offset; after starts_at.")
+    reason: str = Field(min_length=1, max_length=2000, description="What the planned work is.")
 
 
 class ReportRequest(BaseModel):
@@ -358,6 +372,54 @@ def create_api(context: ApiContext) -> FastAPI:
     @app.get("/api/v1/audit")
     def audit(store: StoreDep, actor: AdminActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         return {"audit": store.list_audit(limit)}
+
+    reports = ReportStore(context.store, context.config)
+
+    @app.get("/api/v1/reports/uptime", response_model=None)
+    def uptime_report(
+        request: Request,
+        ctx: ContextDep,
+        actor: ReportReader,
+        from_: Annotated[
+            AwareDatetime | None, Query(alias="from", description="ISO 8601 with offset; default: to - 30 days.")
+        ] = None,
+        to: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset; default: now.")] = None,
+        group: Annotated[Group, Query(description="One row per device, kind, or the site.")] = "device",
+        fmt: Annotated[Format, Query(alias="format", description="json or csv.")] = "json",
+    ) -> Response:
+        try:
+            period = resolve_period(from_, to, ctx.clock.now())
+        except PeriodError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from exc
+        # The ETag needs only a few index look-ups, so a poll that finds nothing new builds nothing.
+        etag = reports.etag(period, group, fmt)
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        headers["ETag"], body = reports.report(period, group, fmt)
+        if fmt == "json":
+            return Response(body, media_type="application/json", headers=headers)
+        span = f"{period.start:%Y%m%dT%H%MZ}-{period.end:%Y%m%dT%H%MZ}"
+        headers["Content-Disposition"] = f'attachment; filename="uptime-{ctx.config.site.id}-{group}-{span}.csv"'
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+
+    @app.post("/api/v1/maintenance-windows", status_code=201)
+    def add_maintenance_window(
+        body: MaintenanceWindowRequest, ctx: ContextDep, actor: MaintenanceActor
+    ) -> dict[str, Any]:
+        try:
+            window = reports.add_window(body.subject, body.starts_at, body.ends_at, body.reason, actor, ctx.clock.now())
+        except WindowError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from exc
+        return window.as_json()
+
+    @app.get("/api/v1/maintenance-windows")
+    def maintenance_windows(
+        actor: HealthReader,
+        from_: Annotated[AwareDatetime | None, Query(alias="from", description="Windows ending after this.")] = None,
+        to: Annotated[AwareDatetime | None, Query(description="Windows starting before this.")] = None,
+    ) -> dict[str, Any]:
+        return {"maintenance_windows": [w.as_json() for w in reports.list_windows(from_, to)]}
 
     @app.get("/metrics")
     def metrics(ctx: ContextDep, actor: MetricsReader) -> Response:

@@ -30,6 +30,8 @@ from hub.health_store import HealthStore
 from hub.ingest import MqttIngest
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Pipeline
+from hub.report_store import ReportStore
+from hub.reports import UptimePublisher
 from hub.store import Store
 from hub.watch import HealthWatcher, escalation_payload
 
@@ -72,6 +74,8 @@ class Hub:
         self.store.open()
         self.health_store = HealthStore(self.store, config.sla.recovery_hours, config.sla.flap_window_s)
         self.health_store.open()
+        self.reports = ReportStore(self.store, config)
+        self.reports.open()
         self.tracker = HealthTracker(
             {d.id: d.heartbeat_s for d in config.devices},
             self.health_store.load(),
@@ -133,6 +137,16 @@ class Hub:
             warn_at=config.sla.warn_at,
             interval_s=config.health.check_interval_s,
             escalate=self._escalate,
+        )
+        # The retained daily summary for district brokers; published only while connected (paho would queue it).
+        self.uptime = UptimePublisher(
+            self.reports.daily_summary,
+            lambda topic, payload, retain=True: (
+                self.ingest.connected and self.ingest.publish(topic, payload, qos=1, retain=retain)
+            ),
+            f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
+            self.clock,
+            on_thread_exit=self.store.close_thread_connection,
         )
         duties = DutyPolicy(
             minutes={
@@ -210,11 +224,13 @@ class Hub:
             self.failover.start()
         self.ingest.start()
         self.watcher.start()
+        self.uptime.start()
         self.supervisor.start()
 
     def stop(self) -> None:
         self.stop_api()
         self.supervisor.stop()
+        self.uptime.stop()
         self.watcher.stop()
         self.ingest.stop()
         if self.failover is not None:

@@ -1,4 +1,4 @@
-"""The `campus-hub` command: run, check-config, demo, simulate, receiver."""
+"""The `campus-hub` command: run, check-config, demo, simulate, receiver, report."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,45 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulating {len(school.devices)} devices; Ctrl-C to stop")
     _wait_for_signal()
     school.stop()
+    return 0
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 2026-09-01T00:00:00+08:00")
+    return value
+
+
+def cmd_report_uptime(args: argparse.Namespace) -> int:
+    """The uptime report offline, from the hub's SQLite file opened read-only: the same bytes the API sends."""
+    from hub.clock import SystemClock
+    from hub.report_store import open_readonly, read_report
+    from hub.reports import PeriodError, resolve_period
+
+    config = _load(Path(args.config))
+    try:
+        period = resolve_period(args.from_, args.to, SystemClock().now())
+    except PeriodError as exc:
+        print(f"campus-hub report uptime: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        conn = open_readonly(config.storage.path)
+        try:
+            _, body, _ = read_report(conn, config, period, args.group, args.format)
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"campus-hub report uptime: {config.storage.path}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
     return 0
 
 
@@ -294,6 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9110)
     p.add_argument("--secret", help="shared secret to check X-Hub-Signature-256 (or CAMPUS_HUB_RECEIVER_SECRET)")
     p.set_defaults(func=cmd_receiver)
+
+    p = sub.add_parser("report", help="reports from the hub's database, offline")
+    reports = p.add_subparsers(dest="report", required=True)
+    p = reports.add_parser(
+        "uptime",
+        help="uptime per device, kind or site (as GET /api/v1/reports/uptime); reads the database read-only",
+    )
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
+    p.add_argument(
+        "--from", dest="from_", type=_aware_time, help="start, ISO 8601 with offset (default: 30 days before --to)"
+    )
+    p.add_argument("--to", type=_aware_time, help="end, ISO 8601 with offset (default: now)")
+    p.add_argument("--group", choices=["device", "kind", "site"], default="device", help="one row per (default device)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (UTF-8 with BOM, for Excel) or json")
+    p.add_argument("--output", "-o", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_report_uptime)
     return parser
 
 

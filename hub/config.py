@@ -202,6 +202,15 @@ class HealthConfig(_Model):
         return self
 
 
+class ReportsConfig(_Model):
+    """Uptime reports for the education bureau."""
+
+    exclude_maintenance: bool = Field(
+        default=True,
+        description="Leave downtime inside planned maintenance windows out of uptime (breaches always count).",
+    )
+
+
 class HttpEndpoint(_Model):
     """A 110-style receiving endpoint that takes alarms as signed JSON over HTTP(S)."""
 
@@ -441,6 +450,7 @@ class HubConfig(_Model):
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention policy.")
     sla: SlaConfig = Field(default_factory=SlaConfig, description="Recovery-time rule.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Device health judgement.")
+    reports: ReportsConfig = Field(default_factory=ReportsConfig, description="Uptime reports for the bureau.")
     forwarding: ForwardingConfig = Field(default_factory=ForwardingConfig, description="Alarm forwarding to 110.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and console.")
     alarms: AlarmRulesConfig = Field(default_factory=AlarmRulesConfig, description="Alarm rule defaults.")
