@@ -37,6 +37,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alarm_latency.py
 	$(BIN)/python bench/dc09_latency.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts
