@@ -90,7 +90,8 @@ def _two_endpoints(tmp_path: Path, broker_port: int, primary: str, backup: str, 
     raw["forwarding"]["endpoints"].append(
         {"name": "backup-110", "kind": "http", "url": backup, "secret": RECEIVER_SECRET, "timeout_s": 2}
     )
-    raw["forwarding"].update(mode=mode, failover_after_failures=2, failover_after_s=1.0, retry_max_s=0.2)
+    # Failover by failures here; the time rule (5 s) is long enough never to fire on a healthy primary.
+    raw["forwarding"].update(mode=mode, failover_after_failures=2, failover_after_s=5.0, retry_max_s=0.2)
     return raw
 
 
