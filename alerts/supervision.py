@@ -5,7 +5,6 @@ security system, under the same 24-hour rule as any device)."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from alerts.forwarders import ForwardError
 from alerts.paths import PathHealth, PathMonitor, PathStatus
 from hub.clock import Clock
 from hub.faults import FaultChange, FaultKind
+from hub.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -83,24 +83,14 @@ class Supervisor:
         # The first link test goes out at once, so a path's state is known before the first alarm needs it.
         self._next_link = {f.name: start for f, _ in self._supervised}
         self._next_report = {f.name: start + s.test_report_s for f, s in self._supervised}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        tick_s = 1.0 if self._supervised else 5.0
+        self._timer = Periodic("supervision", self.run_once, lambda: tick_s)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="supervision", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0 if self._supervised else 5.0):
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("supervision failed; trying again")
+        self._timer.stop(timeout=10)
 
     def run_once(self) -> None:
         now_s = self._clock.monotonic()

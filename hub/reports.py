@@ -43,6 +43,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from device_adapters.base import DeviceKind
 from hub.clock import Clock, to_iso
 from hub.health import DeviceState
+from hub.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -779,8 +780,14 @@ class UptimePublisher:
         self._on_exit = on_thread_exit
         self._lock = threading.Lock()
         self._published_day: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Announce at once; then check each interval, or sooner while a publish is still owed.
+        self._timer = Periodic(
+            "uptime-summary",
+            lambda: self.run_once(self._clock.now()),
+            lambda: self._interval_s if self.done(self._clock.now()) else self._retry_s,
+            wait_first=False,
+            on_exit=self._on_exit,
+        )
 
     def done(self, now: datetime) -> bool:
         """Whether the summary of `now`'s UTC day (or a later one) has gone out."""
@@ -801,26 +808,10 @@ class UptimePublisher:
             return True
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="uptime-summary", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                now = self._clock.now()
-                try:
-                    self.run_once(now)
-                except Exception:
-                    log.exception("uptime summary failed; trying again")
-                self._stop.wait(self._interval_s if self.done(now) else self._retry_s)
-        finally:
-            if self._on_exit is not None:
-                self._on_exit()
+        self._timer.stop()
 
 
 def _utc_day(now: datetime) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from hub.clock import Clock, to_iso
 from hub.faults import sla_fraction, warnings_due
 from hub.health import HealthTracker
 from hub.health_store import FaultEvent, HealthStore
+from hub.periodic import Periodic
 from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,29 +39,14 @@ class HealthWatcher:
         self._store = store
         self._clock = clock
         self._warn_at = list(warn_at)
-        self._interval_s = interval_s
         self._escalate = escalate
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic("health-watch", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="health-watch", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self._interval_s):
-                try:
-                    self.run_once()
-                except Exception:
-                    log.exception("health watch failed; trying again")
-        finally:
-            self._store.close_thread_connection()
+        self._timer.stop()
 
     def run_once(self) -> list[FaultEvent]:
         """One check at the clock's now (tests call this directly with a ManualClock)."""
