@@ -1,12 +1,13 @@
 # campus-hub: `make demo` runs the hub with simulated devices; `make test` runs lint, types and the whole suite.
-# Both install what is missing first: a .venv with the project, and Mosquitto (and Chromium later) from apt.
+# Both install what is missing first: a .venv with the project, and Mosquitto (test: also Chromium, VictoriaMetrics,
+# ffmpeg) from apt.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench system-deps clean
+.PHONY: demo test lint typecheck unit bench system-deps test-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) scripts/check_python.py
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/system-deps.sh mosquitto
 
+# What only the tests need: the console's browser, a server for the InfluxDB write API, a camera stream source.
+test-deps:
+	@scripts/system-deps.sh mosquitto chromium victoria-metrics ffmpeg
+
 demo: $(STAMP) system-deps
 	$(BIN)/campus-hub demo
 
@@ -28,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-deps
+unit: $(STAMP) test-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages campus-hub needs when their programs are missing.
-# Usage: scripts/system-deps.sh mosquitto [python3-venv] ...  (as root, or with sudo available)
+# Usage: scripts/system-deps.sh mosquitto [python3-venv] [chromium] [victoria-metrics] [ffmpeg] ...  (as root, or with sudo available)
 set -euo pipefail
 
 need=()
@@ -8,6 +8,9 @@ for what in "$@"; do
   case "$what" in
     mosquitto) command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients) ;;
     python3-venv) need+=(python3-venv) ;;
+    chromium) [ -x /usr/bin/chromium ] || need+=(chromium) ;;
+    victoria-metrics) command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics) ;;
+    ffmpeg) command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg) ;;
     *) echo "system-deps: unknown dependency $what" >&2; exit 2 ;;
   esac
 done
