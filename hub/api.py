@@ -24,6 +24,7 @@ from hub.clock import Clock, from_iso, to_iso
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.errors import ApiError
 from hub.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fraction
+from hub.feed import Feed
 from hub.health import DeviceState, HealthTracker
 from hub.health_store import HealthStore
 from hub.metrics import HubMetrics
@@ -50,6 +51,7 @@ class ApiContext:
     paths: PathMonitor
     tracker: HealthTracker
     health_store: HealthStore
+    feed: Feed
     wake_outbox: Callable[[], None] = lambda: None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
@@ -269,17 +271,21 @@ def create_api(context: ApiContext) -> FastAPI:
         if (raised - at).total_seconds() > REPORT_CLOCK_SKEW_S:
             raise ApiError(422, "report_before_alarm", "a report cannot precede its alarm")
         ctx.store.add_report(alarm_id, actor, body.type.value, at, body.by, body.note)
-        return _alarm(alarm_id)
+        alarm = _alarm(alarm_id)
+        ctx.feed.publish("alarm_report", {"alarm_id": alarm_id, "type": body.type.value, "by": actor.name})
+        return alarm
 
     @app.post("/api/v1/alarms/{alarm_id}/ack")
     def acknowledge(alarm_id: str, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
         store.acknowledge(alarm_id, actor)
+        context.feed.publish("alarm_acknowledged", {"alarm_id": alarm_id, "by": actor.name})
         return _alarm(alarm_id)
 
     @app.post("/api/v1/alarms/{alarm_id}/close")
     def close(alarm_id: str, body: CloseRequest, store: StoreDep, actor: GuardActor) -> dict[str, Any]:
         store.close(alarm_id, actor, body.note, body.disposition)
         context.wake_outbox()  # its restores go out now, not at the next poll
+        context.feed.publish("alarm_closed", {"alarm_id": alarm_id, "by": actor.name})
         return _alarm(alarm_id)
 
     @app.get("/api/v1/devices")

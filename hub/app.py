@@ -25,6 +25,7 @@ from hub.api import ApiContext, create_api
 from hub.clock import Clock, SystemClock
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.faults import FaultKind
+from hub.feed import Feed
 from hub.health import HealthTracker
 from hub.health_store import HealthStore
 from hub.ingest import MqttIngest
@@ -33,7 +34,7 @@ from hub.pipeline import BatchOutcome, Pipeline
 from hub.report_store import ReportStore
 from hub.reports import UptimePublisher
 from hub.store import Store
-from hub.watch import HealthWatcher, escalation_payload
+from hub.watch import HealthWatcher, announce_health, escalation_payload
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Hub:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = HubMetrics()
+        self.feed = Feed(self.clock)
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
         self.health_store = HealthStore(self.store, config.sla.recovery_hours, config.sla.flap_window_s)
@@ -137,6 +139,7 @@ class Hub:
             warn_at=config.sla.warn_at,
             interval_s=config.health.check_interval_s,
             escalate=self._escalate,
+            notify=self.feed.publish,
         )
         # The retained daily summary for district brokers; published only while connected (paho would queue it).
         self.uptime = UptimePublisher(
@@ -165,6 +168,7 @@ class Hub:
             self.paths,
             self.tracker,
             self.health_store,
+            self.feed,
             wake_outbox=self._wake_workers,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
@@ -192,8 +196,12 @@ class Hub:
     def _committed(self, outcome: BatchOutcome) -> None:
         if outcome.opened:
             self._wake_workers()
+            for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
+                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
+        announce_health(self.feed.publish, outcome.transitions, outcome.faults)
 
     def _escalate(self, event: dict[str, Any]) -> None:
+        self.feed.publish("escalation", event)
         topic = f"{self.config.mqtt.topic_prefix}/{self.config.site.id}/hub/escalation"
         if not self.ingest.publish(topic, escalation_payload(event), qos=1):
             log.error("escalation could not be published on %s (it is recorded on the fault)", topic)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.clock import Clock, to_iso
 from hub.faults import sla_fraction, warnings_due
-from hub.health import HealthTracker
+from hub.health import HealthTracker, Transition
 from hub.health_store import FaultEvent, HealthStore
 from hub.periodic import Periodic
 from hub.store import Store
@@ -20,6 +20,7 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 Escalate = Callable[[dict[str, Any]], None]
+Notify = Callable[[str, dict[str, Any]], object]
 
 
 class HealthWatcher:
@@ -33,6 +34,7 @@ class HealthWatcher:
         warn_at: Sequence[float],
         interval_s: float,
         escalate: Escalate,
+        notify: Notify = lambda kind, data: None,
     ) -> None:
         self._tracker = tracker
         self._health = health_store
@@ -40,6 +42,7 @@ class HealthWatcher:
         self._clock = clock
         self._warn_at = list(warn_at)
         self._escalate = escalate
+        self._notify = notify
         self._timer = Periodic("health-watch", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection)
 
     def start(self) -> None:
@@ -65,6 +68,7 @@ class HealthWatcher:
             self._tracker.apply(plan)
         for transition in plan.transitions:
             log.warning("device %s is %s: %s", transition.device_id, transition.to_state.value, transition.reason)
+        announce_health(self._notify, plan.transitions, events)
         return events
 
     def check_deadlines(self, now: datetime) -> None:
@@ -82,6 +86,11 @@ class HealthWatcher:
             self._health.record_sla(fault_id, now, max([*crossed, warned]), breach, note)
             level = "breach" if breach else "warning"
             log.warning("fault %d (%s on %s): SLA %s: %s", fault_id, kind, subject, level, note)
+            if not breach:
+                self._notify(
+                    "sla_warning",
+                    {"fault_id": fault_id, "subject": subject, "kind": kind, "due_at": to_iso(due_at), "note": note},
+                )
             if breach:
                 self._escalate(
                     {
@@ -94,6 +103,17 @@ class HealthWatcher:
                         "at": to_iso(now),
                     }
                 )
+
+
+def announce_health(notify: Notify, transitions: Sequence[Transition], faults: Sequence[FaultEvent]) -> None:
+    """Tell the live feed about device state changes and automatic fault events."""
+    for t in transitions:
+        notify(
+            "device_state",
+            {"device_id": t.device_id, "from": t.from_state.value, "to": t.to_state.value, "reason": t.reason},
+        )
+    for f in faults:
+        notify("fault", {"fault_id": f.fault_id, "subject": f.subject, "kind": f.kind.value, "what": f.what})
 
 
 def escalation_payload(event: dict[str, Any]) -> str:
