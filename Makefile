@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/system-deps.sh mosquitto
 
-# What only the tests need: the console's browser, a server for the InfluxDB write API, a camera stream source.
+# What only the tests need: the console's browser (and a Chinese font for its screenshots), a server for the
+# InfluxDB write API, a camera stream source.
 test-deps:
-	@scripts/system-deps.sh mosquitto chromium victoria-metrics ffmpeg
+	@scripts/system-deps.sh mosquitto chromium cjk-font victoria-metrics ffmpeg
 
 demo: $(STAMP) system-deps
 	$(BIN)/campus-hub demo
@@ -43,6 +44,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/alarm_latency.py
 	$(BIN)/python bench/dc09_latency.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/console_feed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts

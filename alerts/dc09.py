@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NamedTuple, cast
+from typing import Literal, cast
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from alerts.dc09_codes import CID_GROUP, CID_MAX_ZONE, DEFAULT_CODES, Code, trouble_key
+from alerts.dc09_codes import EventCodes as EventCodes  # re-exported: tests and callers know them from here
+from alerts.dc09_codes import map_event as map_event
 from alerts.forwarders import AlarmMessage, Delivery, PermanentForwardError, RetryableForwardError
-from alerts.model import AlarmKind
+from alerts.troubles import TroubleMessage
 from hub.config import Dc09Endpoint
 
 log = logging.getLogger(__name__)
@@ -222,45 +225,8 @@ def parse_response(frame: bytes, key: bytes | None = None) -> Response:
 # --- events -------------------------------------------------------------------------------------------------
 
 
-class EventCodes(NamedTuple):
-    """One event as each format writes it inside the brackets, after `#acct|`."""
-
-    cid: str  # Contact ID for ADM-CID: "QEEE GG ZZZ", e.g. "1120 01 005"
-    sia: str  # SIA DC-03 for SIA-DCS: "Nri<zone>/<code><zone>", e.g. "Nri5/PA005"
-
-
-# kind -> (Contact ID event, SIA alarm code, SIA restore code)
-EVENT_CODES: dict[str, tuple[int, str, str]] = {
-    AlarmKind.PANIC.value: (120, "PA", "PH"),
-    AlarmKind.FIRE.value: (111, "FA", "FH"),  # the hub's fire alarms come from smoke detectors
-    AlarmKind.HEAT.value: (158, "KA", "KH"),
-}
-# Contact ID 140 "general alarm", SIA UA "untyped zone alarm": a kind the centre has no code for still arrives.
-GENERIC_CODES = (140, "UA", "UH")
-CID_GROUP = 1  # the campus is one partition
-# Periodic test report: Contact ID 602, SIA RP, both on zone 0 (the panel itself).
-PERIODIC_TEST_CID = f"1602 {CID_GROUP:02d} 000"
+PERIODIC_TEST_CID = f"1602 {CID_GROUP:02d} 000"  # periodic test report: Contact ID 602 / SIA RP, zone 0 (the hub)
 PERIODIC_TEST_SIA = "Nri0/RP000"
-CID_MAX_ZONE = 999
-
-
-def map_event(kind: str, restore: bool, zone: int) -> EventCodes:
-    """An alarm kind and zone as Contact ID and SIA events; an unknown kind becomes a general alarm, never nothing.
-
-    `zone` is the device's 1-based number in the registry. The SIA form puts it in `ri` as well as after the code:
-    pysiaalarm (and so Home Assistant) reads the zone from `ri`, other receivers from the code's address.
-    """
-    known = EVENT_CODES.get(kind)
-    if known is None:
-        log.warning("DC-09: no event code for alarm kind %r; sending general alarm (CID 140 / SIA UA)", kind)
-    cid_event, sia_alarm, sia_restore = known or GENERIC_CODES
-    if not 0 <= zone <= CID_MAX_ZONE:
-        raise ValueError(f"zone {zone} does not fit Contact ID's three digits")
-    qualifier = 3 if restore else 1
-    return EventCodes(
-        cid=f"{qualifier}{cid_event:03d} {CID_GROUP:02d} {zone:03d}",
-        sia=f"Nri{zone}/{sia_restore if restore else sia_alarm}{zone:03d}",
-    )
 
 
 # --- sequence numbers ---------------------------------------------------------------------------------------
@@ -352,7 +318,8 @@ _TEST_REPORT_KEY = "(test report)"
 
 
 class Dc09Forwarder:
-    """Sends alarms to a DC-09 receiver: one connection (or datagram socket) and one frame per attempt.
+    """Sends alarms and device troubles to a DC-09 receiver: one connection (or datagram socket) and one frame per
+    attempt.
 
     A connection per attempt keeps concurrent sends apart: a NAK always carries sequence 0000, so on a shared
     connection it could not be told which frame it refuses. Thread-safe; the outbox calls `send` from a pool.
@@ -365,16 +332,21 @@ class Dc09Forwarder:
         *,
         allocator: SequenceAllocator | None = None,
         now: Callable[[], datetime] | None = None,
-        codes: Callable[[str, bool, int], EventCodes] = map_event,
+        codes: Callable[[str, bool, int], EventCodes] | None = None,
     ) -> None:
         self.name = endpoint.name
         self._endpoint = endpoint
-        self._key = None if endpoint.key is None else endpoint.key.get_secret_value().encode("ascii")
+        self._key = endpoint.key_bytes()
+        # The endpoint's `codes:` rows replace the defaults row by row.
+        self._table: dict[str, Code] = {
+            **DEFAULT_CODES,
+            **{kind: Code(c.cid, c.sia, c.sia_restore) for kind, c in endpoint.codes.items()},
+        }
         self._message_id = "SIA-DCS" if endpoint.format == "sia-dcs" else "ADM-CID"
         self._zone_of = zone_of
         self._allocator = allocator or SequenceAllocator()
         self._now = now or (lambda: datetime.now(UTC))
-        self._codes = codes
+        self._codes = codes or (lambda kind, restore, zone: map_event(kind, restore, zone, self._table))
         self._lock = threading.Lock()
         self._offset = timedelta(0)
 
@@ -385,18 +357,28 @@ class Dc09Forwarder:
             return self._offset.total_seconds()
 
     def send(self, message: AlarmMessage) -> Delivery:
-        zone = self._zone(message)
-        codes = self._codes(message.kind, message.event == "restore", zone)
+        zone = self._zone(str(message.device.get("id", "")), f"alarm {message.alarm_id}")
+        return self._event(message.idempotency_key, self._codes(message.kind, message.event == "restore", zone))
+
+    def send_trouble(self, message: TroubleMessage) -> Delivery:
+        """A device trouble (or its restore) as its trouble code on the device's zone; zone 0 for the hub's own."""
+        device = message.device
+        zone = 0 if device is None else self._zone(str(device.get("id", "")), f"trouble {message.idempotency_key}")
+        key = trouble_key(message.kind, None if device is None else str(device.get("kind")))
+        codes = map_event(key, message.event == "trouble_restore", zone, self._table, trouble=True)
+        return self._event(message.idempotency_key, codes)
+
+    def _event(self, key: str, codes: EventCodes) -> Delivery:
         event = codes.sia if self._message_id == "SIA-DCS" else codes.cid
         data = f"#{self._endpoint.account}|{event}"
-        seq = self._sequence(message.idempotency_key)
+        seq = self._sequence(key)
         try:
             response, _ = self._transact(self._message_id, seq, data)
         except PermanentForwardError:
-            self._allocator.release(message.idempotency_key)
+            self._allocator.release(key)
             raise
         # A RetryableForwardError keeps the number held: the receiver may have the frame, so the resend reuses it.
-        self._allocator.release(message.idempotency_key)
+        self._allocator.release(key)
         return Delivery(0, _receipt(response, seq))
 
     def link_test(self) -> float:
@@ -425,14 +407,11 @@ class Dc09Forwarder:
 
     # --- internals ---
 
-    def _zone(self, message: AlarmMessage) -> int:
-        device_id = str(message.device.get("id", ""))
+    def _zone(self, device_id: str, what: str) -> int:
         try:
             zone = int(self._zone_of(device_id))
         except (LookupError, ValueError, TypeError):
-            log.warning(
-                "DC-09 %s: device %r has no zone; alarm %s goes as zone 0", self.name, device_id, message.alarm_id
-            )
+            log.warning("DC-09 %s: device %r has no zone; %s goes as zone 0", self.name, device_id, what)
             return 0
         if not 0 <= zone <= CID_MAX_ZONE:
             # Contact ID has three digits; SIA could carry more, but one zone plan for both formats is simpler.

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
 
+from alerts.troubles import TroubleMessage, trouble_body
 from hub.config import HttpEndpoint, SiteConfig
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -59,6 +61,7 @@ class AlarmMessage:
     event: str = "alarm"  # "alarm", or "restore" once a person closed it
     closed_at: str | None = None
     disposition: str | None = None
+    evidence: tuple[dict[str, Any], ...] | None = None  # camera snapshots stored by the time of this attempt
 
     @property
     def idempotency_key(self) -> str:
@@ -98,6 +101,8 @@ def alarm_body(message: AlarmMessage, site: SiteConfig) -> bytes:
     if message.event == "restore":
         body["closed_at"] = message.closed_at
         body["disposition"] = message.disposition
+    if message.evidence:
+        body["evidence"] = list(message.evidence)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -109,8 +114,15 @@ def sign(body: bytes, secret: str) -> str:
 class HttpForwarder:
     """POSTs signed alarm JSON to a 110-style HTTP endpoint over one long-lived connection pool."""
 
-    def __init__(self, endpoint: HttpEndpoint, site: SiteConfig, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: HttpEndpoint,
+        site: SiteConfig,
+        transport: httpx.BaseTransport | None = None,
+        evidence_of: Callable[[str], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.name = endpoint.name
+        self._evidence_of = evidence_of
         self._url = str(endpoint.url)
         self._secret = endpoint.secret
         self._site = site
@@ -122,8 +134,17 @@ class HttpForwarder:
         )
 
     def send(self, message: AlarmMessage) -> Delivery:
-        body = alarm_body(message, self._site)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key}
+        if self._evidence_of is not None and message.event == "alarm" and message.evidence is None:
+            # Whatever evidence is stored by now; an alarm never waits for snapshots still being grabbed.
+            message = replace(message, evidence=tuple(self._evidence_of(message.alarm_id)))
+        return self._post(alarm_body(message, self._site), message.idempotency_key)
+
+    def send_trouble(self, message: TroubleMessage) -> Delivery:
+        """A device trouble or its restore, as the HTTP contract's trouble body, signed like an alarm."""
+        return self._post(trouble_body(message, self._site), message.idempotency_key)
+
+    def _post(self, body: bytes, idempotency_key: str) -> Delivery:
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(body, self._secret.get_secret_value())
         try:

@@ -1,8 +1,10 @@
-"""The outbox worker: takes pending alarms of one endpoint from the store, sends them, and marks them done only on ACK.
+"""The outbox worker: takes pending alarms (and device troubles) of one endpoint from the store, sends them, and marks
+them done only on ACK.
 
 Store-and-forward as ThingsBoard gateway's EventStorage does it: the durable outbox row is the truth, the worker
 keeps only what is in flight and when each waiting row may be tried again. A retryable failure is retried with
 capped exponential backoff and jitter for as long as the alarm is not closed; a permanent one is shown on the alarm.
+Troubles go on slots of their own, picked after alarms, so a burst of them never holds an alarm back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
-from alerts.forwarders import AlarmMessage, Forwarder, ForwardError, PermanentForwardError
+from alerts.forwarders import AlarmMessage, Delivery, Forwarder, ForwardError, PermanentForwardError
 from alerts.model import DeliveryState
+from alerts.troubles import TroubleMessage
 from hub.clock import Clock, from_iso, to_iso
 from hub.store import OutboxItem, Store
 
@@ -55,6 +59,32 @@ class AttemptResult:
 AttemptObserver = Callable[[AttemptResult], None]
 
 
+@runtime_checkable
+class TroubleSender(Protocol):
+    """A forwarder that also carries device troubles (HTTP and DC-09 both do)."""
+
+    def send_trouble(self, message: TroubleMessage) -> Delivery: ...
+
+
+def trouble_message(item: OutboxItem, sent_at: str) -> TroubleMessage:
+    """The message one attempt at a trouble row sends."""
+    trouble = item.trouble or {}
+    return TroubleMessage(
+        fault_id=int(item.fault_id or 0),
+        occurrence=int(trouble.get("occurrence", 0)),
+        kind=str(trouble.get("kind")),
+        subject=str(trouble.get("subject")),
+        device=trouble.get("device"),
+        summary=str(trouble.get("summary", "")),
+        opened_at=str(trouble.get("opened_at")),
+        occurred_at=str(trouble.get("occurred_at")),
+        sent_at=sent_at,
+        attempt=item.attempts + 1,
+        event=item.event,
+        recovered_at=trouble.get("recovered_at"),
+    )
+
+
 class OutboxWorker:
     """Delivers one endpoint's outbox with up to `concurrency` alarms in flight."""
 
@@ -68,6 +98,8 @@ class OutboxWorker:
         retry: RetryPolicy,
         observer: AttemptObserver | None = None,
         stand_down_others: bool = False,
+        troubles: bool = False,
+        trouble_slots: int = 1,
     ) -> None:
         self.endpoint = forwarder.name
         self.forwarder = forwarder
@@ -78,16 +110,23 @@ class OutboxWorker:
         self._retry = retry
         self._observer = observer
         self._stand_down_others = stand_down_others
+        # Troubles only when the endpoint takes them and the forwarder can carry them.
+        self._troubles = troubles and isinstance(forwarder, TroubleSender)
+        self._trouble_slots = trouble_slots if self._troubles else 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._inflight: set[int] = set()
+        self._trouble_inflight: set[int] = set()
+        self._trouble_rows: set[int] = set()  # trouble rows in flight or waiting: kept out of the alarm query
         self._not_before: dict[int, float] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix=f"send-{self.endpoint}")
+        # Trouble slots come on top of the alarm slots: a trouble in flight never takes an alarm's place.
+        workers = self._concurrency + self._trouble_slots
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"send-{self.endpoint}")
         self._thread = threading.Thread(target=self._run, name=f"outbox-{self.endpoint}", daemon=True)
         self._thread.start()
 
@@ -119,29 +158,42 @@ class OutboxWorker:
         now = self._clock.monotonic()
         with self._lock:
             free = self._concurrency - len(self._inflight)
+            free_troubles = self._trouble_slots - len(self._trouble_inflight)
             waiting = {i: t for i, t in self._not_before.items() if t > now}
-            exclude = [*self._inflight, *waiting]
+            exclude = [*self._inflight, *(i for i in waiting if i not in self._trouble_rows)]
+            exclude_troubles = [*self._trouble_inflight, *(i for i in waiting if i in self._trouble_rows)]
         next_due = min(waiting.values(), default=now + 1.0) - now
-        if free <= 0:
-            return max(min(next_due, 1.0), 0.01)
         try:
-            items = self._store.due_outbox(self.endpoint, exclude, free)
+            # Alarms first, always: they are read and submitted before troubles are even looked at.
+            if free > 0:
+                self._submit(self._store.due_outbox(self.endpoint, exclude, free), self._inflight)
+            if free_troubles > 0:
+                self._submit(
+                    self._store.due_troubles(self.endpoint, exclude_troubles, free_troubles), self._trouble_inflight
+                )
         except Exception:
             log.exception("outbox %s: reading the store failed; trying again", self.endpoint)
             return 1.0
+        # A poll every second also picks up rows whose alarm was written by another process or before a restart.
+        return max(min(next_due, 1.0), 0.01)
+
+    def _submit(self, items: list[OutboxItem], inflight: set[int]) -> None:
         for item in items:
             with self._lock:
-                self._inflight.add(item.id)
+                inflight.add(item.id)
+                if item.fault_id is not None:
+                    self._trouble_rows.add(item.id)
                 self._not_before.pop(item.id, None)
             if self._pool is None:
                 raise RuntimeError("OutboxWorker.start() was not called")
             self._pool.submit(self._deliver, item)
-        # A poll every second also picks up rows whose alarm was written by another process or before a restart.
-        return max(min(next_due, 1.0), 0.01)
 
     def _deliver(self, item: OutboxItem) -> None:
         started = self._clock.now()
         started_mono = self._clock.monotonic()
+        if item.fault_id is not None:
+            self._attempt(item, started, started_mono, trouble_message(item, to_iso(started)))
+            return
         message = AlarmMessage(
             alarm_id=item.alarm_id,
             kind=str(item.alarm["kind"]),
@@ -156,6 +208,11 @@ class OutboxWorker:
             closed_at=item.alarm["closed_at"],
             disposition=item.alarm["disposition"],
         )
+        self._attempt(item, started, started_mono, message)
+
+    def _attempt(
+        self, item: OutboxItem, started: datetime, started_mono: float, message: AlarmMessage | TroubleMessage
+    ) -> None:
         outcome = DeliveryState.PENDING
         status: int | None = None
         error: str | None = None
@@ -163,7 +220,12 @@ class OutboxWorker:
         next_at: datetime | None = None
         delay = 0.0
         try:
-            delivery = self._forwarder.send(message)
+            if isinstance(message, TroubleMessage):
+                if not isinstance(self._forwarder, TroubleSender):
+                    raise PermanentForwardError(f"{self.endpoint} cannot carry troubles")
+                delivery = self._forwarder.send_trouble(message)
+            else:
+                delivery = self._forwarder.send(message)
             outcome, status, receipt = DeliveryState.DELIVERED, delivery.http_status, delivery.receipt
         except PermanentForwardError as exc:
             outcome, status, error = DeliveryState.FAILED, exc.http_status, str(exc)
@@ -171,7 +233,7 @@ class OutboxWorker:
             status, error = exc.http_status, str(exc)
         except Exception as exc:
             # A bug in a forwarder must not lose the alarm: log it and retry like a transport failure.
-            log.exception("outbox %s: forwarder crashed on alarm %s", self.endpoint, item.alarm_id)
+            log.exception("outbox %s: forwarder crashed on %s", self.endpoint, item.alarm_id)
             error = f"internal error: {type(exc).__name__}"
         rtt_ms = (self._clock.monotonic() - started_mono) * 1000.0
         if outcome is DeliveryState.PENDING:
@@ -202,7 +264,7 @@ class OutboxWorker:
                     receipt=receipt,
                     next_attempt_at=next_at,
                     latency_ms=rtt_ms if outcome is DeliveryState.DELIVERED else None,
-                    stand_down_others=self._stand_down_others,
+                    stand_down_others=self._stand_down_others and item.fault_id is None,
                 )
                 break
             except Exception:
@@ -211,18 +273,23 @@ class OutboxWorker:
                 self._stop.wait(0.5)
         with self._lock:
             self._inflight.discard(item.id)
+            self._trouble_inflight.discard(item.id)
+            if outcome is not DeliveryState.PENDING:
+                self._trouble_rows.discard(item.id)
             if outcome is DeliveryState.PENDING:
                 self._not_before[item.id] = self._clock.monotonic() + delay
             elif outcome is DeliveryState.DELIVERED and self._not_before:
                 # The path works again: whatever waits on backoff goes now instead of up to retry_max_s later.
                 self._not_before.clear()
+        what = item.event  # alarm, restore, trouble or trouble_restore
         if outcome is DeliveryState.DELIVERED:
-            log.info("alarm %s delivered to %s (receipt %s)", item.alarm_id, self.endpoint, receipt)
+            log.info("%s %s delivered to %s (receipt %s)", what, item.alarm_id, self.endpoint, receipt)
         elif outcome is DeliveryState.FAILED:
-            log.error("alarm %s refused by %s: %s", item.alarm_id, self.endpoint, error)
+            log.error("%s %s refused by %s: %s", what, item.alarm_id, self.endpoint, error)
         else:
             log.warning(
-                "alarm %s not delivered to %s (attempt %d): %s; retry in %.1f s",
+                "%s %s not delivered to %s (attempt %d): %s; retry in %.1f s",
+                what,
                 item.alarm_id,
                 self.endpoint,
                 item.attempts + 1,
@@ -230,7 +297,9 @@ class OutboxWorker:
                 delay,
             )
         if self._observer is not None:
-            raised = from_iso(str(item.alarm["raised_at"]))
+            raised = from_iso(
+                str(item.alarm["raised_at"] if item.fault_id is None else (item.trouble or {})["occurred_at"])
+            )
             result = AttemptResult(
                 self.endpoint,
                 item.alarm_id,

@@ -18,7 +18,11 @@ writer thread is saturated) and both publisher rates (a hub rate near them would
 
 Target: hub >= 5,000 msg/s stored durably.
 
-Run: `.venv/bin/python bench/ingest.py [--runs 5] [--messages 50000]`. Bounded: every wait has a deadline and no
+With `--tls` each run adds a third phase: the same hub subscribed over TLS (TLS 1.3, a throwaway CA, broker and
+client certificates, `require_certificate true`) on a second listener of the same kind of broker, the publisher
+still on plain TCP as a device on the school LAN would be; printed as hub over TLS and TLS/plain.
+
+Run: `.venv/bin/python bench/ingest.py [--runs 5] [--messages 50000] [--tls]`. Bounded: every wait has a deadline and no
 new run starts once `--budget-s` is spent.
 """
 
@@ -49,7 +53,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.app import Hub
-from hub.broker import Mosquitto
+from hub.broker import BrokerTls, LoopbackPki, Mosquitto, loopback_pki
 from hub.config import HubConfig
 from hub.pipeline import BatchOutcome
 
@@ -282,7 +286,7 @@ class BenchHub(Hub):
             self.reached_at = time.monotonic()
 
 
-def hub_config(workdir: Path, port: int) -> dict[str, Any]:
+def hub_config(workdir: Path, port: int, pki: LoopbackPki | None = None) -> dict[str, Any]:
     def device(id_: str, kind: str) -> dict[str, Any]:
         return {
             "id": id_,
@@ -291,9 +295,16 @@ def hub_config(workdir: Path, port: int) -> dict[str, Any]:
             "location": {"building": "A", "floor": "1", "room": id_},
         }
 
+    mqtt_config: dict[str, Any] = {"host": HOST, "port": port, "topic_prefix": PREFIX, "reconnect_max_s": 2}
+    if pki is not None:
+        mqtt_config["tls"] = {
+            "ca_file": str(pki.ca),
+            "cert_file": str(pki.client_cert),
+            "key_file": str(pki.client_key),
+        }
     return {
         "site": {"id": SITE, "name": "Bench School", "address": "1 Bench Road"},
-        "mqtt": {"host": HOST, "port": port, "topic_prefix": PREFIX, "reconnect_max_s": 2},
+        "mqtt": mqtt_config,
         "storage": {"path": str(workdir / "hub.db")},
         "forwarding": {"endpoints": []},
         "api": {"host": HOST, "port": 0, "tokens": []},
@@ -359,10 +370,13 @@ def run_baseline(ctx: SpawnContext, workdir: Path, args: argparse.Namespace) -> 
     return PhaseResult(args.messages / seconds, seconds, args.messages / pub_s)
 
 
-def run_hub(ctx: SpawnContext, workdir: Path, args: argparse.Namespace) -> PhaseResult:
+def run_hub(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, *, tls: bool = False) -> PhaseResult:
     problems: list[str] = []
-    with Mosquitto(workdir / "broker") as broker:
-        hub = BenchHub(HubConfig.model_validate(hub_config(workdir, broker.port)))
+    pki = loopback_pki(workdir / "pki") if tls else None
+    broker_tls = None if pki is None else BrokerTls(pki.ca, pki.server_cert, pki.server_key)
+    with Mosquitto(workdir / "broker", tls=broker_tls) as broker:
+        hub_port = broker.port if broker.tls_port is None else broker.tls_port
+        hub = BenchHub(HubConfig.model_validate(hub_config(workdir, hub_port, pki)))
         hub.expected = args.messages
         hub.start()
         try:
@@ -407,6 +421,7 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=float, default=20.0, help="store count poll interval (default 20 ms)")
     parser.add_argument("--timeout-s", type=float, default=60.0, help="deadline of one phase (default 60 s)")
     parser.add_argument("--budget-s", type=float, default=100.0, help="start no new run after this (default 100 s)")
+    parser.add_argument("--tls", action="store_true", help="also run the hub over TLS each run and compare")
     args = parser.parse_args()
     if not 1 <= args.window < 65_535:
         parser.error("--window must be between 1 and 65534")
@@ -420,6 +435,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="campus-hub-bench-ingest-"))
     base: list[PhaseResult] = []
     hubs: list[PhaseResult] = []
+    tls_hubs: list[PhaseResult] = []
     failures: list[str] = []
     print(
         f"ingest: {args.messages:,} temperature readings at QoS 1 from {args.publishers} publisher process(es),"
@@ -434,13 +450,14 @@ def main() -> int:
             try:
                 b = run_baseline(ctx, root / f"run{run}-baseline", args)
                 h = run_hub(ctx, root / f"run{run}-hub", args)
+                t = run_hub(ctx, root / f"run{run}-hub-tls", args, tls=True) if args.tls else None
             except RuntimeError as exc:
                 failures.append(f"run {run}: {exc}")
                 print(f"FAIL: run {run}: {exc}", flush=True)
                 break
             finally:
-                shutil.rmtree(root / f"run{run}-baseline", ignore_errors=True)
-                shutil.rmtree(root / f"run{run}-hub", ignore_errors=True)
+                for phase in ("baseline", "hub", "hub-tls"):
+                    shutil.rmtree(root / f"run{run}-{phase}", ignore_errors=True)
             base.append(b)
             hubs.append(h)
             failures += [f"run {run}: {p}" for p in h.problems]
@@ -451,6 +468,14 @@ def main() -> int:
                 f" | RSS {h.rss_mib:.0f} MiB",
                 flush=True,
             )
+            if t is not None:
+                tls_hubs.append(t)
+                failures += [f"run {run} (TLS): {p}" for p in t.problems]
+                print(
+                    f"  run {run}: hub over TLS {t.rate:7,.0f} msg/s ({t.seconds:5.2f} s)"
+                    f" | TLS/plain {t.rate / h.rate:.2f}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -472,6 +497,10 @@ def main() -> int:
     print(
         f"  hub process RSS after the first hub run {hubs[0].rss_mib:.0f} MiB (after the last {hubs[-1].rss_mib:.0f})"
     )
+    if tls_hubs:
+        tls_rate = statistics.median(t.rate for t in tls_hubs)
+        tls_ratio = statistics.median(t.rate / h.rate for t, h in zip(tls_hubs, hubs, strict=False))
+        print(f"MEDIAN of {len(tls_hubs)} runs: hub over TLS {tls_rate:,.0f} msg/s | TLS/plain {tls_ratio:.2f}")
     verdict = "PASS" if hub_rate >= TARGET_MSG_S else "FAIL"
     print(f"TARGET hub >= {TARGET_MSG_S:,.0f} msg/s: {verdict} ({hub_rate:,.0f} msg/s)")
     for failure in failures:

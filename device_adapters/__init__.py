@@ -2,16 +2,19 @@
 
 `parse_message` is the single entry point ingest calls: raw bytes on a known device's channel in,
 a `DeviceEvent` out, or a `PayloadError` naming the dead-letter reason. It never raises anything else
-for any input bytes (a property test holds it to that).
+for any input bytes (a property test holds it to that). `parse_vendor_message` is its twin for devices that
+publish in a vendor's format (Zigbee2MQTT, Tasmota) on the vendor's own topics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from device_adapters import camera, panic_button, smoke, temperature
+from device_adapters import camera, panic_button, smoke, tasmota, temperature, zigbee2mqtt
 from device_adapters.base import (
     Channel,
     DeadLetterReason,
@@ -21,6 +24,19 @@ from device_adapters.base import (
     decode_json_object,
 )
 from device_adapters.status import parse_status
+from device_adapters.tasmota import TasmotaTopic
+from device_adapters.zigbee2mqtt import Z2MTopic
+
+
+class DeviceFormat(StrEnum):
+    """How a device publishes: the hub's own topics and payloads, or a vendor's (see zigbee2mqtt.py, tasmota.py)."""
+
+    CANONICAL = "canonical"
+    ZIGBEE2MQTT = "zigbee2mqtt"
+    TASMOTA = "tasmota"
+
+
+VendorTopic = Z2MTopic | TasmotaTopic
 
 Parser = Callable[[str, Channel, dict[str, Any], datetime], DeviceEvent]
 
@@ -48,12 +64,46 @@ def parse_message(
     return PARSERS[kind](device_id, channel, decode_json_object(payload), received_at)
 
 
+def parse_vendor_message(
+    device_id: str,
+    kind: DeviceKind,
+    topic: VendorTopic,
+    payload: bytes,
+    received_at: datetime,
+    max_bytes: int,
+    press_actions: frozenset[str] = zigbee2mqtt.DEFAULT_PRESS_ACTIONS,
+    *,
+    retained: bool = False,
+) -> DeviceEvent:
+    """Decode one message a registered vendor device sent on one of its own topics; same contract as parse_message.
+
+    `retained`: the broker replayed a stored message because the hub subscribed. Vendors may retain a device's
+    last state (Z2M's `retain` option, Tasmota's PowerRetain), and a replayed `action: single` or `POWER ON` is a
+    press from the past, so it is never a press now; levels such as `smoke: true` still count.
+    """
+    if len(payload) > max_bytes:
+        raise PayloadError(DeadLetterReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes, the cap is {max_bytes}")
+    if isinstance(topic, Z2MTopic):
+        event = zigbee2mqtt.parse(device_id, kind, topic, payload, received_at, press_actions)
+    else:
+        event = tasmota.parse(device_id, kind, topic, payload, received_at)
+    if retained and event.pressed:
+        data = {**event.data, "pressed": False, "retained": True}
+        return replace(event, channel=Channel.TELEMETRY, pressed=False, data=data)
+    return event
+
+
 __all__ = [
     "PARSERS",
     "Channel",
     "DeadLetterReason",
     "DeviceEvent",
+    "DeviceFormat",
     "DeviceKind",
     "PayloadError",
+    "TasmotaTopic",
+    "VendorTopic",
+    "Z2MTopic",
     "parse_message",
+    "parse_vendor_message",
 ]

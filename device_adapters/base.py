@@ -27,6 +27,7 @@ class Channel(StrEnum):
     EVENT = "event"
     TELEMETRY = "telemetry"
     STATUS = "status"
+    HEALTH = "health"  # a camera's picture and recording health (the hub's own checks, a recorder's or its own)
 
 
 class DeadLetterReason(StrEnum):

@@ -39,6 +39,9 @@ class PanicButtonSupervision(PayloadModel):
 
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
     tamper: bool | None = Field(default=None, description="True while the enclosure is open.")
+    sensor_fault: bool | None = Field(
+        default=None, description="True while the button reports a failed self-test (contact or radio)."
+    )
     ts: Timestamp | None = Field(default=None, description="When the device sent it, ISO 8601 with offset.")
 
 

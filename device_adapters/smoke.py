@@ -1,6 +1,7 @@
 """Smoke detector: `event` or `telemetry`.
 
-Canonical payload: `{"smoke": true, "obscuration_db_m": 0.21, "battery_pct": 80, "tamper": false}`.
+Canonical payload: `{"smoke": true, "obscuration_db_m": 0.21, "battery_pct": 80, "tamper": false}`; an optional
+`"sensor_fault": true` reports a failed sensing chamber (sensor trouble, a fault) until `false` clears it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class SmokeReading(PayloadModel):
     )
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
     tamper: bool | None = Field(default=None, description="True while the detector is off its base or opened.")
+    sensor_fault: bool | None = Field(
+        default=None, description="True while the detector reports its sensing chamber faulty (dirty, failed)."
+    )
     ts: Timestamp | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
 
 

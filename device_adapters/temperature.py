@@ -26,6 +26,9 @@ class TemperatureReading(PayloadModel):
 
     celsius: float = Field(ge=-60, le=400, description="Measured temperature, degrees Celsius.")
     battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
+    sensor_fault: bool | None = Field(
+        default=None, description="True while the sensor reports its probe faulty (open, shorted, out of range)."
+    )
     ts: Timestamp | None = Field(default=None, description="When the device measured it, ISO 8601 with offset.")
 
 

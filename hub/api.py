@@ -11,7 +11,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,6 +22,7 @@ from device_adapters.base import DeviceKind
 from hub.auth import TokenBook, require
 from hub.clock import Clock, from_iso, to_iso
 from hub.config import DeviceConfig, HubConfig, Role
+from hub.console import mount_console
 from hub.errors import ApiError
 from hub.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fraction
 from hub.feed import Feed
@@ -53,6 +54,10 @@ class ApiContext:
     health_store: HealthStore
     feed: Feed
     wake_outbox: Callable[[], None] = lambda: None
+    # Camera id -> how far back its recordings reach (hub.recordings), or None when not known.
+    camera_retention: Callable[[str], dict[str, Any] | None] = lambda _id: None
+    # Alarm id -> its evidence snapshots, [{camera_id, captured_at, url}] (video.store).
+    evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -90,7 +95,7 @@ class ApiContext:
         statuses = duty_status(
             alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
         )
-        return {**alarm, "duties": [s.as_json() for s in statuses]}
+        return {**alarm, "duties": [s.as_json() for s in statuses], "evidence": self.evidence_of(alarm["id"])}
 
     def overdue_duties(self) -> dict[str, int]:
         """How many reports of each type are past due now (for /metrics)."""
@@ -225,14 +230,8 @@ def create_api(context: ApiContext) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        site = context.config.site
-        return (
-            "<!doctype html><meta charset=utf-8><title>campus-hub</title>"
-            f"<h1>campus-hub · {_html(site.name)}</h1>"
-            "<p>API: <a href=/api/docs>/api/docs</a> · health: <a href=/healthz>/healthz</a></p>"
-        )
+    # The browser console: pages, login/logout, the live feed (/api/v1/feed), daily report figures.
+    mount_console(app, context)
 
     @app.get("/healthz")
     def healthz(ctx: ContextDep) -> JSONResponse:
@@ -331,7 +330,9 @@ def create_api(context: ApiContext) -> FastAPI:
         return {"faults": [ctx.fault_json(f) for f in ctx.health_store.list_faults(sorted(wanted) or None)]}
 
     def _fault(fault_id: int) -> dict[str, Any]:
-        return context.fault_json(context.health_store.get_fault(fault_id))
+        fault = context.fault_json(context.health_store.get_fault(fault_id))
+        # What the receiving centres were told about this fault (trouble and restore, per endpoint).
+        return {**fault, "deliveries": context.store.trouble_deliveries(fault_id)}
 
     @app.get("/api/v1/faults/{fault_id}")
     def fault(fault_id: int, actor: HealthReader) -> dict[str, Any]:
@@ -427,12 +428,15 @@ def create_api(context: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         return {"maintenance_windows": [w.as_json() for w in reports.list_windows(from_, to)]}
 
+    @app.post("/api/v1/maintenance-windows/{window_id}/end")
+    def end_maintenance_window(window_id: int, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
+        """Cancel a window that has not started, or end a running one now; history is kept."""
+        window = reports.end_window(window_id, actor, ctx.clock.now())
+        ctx.feed.publish("maintenance_window_ended", {"window_id": window_id, "by": actor.name})
+        return window.as_json()
+
     @app.get("/metrics")
     def metrics(ctx: ContextDep, actor: MetricsReader) -> Response:
         return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -20,21 +24,35 @@ from alerts.forwarders import Forwarder, HttpForwarder
 from alerts.model import DeliveryState
 from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
-from alerts.supervision import Schedule, Supervised, Supervisor
+from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
+from alerts.troubles import TroubleOutbox
+from device_adapters.base import DeviceKind
 from hub.api import ApiContext, create_api
 from hub.clock import Clock, SystemClock
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
+from hub.console import Console, DutyReminder
 from hub.faults import FaultKind
 from hub.feed import Feed
+from hub.ha_discovery import HomeAssistant, alarm_device, alarmed_devices
 from hub.health import HealthTracker
 from hub.health_store import HealthStore
+from hub.influx import InfluxCollector, InfluxSink
+from hub.influx_points import HubTelemetry
 from hub.ingest import MqttIngest
+from hub.maintenance import MaintenanceScheduler
 from hub.metrics import HubMetrics
-from hub.pipeline import BatchOutcome, Pipeline
+from hub.pipeline import BatchOutcome, Pipeline, device_snapshot
+from hub.recordings import RecordingsWatcher
 from hub.report_store import ReportStore
 from hub.reports import UptimePublisher
+from hub.retention import Purger, snapshot_dir
 from hub.store import Store
 from hub.watch import HealthWatcher, announce_health, escalation_payload
+from hub.webhook import EscalationWebhook
+from video.evidence import EvidenceWorker
+from video.routes import camera_router
+from video.scheduler import CameraChecker
+from video.store import SnapshotFiles, VideoStore
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +61,16 @@ TransportFactory = Callable[[str], httpx.BaseTransport | None]
 
 class _Server(uvicorn.Server):
     """uvicorn, minus re-raising SIGTERM/SIGINT after its shutdown: the hub still has to commit, acknowledge and
-    say goodbye on MQTT, which a re-raised SIGTERM would cut short."""
+    say goodbye on MQTT, which a re-raised SIGTERM would cut short. `on_exit` runs first on a signal: it ends the
+    console's feed streams, which never end by themselves and which uvicorn would otherwise wait for."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -74,16 +101,33 @@ class Hub:
         self.feed = Feed(self.clock)
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
-        self.health_store = HealthStore(self.store, config.sla.recovery_hours, config.sla.flap_window_s)
+        self.health_store = HealthStore(
+            self.store,
+            config.sla.recovery_hours,
+            config.sla.flap_window_s,
+            on_fault_events=self._trouble_outbox(config),
+        )
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # Camera pictures: evidence rows and snapshot files. A camera's failing-check streak is not a column of
+        # its health record; it is counted again from the stored health results, so a restart does not reset it.
+        self.video_store = VideoStore(self.store)
+        self.video_store.open()
+        self.snapshots = SnapshotFiles(snapshot_dir(config))
+        fail_after = config.video.fail_after_checks
+        streaks = {
+            d.id: self.video_store.failing_streak(d.id, max(fail_after, 100))
+            for d in config.devices
+            if d.kind is DeviceKind.CAMERA
+        }
         self.tracker = HealthTracker(
             {d.id: d.heartbeat_s for d in config.devices},
-            self.health_store.load(),
+            [replace(h, camera_failures=streaks.get(h.device_id, 0)) for h in self.health_store.load()],
             self.clock.now(),
             low_battery_pct=config.health.low_battery_pct,
             battery_clear_pct=config.health.battery_clear_pct,
+            camera_fail_after=fail_after,
         )
         self.pipeline = Pipeline(
             config, self.store, self.metrics, clock=self.clock, health=(self.tracker, self.health_store)
@@ -102,6 +146,8 @@ class Hub:
                 retry=retry,
                 observer=self._attempted,
                 stand_down_others=forwarding.mode == "first",
+                troubles=forwarding.send_troubles and endpoint.troubles,
+                trouble_slots=max(1, forwarding.concurrency // 2),
             )
             for endpoint in forwarding.endpoints
         ]
@@ -131,6 +177,45 @@ class Hub:
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
         self.metrics.watch_paths(self.paths.snapshot)
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
+        sources = {d.id: d.source for d in config.devices if d.source is not None}
+        self.cameras = CameraChecker(
+            list(sources.items()),
+            self.snapshots,
+            self._publish_camera_health,
+            self.clock,
+            interval_s=config.video.check_interval_s,
+            concurrency=config.video.concurrency,
+            ready=lambda: self.ingest.connected,
+        )
+        self.evidence = EvidenceWorker(
+            sources,
+            self.snapshots,
+            self.video_store,
+            self.clock,
+            self.feed.publish,
+            budget_s=config.video.evidence_budget_s,
+            on_thread_exit=self.store.close_thread_connection,
+        )
+        # Views for other systems, off by default; alarms never depend on them.
+        self.influx: InfluxSink | None = None
+        self.telemetry: HubTelemetry | None = None
+        if config.influx.enabled:
+            self.influx = InfluxSink(config.influx, self.store, config.retention.days)
+            self.telemetry = HubTelemetry(self.influx.offer, config.device_index(), config.site.id, self.store)
+            self.feed.listen(self.telemetry.notice)
+            self.metrics.registry.register(InfluxCollector(self.influx))
+        self.homeassistant: HomeAssistant | None = None
+        if config.homeassistant.enabled:
+            self.homeassistant = HomeAssistant(
+                config,
+                lambda topic, payload: self.ingest.connected and self.ingest.publish(topic, payload, retain=True),
+                states=self.tracker.all,
+                alarmed=lambda: alarmed_devices(self.store),
+                alarm_device=lambda alarm_id: alarm_device(self.store, alarm_id),
+                on_thread_exit=self.store.close_thread_connection,
+            )
+            self.feed.listen(self.homeassistant.notice)
+            self.ingest.add_connect_listener(self.homeassistant.connected)
         self.watcher = HealthWatcher(
             self.tracker,
             self.health_store,
@@ -151,6 +236,38 @@ class Hub:
             self.clock,
             on_thread_exit=self.store.close_thread_connection,
         )
+        webhook = config.sla.escalation_webhook
+        self.escalation_webhook = (
+            EscalationWebhook(
+                str(webhook.url), webhook.secret.get_secret_value() if webhook.secret else None, webhook.timeout_s
+            )
+            if webhook is not None
+            else None
+        )
+        # Planned windows put devices into the maintenance state while they run (and out when they end).
+        self.maintenance = MaintenanceScheduler(
+            self.tracker,
+            self.health_store,
+            self.store,
+            self.clock,
+            interval_s=config.health.check_interval_s,
+            announce=lambda transitions, faults: announce_health(self.feed.publish, transitions, faults),
+        )
+        self.recordings = RecordingsWatcher(
+            self.store,
+            self.clock,
+            [d.id for d in config.devices if d.kind is DeviceKind.CAMERA],
+            policy_days=config.retention.days,
+            horizon_days=config.recordings.forecast_horizon_days,
+            root=config.recordings.root,
+            interval_s=config.recordings.check_interval_s,
+            open_subjects=lambda: self.health_store.open_subjects(FaultKind.RETENTION_SHORTFALL),
+            apply_faults=self.health_store.apply_changes,
+            notify=self.feed.publish,
+            registry=self.metrics.registry,
+        )
+        self.recordings.open()
+        self.purger = Purger.from_config(self.store, self.clock, config)
         duties = DutyPolicy(
             minutes={
                 DutyType.PHONE: config.incidents.phone_report_minutes,
@@ -170,9 +287,15 @@ class Hub:
             self.health_store,
             self.feed,
             wake_outbox=self._wake_workers,
+            camera_retention=self.recordings.status,
+            evidence_of=self.video_store.evidence_of,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
+        self.console: Console = self.api.state.console
+        # Overdue follow-up reports are announced on the console feed (and counted in /metrics).
+        self.duty_reminder = DutyReminder(self.store, duties, self.clock, self.feed)
+        self.api.include_router(camera_router(self.cameras, self.snapshots, self.video_store))
         self._server: uvicorn.Server | None = None
         self._server_thread: threading.Thread | None = None
         self.api_port: int | None = None
@@ -181,36 +304,81 @@ class Hub:
     def mqtt_connected(self) -> bool:
         return self.ingest.connected
 
+    @staticmethod
+    def _trouble_outbox(config: HubConfig) -> TroubleOutbox | None:
+        """The hook that puts device troubles into the outbox with their faults; None when none are sent."""
+        endpoints = [e.name for e in config.forwarding.endpoints if e.troubles]
+        if not config.forwarding.send_troubles or not endpoints:
+            return None
+        return TroubleOutbox(
+            endpoints,
+            {d.id: device_snapshot(d) for d in config.devices},
+            {path_subject(e.name): e.name for e in config.forwarding.endpoints},
+        )
+
     def _forwarder(self, endpoint: Endpoint, transport_for: TransportFactory | None) -> Forwarder:
         if endpoint.kind == "dc09":
-            # The zone a receiving centre sees is the device's 1-based place in the registry.
-            zones = {device.id: number for number, device in enumerate(self.config.devices, start=1)}
+            # The zone a receiving centre sees: the device's `zone`, else its 1-based place in the registry.
+            zones = self.config.zones()
             # Sequence numbers survive restarts (written ahead of each frame), so one never names two events.
             key = f"dc09_seq:{endpoint.name}"
             allocator = SequenceAllocator(
                 int(self.store.meta_get(key) or 0), persist=lambda seq: self.store.meta_set(key, str(seq))
             )
             return Dc09Forwarder(endpoint, zones.__getitem__, allocator=allocator)
-        return HttpForwarder(endpoint, self.config.site, transport_for(endpoint.name) if transport_for else None)
+        return HttpForwarder(
+            endpoint,
+            self.config.site,
+            transport_for(endpoint.name) if transport_for else None,
+            evidence_of=self._evidence_for_forwarding,
+        )
 
     def _committed(self, outcome: BatchOutcome) -> None:
         if outcome.opened:
             self._wake_workers()
+            for alarm_id in outcome.opened:
+                self.evidence.submit(alarm_id)  # never blocks: snapshots are grabbed on the evidence thread
             for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
                 self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
         announce_health(self.feed.publish, outcome.transitions, outcome.faults)
+        if self.telemetry is not None:
+            self.telemetry.committed(outcome.committed)
+        if self.homeassistant is not None:
+            self.homeassistant.committed(outcome.committed)
 
     def _escalate(self, event: dict[str, Any]) -> None:
         self.feed.publish("escalation", event)
         topic = f"{self.config.mqtt.topic_prefix}/{self.config.site.id}/hub/escalation"
         if not self.ingest.publish(topic, escalation_payload(event), qos=1):
             log.error("escalation could not be published on %s (it is recorded on the fault)", topic)
+        if self.escalation_webhook is not None:
+            self.escalation_webhook.send(event)  # queued: the watcher never waits on the network
+
+    def _publish_camera_health(self, camera_id: str, payload: dict[str, Any]) -> bool:
+        """A hub camera check goes out like a recorder's, and comes back in through ingest like one."""
+        topic = f"{self.config.mqtt.topic_prefix}/{self.config.site.id}/camera/{camera_id}/health"
+        return self.ingest.connected and self.ingest.publish(topic, json.dumps(payload), qos=1)
+
+    def _evidence_for_forwarding(self, alarm_id: str) -> list[dict[str, Any]]:
+        try:
+            return self.video_store.evidence_of(alarm_id)
+        except sqlite3.Error:
+            log.exception("alarm %s: evidence could not be read; it goes out without", alarm_id)
+            return []
 
     def _wake_workers(self) -> None:
         for worker in self.workers:
             worker.wake()
 
     def _attempted(self, result: AttemptResult) -> None:
+        if self.telemetry is not None:
+            self.telemetry.attempted(result, self.clock.now())
+        if result.event == "alarm":
+            # The guard's page shows each path's sent/receipt/failed state; tell it when that changes.
+            self.feed.publish(
+                "alarm_delivery",
+                {"alarm_id": result.alarm_id, "endpoint": result.endpoint, "outcome": result.outcome.value},
+            )
         if result.outcome is DeliveryState.DELIVERED:
             self.paths.success(result.endpoint, result.rtt_s)
             if result.event == "alarm":
@@ -230,28 +398,53 @@ class Hub:
             worker.start()
         if self.failover is not None:
             self.failover.start()
+        if self.influx is not None:
+            self.influx.start()
+        if self.homeassistant is not None:
+            self.homeassistant.start()
+        self.evidence.start()
         self.ingest.start()
         self.watcher.start()
+        self.duty_reminder.start()
+        self.cameras.start()
         self.uptime.start()
         self.supervisor.start()
+        if self.escalation_webhook is not None:
+            self.escalation_webhook.start()
+        self.maintenance.start()
+        self.recordings.start()
+        self.purger.start()
 
     def stop(self) -> None:
         self.stop_api()
+        self.cameras.stop()
+        self.evidence.stop()
+        self.purger.stop()
+        self.recordings.stop()
+        self.maintenance.stop()
+        if self.escalation_webhook is not None:
+            self.escalation_webhook.stop()
         self.supervisor.stop()
         self.uptime.stop()
         self.watcher.stop()
+        self.duty_reminder.stop()
         self.ingest.stop()
         if self.failover is not None:
             self.failover.stop()
         for worker in self.workers:
             worker.stop()
+        if self.homeassistant is not None:
+            self.homeassistant.stop()
+        if self.influx is not None:
+            self.influx.stop()
         self.store.close_thread_connection()
 
     # --- HTTP server ---------------------------------------------------------------------------------------
 
     def _uvicorn(self) -> uvicorn.Server:
         config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
-        return _Server(config)
+        self.console.reopen()
+        return _Server(config, on_exit=self.console.close_streams)
 
     def serve(self) -> None:
         """Run the API in this thread until SIGINT/SIGTERM, then stop everything."""
@@ -275,6 +468,7 @@ class Hub:
         return port
 
     def stop_api(self) -> None:
+        self.console.close_streams()
         if self._server is not None:
             self._server.should_exit = True
         if self._server_thread is not None:

@@ -1,4 +1,4 @@
-"""The `campus-hub` command: run, check-config, demo, simulate, receiver, report."""
+"""The `campus-hub` command: run, check-config, demo, simulate, receiver, report, mqtt-acl."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,29 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_camera_check(args: argparse.Namespace) -> int:
+    """Diagnose one picture: one JSON object on stdout, exit 0 even when it cannot be read (that is no_signal)."""
+    import json
+
+    from video.diagnosis import decode, diagnose
+
+    def read(path: str | None, what: str) -> Any:
+        if path is None:
+            return None
+        try:
+            image = decode(Path(path).read_bytes())
+        except OSError as exc:
+            print(f"campus-hub camera-check: {what} {path}: {exc}", file=sys.stderr)
+            return None
+        if image is None:
+            print(f"campus-hub camera-check: {what} {path}: not a decodable image", file=sys.stderr)
+        return image
+
+    result = diagnose(read(args.image, "image"), read(args.prev, "previous"), read(args.reference, "reference"))
+    print(json.dumps(result.as_json()))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from hub.simulate import School, press
 
@@ -130,6 +154,42 @@ def cmd_report_uptime(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mqtt_acl(args: argparse.Namespace) -> int:
+    """Mosquitto password-file commands and ACL for the registry; never prints a password."""
+    from hub.mqtt_acl import AclError, acl_for, render_json, render_text
+
+    config = _load(Path(args.config))
+    try:
+        plan = acl_for(config, password_file=args.password_file, acl_file=args.acl_file)
+    except AclError as exc:
+        print(f"campus-hub mqtt-acl: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(render_json(plan, config) if args.format == "json" else render_text(plan, config))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete (or with --dry-run only count) what is past its retention; safe while the hub runs (WAL, batches)."""
+    from hub.clock import SystemClock
+    from hub.retention import Purger, describe
+    from hub.store import Store
+
+    config = _load(Path(args.config))
+    if not config.storage.path.is_file():
+        print(f"campus-hub purge: no database at {config.storage.path}", file=sys.stderr)
+        return 1
+    store = Store(config.storage.path, SystemClock())
+    try:
+        result = Purger.from_config(store, SystemClock(), config).run_once(dry_run=args.dry_run)
+    except sqlite3.Error as exc:
+        print(f"campus-hub purge: {config.storage.path}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close_thread_connection()
+    print(describe(result))
+    return 0
+
+
 def _wait_for_signal() -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,7 +198,7 @@ def _wait_for_signal() -> None:
 
 
 def demo_config(
-    workdir: Path, mqtt_port: int, receiver_url: str, api_port: int
+    workdir: Path, mqtt_port: int, receiver_url: str, api_port: int, camera_url: Callable[[str], str] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """A small school's configuration with fresh random secrets; returns (config, tokens by role)."""
     tokens = {role: secrets.token_urlsafe(18) for role in ("guard", "maintenance", "bureau", "admin")}
@@ -151,6 +211,11 @@ def demo_config(
             "location": {"building": building, "floor": floor, "room": room},
             **extra,
         }
+
+    def camera(id_: str) -> dict[str, Any]:
+        if camera_url is None:
+            return {}
+        return {"source": {"kind": "http_snapshot", "url": camera_url(id_), "timeout_s": 3}}
 
     config = {
         "site": {
@@ -173,14 +238,20 @@ def demo_config(
             "retry_base_s": 0.5,
             "retry_max_s": 10,
         },
+        # Checked every 20 s so that covering a demo camera opens its fault within a minute (3 checks in a row).
+        "video": {"check_interval_s": 20},
         "api": {
             "host": "127.0.0.1",
             "port": api_port,
             "tokens": [{"name": f"demo-{role}", "role": role, "token": token} for role, token in tokens.items()],
         },
         "devices": [
-            device("cam-gate", "camera", "南门摄像机 South gate camera", "Gatehouse", "1", "Gate"),
-            device("cam-hall", "camera", "教学楼大厅 Hall camera", "Teaching Building A", "1", "Hall"),
+            device(
+                "cam-gate", "camera", "南门摄像机 South gate camera", "Gatehouse", "1", "Gate", **camera("cam-gate")
+            ),
+            device(
+                "cam-hall", "camera", "教学楼大厅 Hall camera", "Teaching Building A", "1", "Hall", **camera("cam-hall")
+            ),
             device(
                 "btn-gate",
                 "panic_button",
@@ -247,13 +318,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hub.app import Hub
     from hub.broker import Mosquitto
     from hub.receiver import Receiver
+    from hub.sim_cameras import CameraServer
     from hub.simulate import School
 
     workdir = Path(tempfile.mkdtemp(prefix="campus-hub-demo-"))
     broker = Mosquitto(workdir / "broker").start()
+    cameras = CameraServer(["cam-gate", "cam-hall"]).start()
     receiver_secret = None
     config_path = workdir / "hub.yaml"
-    raw, tokens = demo_config(workdir, broker.port, "http://127.0.0.1:0/alarms", args.port)
+    raw, tokens = demo_config(workdir, broker.port, "http://127.0.0.1:0/alarms", args.port, cameras.url)
     receiver_secret = raw["forwarding"]["endpoints"][0]["secret"]
     receiver = Receiver(receiver_secret).start()
     raw["forwarding"]["endpoints"][0]["url"] = receiver.url
@@ -270,7 +343,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 [
                     "",
                     "campus-hub demo is running (Ctrl-C to stop)",
-                    f"  console / API    http://127.0.0.1:{args.port}/   (API docs: /api/docs)",
+                    f"  console          http://127.0.0.1:{args.port}/login   (a token below; 中文/EN)",
+                    f"  API              http://127.0.0.1:{args.port}/api/v1/   (API docs: /api/docs)",
                     f"  MQTT broker      127.0.0.1:{broker.port}  (private Mosquitto)",
                     f"  110 receiver     {receiver.url}",
                     f"  config and data  {workdir}",
@@ -289,6 +363,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     " -H 'Content-Type: application/json'"
                     f' -d \'{{"note": "drill", "disposition": "drill"}}\' '
                     f"http://127.0.0.1:{args.port}/api/v1/alarms/ALARM_ID/close",
+                    "Cover a camera's lens (its picture goes black; a camera_check fault opens after 3 checks):",
+                    f"  curl -s -X POST http://127.0.0.1:{cameras.port}/cam-gate/cover   (and .../uncover)",
                     f"The simulator also presses a random button every {args.press_every:.0f} s."
                     if args.press_every
                     else "",
@@ -302,6 +378,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if school is not None:
             school.stop()
         receiver.stop()
+        cameras.stop()
         broker.stop()
     return 0
 
@@ -336,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret", help="shared secret to check X-Hub-Signature-256 (or CAMPUS_HUB_RECEIVER_SECRET)")
     p.set_defaults(func=cmd_receiver)
 
+    p = sub.add_parser("camera-check", help="diagnose one camera picture; prints {labels, metrics} as JSON")
+    p.add_argument("image", help="JPEG or PNG snapshot")
+    p.add_argument("--prev", help="the camera's previous snapshot (for frozen)")
+    p.add_argument("--reference", help="the camera's reference snapshot, taken while it was known good")
+    p.set_defaults(func=cmd_camera_check)
+
     p = sub.add_parser("report", help="reports from the hub's database, offline")
     reports = p.add_subparsers(dest="report", required=True)
     p = reports.add_parser(
@@ -351,6 +434,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (UTF-8 with BOM, for Excel) or json")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_report_uptime)
+
+    p = sub.add_parser(
+        "mqtt-acl", help="Mosquitto ACL (and mosquitto_passwd commands) giving each device its own topics only"
+    )
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file (the registry)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="text: a ready ACL file (default)")
+    p.add_argument("--password-file", default="/etc/mosquitto/campus-hub.passwd", help="path named in the commands")
+    p.add_argument("--acl-file", default="/etc/mosquitto/campus-hub.acl", help="path named in the broker settings")
+    p.set_defaults(func=cmd_mqtt_acl)
+
+    p = sub.add_parser(
+        "purge", help="delete what is past retention.days / records_days (never active alarms or open faults)"
+    )
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    p.set_defaults(func=cmd_purge)
     return parser
 
 

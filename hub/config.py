@@ -29,8 +29,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from alerts.dc09_codes import DEFAULT_CODES
 from alerts.model import AlarmKind
+from device_adapters import DeviceFormat
 from device_adapters.base import DeviceKind
+from hub.topics import vendor_topic_map
 
 ENV_PREFIX = "CAMPUS_HUB__"
 MIN_RETENTION_DAYS = 90
@@ -138,6 +141,12 @@ class RetentionConfig(_Model):
         description="Days video/image information and telemetry are kept; the rules require at least 90.",
     )
     records_days: int = Field(default=365, description="Days alarms, faults and the audit log are kept; at least 90.")
+    purge_interval_s: float = Field(
+        default=3600, ge=10, le=86400, description="How often records past their retention are purged, seconds."
+    )
+    purge_batch: int = Field(
+        default=500, ge=1, le=10000, description="Rows deleted per short transaction, so ingest never waits long."
+    )
 
     @field_validator("days", "records_days")
     @classmethod
@@ -149,6 +158,17 @@ class RetentionConfig(_Model):
                 f"to be kept no less than {MIN_RETENTION_DAYS} days"
             )
         return value
+
+
+class EscalationWebhook(_Model):
+    """An HTTP endpoint that also receives each SLA escalation (the same JSON as the MQTT escalation)."""
+
+    url: AnyHttpUrl = Field(description="URL the escalation JSON is POSTed to.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret for X-Hub-Signature-256 (HMAC-SHA256 of the body). Without it: unsigned.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout, seconds.")
 
 
 class SlaConfig(_Model):
@@ -169,6 +189,9 @@ class SlaConfig(_Model):
         ge=0,
         le=86400,
         description="A fault that recurs within this many seconds of recovering continues, with its original deadline.",
+    )
+    escalation_webhook: EscalationWebhook | None = Field(
+        default=None, description="Optional HTTP endpoint that receives every SLA escalation too."
     )
 
     @field_validator("warn_at")
@@ -211,6 +234,22 @@ class ReportsConfig(_Model):
     )
 
 
+class RecordingsConfig(_Model):
+    """How far back each camera's recordings reach (the 90-day video retention rule)."""
+
+    root: Path | None = Field(
+        default=None,
+        description="Recordings folder laid out root/<camera_id>/YYYY-MM-DD/...; relative to the config file. "
+        "Without it the cameras' health reports are used.",
+    )
+    check_interval_s: float = Field(
+        default=3600, ge=1, le=86400, description="How often each camera's retention is checked, seconds."
+    )
+    forecast_horizon_days: int = Field(
+        default=14, ge=0, le=365, description="Warn when the forecast falls short of retention within this many days."
+    )
+
+
 class HttpEndpoint(_Model):
     """A 110-style receiving endpoint that takes alarms as signed JSON over HTTP(S)."""
 
@@ -222,10 +261,25 @@ class HttpEndpoint(_Model):
         description="Shared secret for X-Hub-Signature-256 (HMAC-SHA256 of the body). Without it alarms go unsigned.",
     )
     timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout, seconds.")
+    troubles: bool = Field(
+        default=False,
+        description="Also POST device troubles (event trouble / trouble_restore). Off by default: a 110 receiver "
+        "built for alarms alone must not take a trouble for an alarm.",
+    )
 
 
 _ACCOUNT_RE = r"^[0-9A-Fa-f]{3,16}$"
 _RL_RE = r"^[0-9A-Fa-f]{1,6}$"
+_SIA_CODE_RE = r"^[A-Z]{2}$"
+_KEY_LENGTHS = {"ascii": (16, 24, 32), "hex": (32, 48, 64)}
+
+
+class Dc09Code(_Model):
+    """The codes one event kind is sent with, replacing the default row."""
+
+    cid: int = Field(ge=100, le=999, description="Contact ID event code, three digits (restores use qualifier 3).")
+    sia: str = Field(pattern=_SIA_CODE_RE, description="SIA event code, two capital letters (e.g. TA).")
+    sia_restore: str = Field(pattern=_SIA_CODE_RE, description="SIA code of the event's restore (e.g. TR).")
 
 
 class Dc09Endpoint(_Model):
@@ -245,9 +299,21 @@ class Dc09Endpoint(_Model):
         default="sia-dcs",
         description="sia-dcs: SIA event codes (PA, FA, KA). adm-cid: Contact ID events (120, 111, 158).",
     )
+    key_encoding: Literal["ascii", "hex"] = Field(
+        default="ascii",
+        description="How key is written: ascii (its characters' bytes are the key, as pysiaalarm reads it) or hex.",
+    )
     key: SecretStr | None = Field(
         default=None,
-        description="AES key: 16, 24 or 32 characters whose ASCII bytes are the key. Without it frames go unencrypted.",
+        description="AES key: 16, 24 or 32 ASCII characters, or 32, 48 or 64 hex digits with key_encoding hex. "
+        "Without it frames go unencrypted.",
+    )
+    troubles: bool = Field(
+        default=True, description="Also send device troubles and their restores (tamper, low battery, offline...)."
+    )
+    codes: dict[str, Dc09Code] = Field(
+        default_factory=dict,
+        description="Per-kind overrides of the default event codes (alarm kinds, trouble kinds, fire_trouble).",
     )
     link_test_s: float = Field(
         default=60, ge=5, le=3600, description="Interval of NULL link-test (supervision) frames, seconds."
@@ -268,12 +334,38 @@ class Dc09Endpoint(_Model):
 
     @field_validator("key")
     @classmethod
-    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            text = value.get_secret_value()
-            if not text.isascii() or len(text) not in (16, 24, 32):
-                raise ValueError("key must be 16, 24 or 32 ASCII characters (AES-128, AES-192 or AES-256)")
+    def _key_length(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        encoding = info.data.get("key_encoding")
+        if value is None or encoding is None:  # no key, or key_encoding is itself wrong (and reported)
+            return value
+        text, lengths = value.get_secret_value(), _KEY_LENGTHS[encoding]
+        if encoding == "ascii" and (not text.isascii() or len(text) not in lengths):
+            raise ValueError("key must be 16, 24 or 32 ASCII characters (AES-128, AES-192 or AES-256)")
+        if encoding == "hex" and (len(text) not in lengths or not _is_hex(text)):
+            raise ValueError(
+                f"key must be 32, 48 or 64 hex digits with key_encoding hex (AES-128, AES-192 or AES-256); "
+                f"it has {len(text)} characters" + ("" if _is_hex(text) else ", not all of them hex digits")
+            )
         return value
+
+    @field_validator("codes")
+    @classmethod
+    def _known_kinds(cls, codes: dict[str, Dc09Code]) -> dict[str, Dc09Code]:
+        unknown = sorted(set(codes) - set(DEFAULT_CODES))
+        if unknown:
+            raise ValueError(f"no such event kind: {', '.join(unknown)} (known: {', '.join(sorted(DEFAULT_CODES))})")
+        return codes
+
+    def key_bytes(self) -> bytes | None:
+        """The AES key as bytes, decoded as `key_encoding` says; None without a key."""
+        if self.key is None:
+            return None
+        text = self.key.get_secret_value()
+        return bytes.fromhex(text) if self.key_encoding == "hex" else text.encode("ascii")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 Endpoint = Annotated[HttpEndpoint | Dc09Endpoint, Field(discriminator="kind")]
@@ -308,6 +400,10 @@ class ForwardingConfig(_Model):
     retry_base_s: float = Field(default=0.5, gt=0, description="First retry delay, seconds; doubles each attempt.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest retry delay, seconds.")
     concurrency: int = Field(default=4, ge=1, le=64, description="Alarms in flight at once per endpoint.")
+    send_troubles: bool = Field(
+        default=True,
+        description="Send device troubles (faults the hub opens by itself) to endpoints whose troubles is on.",
+    )
 
     @field_validator("endpoints")
     @classmethod
@@ -343,6 +439,10 @@ class ApiConfig(_Model):
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port the API listens on; 0 picks a free one.")
     tokens: list[ApiToken] = Field(default_factory=list, description="Bearer tokens; none means no API access.")
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark console session cookies Secure (only sent over https); on when a TLS proxy fronts the hub.",
+    )
 
     @field_validator("tokens")
     @classmethod
@@ -408,6 +508,78 @@ class Location(_Model):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class HttpSnapshotSource(_Model):
+    """A camera's HTTP(S) snapshot URL (what ONVIF GetSnapshotUri returns): one JPEG per request."""
+
+    kind: Literal["http_snapshot"] = Field(description="Source type: http_snapshot.")
+    url: AnyHttpUrl = Field(description="Snapshot URL; credentials in it are never logged.")
+    username: str | None = Field(default=None, min_length=1, description="User name, if not in the URL.")
+    password: SecretStr | None = Field(default=None, description="Password (prefer the environment).")
+    auth: Literal["basic", "digest"] = Field(
+        default="basic", description="HTTP authentication with username/password: basic or digest."
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Hard limit for the whole grab, seconds.")
+    max_bytes: int = Field(
+        default=8_000_000, ge=1024, le=64_000_000, description="Larger answers are refused unread past this, bytes."
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> HttpSnapshotSource:
+        if self.password is not None and not self.username:
+            raise ValueError("password given without username")
+        return self
+
+
+class StreamSource(_Model):
+    """A camera stream read with OpenCV (RTSP or MJPEG over HTTP); prefer the substream, a few frames suffice."""
+
+    kind: Literal["stream"] = Field(description="Source type: stream.")
+    url: str = Field(
+        pattern=r"^(rtsps?|https?)://[^\s]+$", description="rtsp://, rtsps:// or http(s):// stream URL (substream)."
+    )
+    username: str | None = Field(default=None, min_length=1, description="User name, if not in the URL.")
+    password: SecretStr | None = Field(default=None, description="Password (prefer the environment).")
+    frames: int = Field(default=3, ge=1, le=50, description="Frames read per check; the last one is diagnosed.")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Hard limit for the whole grab, seconds.")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> StreamSource:
+        if self.password is not None and not self.username:
+            raise ValueError("password given without username")
+        return self
+
+
+class FileSource(_Model):
+    """A still image or video file that another program keeps current (or a test picture)."""
+
+    kind: Literal["file"] = Field(description="Source type: file.")
+    path: Path = Field(description="Image or video file; absolute, or relative to the hub's working folder.")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Hard limit for the whole grab, seconds.")
+
+
+CameraSource = Annotated[HttpSnapshotSource | StreamSource | FileSource, Field(discriminator="kind")]
+
+
+class VideoConfig(_Model):
+    """Camera checks (picture diagnosis) and alarm evidence snapshots."""
+
+    check_interval_s: float = Field(
+        default=300, ge=1, le=86400, description="Each camera with a source is checked this often, seconds."
+    )
+    concurrency: int = Field(default=2, ge=1, le=32, description="Camera checks running at once (worker threads).")
+    fail_after_checks: int = Field(
+        default=3, ge=1, le=100, description="A camera_check fault opens after this many failing checks in a row."
+    )
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="Folder of reference frames, latest snapshots and evidence; default: 'snapshots' next to the "
+        "SQLite file. Relative to the config file's folder.",
+    )
+    evidence_budget_s: float = Field(
+        default=2.0, gt=0, le=30, description="Time allowed to grab evidence snapshots when an alarm opens, seconds."
+    )
+
+
 class DeviceConfig(_Model):
     """One device of the registry."""
 
@@ -419,6 +591,12 @@ class DeviceConfig(_Model):
         default=60, ge=5, le=86400, description="Expected interval between messages; offline after 3 missed."
     )
     cameras: list[str] = Field(default_factory=list, description="Ids of cameras that see this device's area.")
+    zone: int | None = Field(
+        default=None,
+        ge=1,
+        le=999,
+        description="Zone number DC-09 centres know the device by (1-999, unique); default its place in devices.",
+    )
     heat_threshold_c: float | None = Field(
         default=None,
         ge=30,
@@ -431,6 +609,31 @@ class DeviceConfig(_Model):
         le=100,
         description="Temperature sensors only: overrides alarms.heat_rate_c_per_min.",
     )
+    source: CameraSource | None = Field(
+        default=None, description="Cameras only: where the hub grabs a frame for checks and alarm evidence."
+    )
+    format: DeviceFormat = Field(
+        default=DeviceFormat.CANONICAL,
+        description="How the device publishes: canonical (the hub's own topics and payloads), zigbee2mqtt or tasmota.",
+    )
+    source_topic: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="zigbee2mqtt: the device's full base topic (zigbee2mqtt/<friendly_name>); tasmota: its <topic>.",
+    )
+    press_actions: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Zigbee2MQTT panic buttons only: `action` values that count as a press "
+        "(default single, double, triple, hold, long, emergency, sos).",
+    )
+
+    @model_validator(mode="after")
+    def _source_only_for_cameras(self) -> DeviceConfig:
+        if self.source is not None and self.kind is not DeviceKind.CAMERA:
+            raise ValueError(f"source applies to cameras only, not {self.kind}")
+        return self
 
     @model_validator(mode="after")
     def _heat_only_for_temperature(self) -> DeviceConfig:
@@ -439,6 +642,74 @@ class DeviceConfig(_Model):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name} applies to temperature devices only, not {self.kind}")
         return self
+
+    @model_validator(mode="after")
+    def _vendor_format(self) -> DeviceConfig:
+        if self.format is DeviceFormat.CANONICAL:
+            if self.source_topic is not None:
+                raise ValueError("source_topic applies to zigbee2mqtt and tasmota devices only (format is canonical)")
+        elif self.kind is DeviceKind.CAMERA:
+            raise ValueError(f"format {self.format} is not available for cameras")
+        elif self.source_topic is None:
+            raise ValueError(f"source_topic is required when format is {self.format}")
+        else:
+            problem = _source_topic_problem(self.format, self.source_topic)
+            if problem:
+                raise ValueError(f"source_topic {self.source_topic!r}: {problem}")
+        if self.press_actions is not None and (
+            self.format is not DeviceFormat.ZIGBEE2MQTT or self.kind is not DeviceKind.PANIC_BUTTON
+        ):
+            raise ValueError("press_actions applies to zigbee2mqtt panic buttons only")
+        return self
+
+
+def _source_topic_problem(format_: DeviceFormat, topic: str) -> str | None:
+    if any(ch in topic for ch in "+#\x00"):
+        return "a topic may not contain '+', '#' or NUL"
+    if format_ is DeviceFormat.TASMOTA and "/" in topic:
+        return "a Tasmota topic is one level (the hub listens on tele/<topic>/SENSOR with the default FullTopic)"
+    if topic.startswith("/") or topic.endswith("/") or "//" in topic:
+        return "a topic may not start or end with '/' or have an empty level"
+    return None
+
+
+class InfluxConfig(_Model):
+    """Telemetry to InfluxDB 2.x (or anything that speaks its write API); SQLite stays the store of record."""
+
+    enabled: bool = Field(default=False, description="Write telemetry points to InfluxDB; off by default.")
+    url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8086"), description="Base URL of the InfluxDB (or VictoriaMetrics) server."
+    )
+    org: str = Field(default="campus", min_length=1, description="InfluxDB organisation name.")
+    bucket: str = Field(default="campus-hub", min_length=1, description="Bucket the points go to.")
+    token: SecretStr | None = Field(
+        default=None, description="API token with write access (prefer CAMPUS_HUB__INFLUX__TOKEN); none for VM."
+    )
+    batch_size: int = Field(default=500, ge=1, le=50_000, description="Points per write request, at most.")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="A partial batch is written after this many seconds."
+    )
+    spill_max_rows: int = Field(
+        default=200_000,
+        ge=100,
+        le=50_000_000,
+        description="Points kept in SQLite while the server is unreachable; past it the oldest are dropped.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=120, description="Timeout of one write request, seconds.")
+    retry_max_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest wait between attempts while the server fails, seconds."
+    )
+
+
+class HomeAssistantConfig(_Model):
+    """Home Assistant MQTT discovery for the hub's alarm and device-state entities."""
+
+    enabled: bool = Field(default=False, description="Publish retained MQTT discovery configs; off by default.")
+    discovery_prefix: str = Field(
+        default="homeassistant",
+        pattern=r"^[^#+/]+(/[^#+/]+)*$",
+        description="Home Assistant's MQTT discovery prefix.",
+    )
 
 
 class HubConfig(_Model):
@@ -451,12 +722,20 @@ class HubConfig(_Model):
     sla: SlaConfig = Field(default_factory=SlaConfig, description="Recovery-time rule.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Device health judgement.")
     reports: ReportsConfig = Field(default_factory=ReportsConfig, description="Uptime reports for the bureau.")
+    recordings: RecordingsConfig = Field(
+        default_factory=RecordingsConfig, description="Camera recording retention checks."
+    )
     forwarding: ForwardingConfig = Field(default_factory=ForwardingConfig, description="Alarm forwarding to 110.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and console.")
     alarms: AlarmRulesConfig = Field(default_factory=AlarmRulesConfig, description="Alarm rule defaults.")
     incidents: IncidentDutiesConfig = Field(
         default_factory=IncidentDutiesConfig, description="Report duties after a serious incident."
     )
+    influx: InfluxConfig = Field(default_factory=InfluxConfig, description="Telemetry to InfluxDB (off by default).")
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery (off by default)."
+    )
+    video: VideoConfig = Field(default_factory=VideoConfig, description="Camera checks and alarm evidence.")
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 
     @field_validator("devices")
@@ -476,6 +755,10 @@ class HubConfig(_Model):
         """Registry by device id."""
         return {d.id: d for d in self.devices}
 
+    def zones(self) -> dict[str, int]:
+        """Each device's zone at DC-09 centres: its `zone`, else its 1-based place in the registry."""
+        return {d.id: d.zone if d.zone is not None else n for n, d in enumerate(self.devices, start=1)}
+
     def warnings(self) -> list[str]:
         """Valid but risky settings, printed by check-config and logged at start-up."""
         out: list[str] = []
@@ -490,6 +773,12 @@ class HubConfig(_Model):
                 )
             if endpoint.url.scheme == "http" and endpoint.url.host not in ("127.0.0.1", "localhost", "::1"):
                 out.append(f"forwarding.endpoints[{index}].url is plain http to a remote host; prefer https")
+        unnumbered = [d.id for d in self.devices if d.zone is None]
+        if unnumbered and any(isinstance(e, Dc09Endpoint) for e in self.forwarding.endpoints):
+            out.append(
+                f"devices without zone ({len(unnumbered)}, e.g. {unnumbered[0]!r}) are numbered by their place in "
+                "devices for DC-09 centres: inserting, removing or reordering devices renumbers their zones; set zone"
+            )
         if not self.forwarding.endpoints:
             out.append("forwarding.endpoints is empty: alarms are raised and latched here but reach no 110 centre")
         if not self.api.tokens:
@@ -518,7 +807,7 @@ _REGISTRY_ERROR = "device_registry"
 
 
 def registry_problems(devices: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Duplicate device ids and camera links that name no camera, each with its path inside `devices`.
+    """Duplicate device ids, camera links that name no camera and shared vendor topics, each with its path.
 
     Takes validated `DeviceConfig`s or the raw YAML items alike, so `parse_config` can report these (each at its
     own line) even when other devices have errors that keep pydantic from running the registry check.
@@ -550,6 +839,45 @@ def registry_problems(devices: Sequence[Any]) -> list[tuple[tuple[str | int, ...
                 continue
             what = "is not in devices" if camera not in kinds else f"is a {kinds[camera]}, not a camera"
             problems.append(((index, "cameras", position), f"{camera!r} {what}"))
+    # Vendor topics are routed by exact match, so two devices may not share one (nor a name that is another's
+    # `<base>/availability`).
+    claimed: dict[str, int] = {}
+    for index, device in enumerate(devices):
+        source = get(device, "source_topic")
+        if not isinstance(source, str):
+            continue
+        for vendor_topic, _ in vendor_topic_map(str(get(device, "format")), str(get(device, "kind")), source):
+            if vendor_topic in claimed:
+                problems.append(
+                    ((index, "source_topic"), f"topic {vendor_topic!r} is already devices[{claimed[vendor_topic]}]'s")
+                )
+                break
+            claimed[vendor_topic] = index
+    problems += _zone_problems([get(device, "zone") for device in devices])
+    return problems
+
+
+def _zone_problems(zones: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Explicit zones that repeat one another or another device's default (its 1-based place in the list)."""
+    implicit = {index + 1: index for index, zone in enumerate(zones) if zone is None}
+    explicit: dict[int, int] = {}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for index, zone in enumerate(zones):
+        if not isinstance(zone, int) or isinstance(zone, bool):
+            continue  # absent, or not a number (reported by pydantic)
+        if zone in explicit:
+            problems.append(((index, "zone"), f"duplicate zone {zone} (first at devices[{explicit[zone]}])"))
+        elif zone in implicit:
+            other = implicit[zone]
+            problems.append(
+                (
+                    (index, "zone"),
+                    f"zone {zone} is already devices[{other}]'s (its place in the list): choose another zone "
+                    f"or give devices[{other}] a zone of its own",
+                )
+            )
+        else:
+            explicit[zone] = index
     return problems
 
 
@@ -646,6 +974,8 @@ _LIST_KEYS: frozenset[Path_] = frozenset({("devices",), ("api", "tokens"), ("for
 
 _PATH_KEYS: tuple[Path_, ...] = (
     ("storage", "path"),
+    ("video", "snapshot_dir"),
+    ("recordings", "root"),
     ("mqtt", "tls", "ca_file"),
     ("mqtt", "tls", "cert_file"),
     ("mqtt", "tls", "key_file"),
@@ -785,6 +1115,8 @@ def _echoable(loc: Path_, value: Any) -> bool:
 
 def _is_union_tag(loc: Path_, part: str | int) -> bool:
     index = loc.index(part)
+    if index > 0 and loc[index - 1] == "source" and part in ("http_snapshot", "stream", "file"):
+        return len(loc) > index + 1
     return index > 0 and isinstance(loc[index - 1], int) and part in ("http", "dc09") and len(loc) > index + 1
 
 

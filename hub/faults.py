@@ -37,7 +37,12 @@ class FaultState(StrEnum):
 
 ACTIVE = frozenset({FaultState.REGISTERED, FaultState.ASSIGNED, FaultState.IN_REPAIR})
 
-TROUBLE_FAULT = {Trouble.TAMPER: FaultKind.TAMPER, Trouble.LOW_BATTERY: FaultKind.LOW_BATTERY}
+TROUBLE_FAULT = {
+    Trouble.TAMPER: FaultKind.TAMPER,
+    Trouble.LOW_BATTERY: FaultKind.LOW_BATTERY,
+    Trouble.SENSOR_TROUBLE: FaultKind.SENSOR_TROUBLE,
+    Trouble.CAMERA_CHECK: FaultKind.CAMERA_CHECK,
+}
 
 
 class FaultAction(StrEnum):

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.clock import Clock, to_iso
+
+log = logging.getLogger(__name__)
 
 RESYNC = "resync"
 
@@ -83,19 +86,32 @@ class Feed:
         self._backlog: deque[FeedEvent] = deque(maxlen=backlog)
         self._subscribers: set[Subscription] = set()
         self._per_subscriber = per_subscriber
+        self._listeners: list[Callable[[FeedEvent], None]] = []
 
     def publish(self, kind: str, data: Mapping[str, Any]) -> FeedEvent:
         with self._lock:
             event = FeedEvent(next(self._seq), kind, dict(data), self._clock.now())
             self._backlog.append(event)
             subscribers = list(self._subscribers)
+            listeners = list(self._listeners)
         for sub in subscribers:
             try:
                 sub.loop.call_soon_threadsafe(sub._push, event)
             except RuntimeError:
                 # That page's loop has closed; its route will unsubscribe on the way out.
                 self.unsubscribe(sub)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("feed listener failed on %s", event.kind)
         return event
+
+    def listen(self, callback: Callable[[FeedEvent], None]) -> None:
+        """Call `callback` synchronously, on the publishing thread, with every event (Home Assistant, telemetry).
+        It must return quickly and never wait on the network: a slow listener would hold up the publisher."""
+        with self._lock:
+            self._listeners.append(callback)
 
     def subscribe(self, last_seq: int | None = None) -> Subscription:
         """A queue for the calling loop, primed with what the page missed since `last_seq` (or a resync)."""

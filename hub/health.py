@@ -31,6 +31,8 @@ class Trouble(StrEnum):
 
     TAMPER = "tamper"
     LOW_BATTERY = "low_battery"
+    SENSOR_TROUBLE = "sensor_trouble"  # the device reports its own sensing element failed (`sensor_fault`)
+    CAMERA_CHECK = "camera_check"  # the picture failed `fail_after` health checks in a row
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class DeviceHealth:
     troubles: frozenset[Trouble] = field(default_factory=frozenset)
     battery_pct: float | None = None
     maintenance: bool = False
+    camera_failures: int = 0  # consecutive failing camera health checks (derived from stored events on start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +79,44 @@ def is_silent(last_heard: datetime, heartbeat_s: float, now: datetime) -> bool:
 def troubles_of(
     current: frozenset[Trouble], data: Mapping[str, object], low_battery_pct: float, battery_clear_pct: float
 ) -> frozenset[Trouble]:
-    """Troubles after a message: tamper follows the flag; low battery clears only above a higher level (hysteresis)."""
+    """Troubles after a message: tamper and sensor trouble follow their flags (absent: unchanged); low battery clears
+    only above a higher level (hysteresis)."""
     troubles = set(current)
     tamper = data.get("tamper")
     if tamper is True:
         troubles.add(Trouble.TAMPER)
     elif tamper is False:
         troubles.discard(Trouble.TAMPER)
+    sensor_fault = data.get("sensor_fault")
+    if sensor_fault is True:
+        troubles.add(Trouble.SENSOR_TROUBLE)
+    elif sensor_fault is False:
+        troubles.discard(Trouble.SENSOR_TROUBLE)
     battery = data.get("battery_pct")
     if isinstance(battery, int | float) and not isinstance(battery, bool):
         if battery < low_battery_pct:
             troubles.add(Trouble.LOW_BATTERY)
         elif battery >= battery_clear_pct:
             troubles.discard(Trouble.LOW_BATTERY)
+    # A device's own low-battery flag (Zigbee2MQTT `battery_low`) raises the trouble whatever the percentage says;
+    # it clears the trouble only in a message without a percentage to judge by.
+    battery_low = data.get("battery_low")
+    if battery_low is True:
+        troubles.add(Trouble.LOW_BATTERY)
+    elif battery_low is False and not isinstance(battery, int | float):
+        troubles.discard(Trouble.LOW_BATTERY)
     return frozenset(troubles)
+
+
+def camera_check(
+    failures: int, troubles: frozenset[Trouble], labels: object, fail_after: int
+) -> tuple[int, frozenset[Trouble]]:
+    """Failing-check count and troubles after a camera health result: the trouble opens only after `fail_after`
+    failures in a row (one bad frame is not a broken camera) and clears on the first healthy result."""
+    if labels == ["healthy"]:
+        return 0, troubles - {Trouble.CAMERA_CHECK}
+    failures += 1
+    return failures, (troubles | {Trouble.CAMERA_CHECK}) if failures >= fail_after else troubles
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +138,13 @@ class HealthTracker:
         *,
         low_battery_pct: float,
         battery_clear_pct: float,
+        camera_fail_after: int = 3,
     ) -> None:
         self.lock = threading.RLock()
         self._heartbeat_s = dict(heartbeat_s)
         self._low = low_battery_pct
         self._clear = battery_clear_pct
+        self._camera_fail_after = camera_fail_after
         self._started = now
         known = {h.device_id: h for h in saved if h.device_id in self._heartbeat_s}
         self._health = {d: known.get(d, DeviceHealth(d, DeviceState.UNKNOWN, now)) for d in self._heartbeat_s}
@@ -168,17 +197,21 @@ class HealthTracker:
         if event.channel is Channel.STATUS and event.online is False:
             return self._with(before, online=False, offline_reason="device reported offline (last will)", at=at)
         troubles = troubles_of(before.troubles, event.data, self._low, self._clear)
+        failures = before.camera_failures
+        if event.channel is Channel.HEALTH:
+            failures, troubles = camera_check(failures, troubles, event.data.get("labels"), self._camera_fail_after)
         battery = event.data.get("battery_pct")
         if before.online is True and troubles == before.troubles:
             # The common case, a heartbeat that changes nothing but the time: one copy, no state to derive.
             if not isinstance(battery, int | float):
-                return replace(before, last_seen_at=at)
-            return replace(before, last_seen_at=at, battery_pct=float(battery))
+                return replace(before, last_seen_at=at, camera_failures=failures)
+            return replace(before, last_seen_at=at, battery_pct=float(battery), camera_failures=failures)
         return self._with(
             before,
             online=True,
             offline_reason=None,
             troubles=troubles,
+            camera_failures=failures,
             last_seen_at=at,
             battery_pct=float(battery) if isinstance(battery, int | float) else before.battery_pct,
             at=at,

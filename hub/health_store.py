@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,13 +94,20 @@ class FaultEvent:
     what: str
 
 
+FaultHook = Callable[[sqlite3.Connection, Sequence[FaultEvent], datetime], None]
+
+
 class HealthStore:
     """Device-state and fault persistence on the hub's store."""
 
-    def __init__(self, store: Store, recovery_hours: float, flap_window_s: float) -> None:
+    def __init__(
+        self, store: Store, recovery_hours: float, flap_window_s: float, *, on_fault_events: FaultHook | None = None
+    ) -> None:
         self._store = store
         self._recovery_hours = recovery_hours
         self._flap = timedelta(seconds=flap_window_s)
+        # Called inside the transaction that opened or recovered faults automatically (troubles to the centres).
+        self._on_fault_events = on_fault_events
 
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
@@ -185,6 +192,8 @@ class HealthStore:
             )
             self._log(conn, row[0], at, SYSTEM.name, "recovered", change.summary)
             events.append(FaultEvent(row[0], change.subject, change.kind, "recovered"))
+        if events and self._on_fault_events is not None:
+            self._on_fault_events(conn, events, now)
         return events
 
     def _open(self, conn: sqlite3.Connection, change: FaultChange, now: datetime) -> list[FaultEvent]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,14 +23,28 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.clock import Clock
-from hub.config import HubConfig
+from hub.config import HubConfig, TlsConfig
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Inbound, Pipeline
-from hub.topics import Topics
+from hub.topics import Topics, vendor_routes
 
 log = logging.getLogger(__name__)
 
 CommittedCallback = Callable[[BatchOutcome], None]
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """Verify the broker's certificate and name (never optional), TLS 1.2 or later, our certificate if configured."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls.cert_file is not None:
+
+        def no_passphrase() -> str:
+            # Without a callback OpenSSL would prompt on the terminal, hanging a hub started by systemd.
+            raise ValueError(f"{tls.key_file} is encrypted; give the hub an unencrypted key readable only by it")
+
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None, no_passphrase)
+    return context
 
 
 class MqttIngest:
@@ -54,6 +69,9 @@ class MqttIngest:
         self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=queue_size)
         self._batch_max = batch_max
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
+        # The canonical wildcard plus each vendor device's exact topics: never `#`, so a vendor topic that names
+        # no registered device is not even delivered.
+        self._filters = [(self._topics.device_filter, 1)] + [(t, 1) for t in sorted(vendor_routes(config.devices))]
         self._stopping = threading.Event()
         self._accepting = threading.Event()
         self._connected = threading.Event()
@@ -62,6 +80,7 @@ class MqttIngest:
         self._ack_lock = threading.Lock()
         self._generation = 0
         self._writer: threading.Thread | None = None
+        self._connect_listeners: list[Callable[[], None]] = []
         self._client = self._make_client()
 
     @property
@@ -70,6 +89,10 @@ class MqttIngest:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def add_connect_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on paho's thread; it must not block) each time the session is up and subscribed."""
+        self._connect_listeners.append(callback)
 
     def _make_client(self) -> mqtt.Client:
         cfg = self._config.mqtt
@@ -82,16 +105,11 @@ class MqttIngest:
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
         if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            client.tls_set_context(tls_context(cfg.tls))
         client.will_set(self._topics.hub_status, "offline", qos=1, retain=True)
         client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -154,10 +172,17 @@ class MqttIngest:
         with self._ack_lock:
             self._generation += 1
         log.info("MQTT: connected (session present: %s)", flags.session_present)
-        result, _ = client.subscribe(self._topics.device_filter, qos=1)
+        result, _ = client.subscribe(self._filters)
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("MQTT: subscribe failed to go out: %s", mqtt.error_string(result))
         client.publish(self._topics.hub_status, "online", qos=1, retain=True)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho calls this inside its `except OSError` around the connect and passes no reason: the exception being
+        # handled is the reason (broker down, or TLS: unknown CA, name mismatch), which is otherwise never seen.
+        error = sys.exc_info()[1]
+        cfg = self._config.mqtt
+        log.warning("MQTT: cannot connect to %s:%d: %s; retrying", cfg.host, cfg.port, error or "unknown error")
 
     def _on_subscribe(
         self,
@@ -168,10 +193,16 @@ class MqttIngest:
         properties: Properties | None,
     ) -> None:
         if any(code.is_failure for code in reason_codes):
-            log.error("MQTT: subscription to %s refused: %s", self._topics.device_filter, reason_codes)
+            refused = [f for (f, _), code in zip(self._filters, reason_codes, strict=False) if code.is_failure]
+            log.error("MQTT: subscription to %s refused: %s", refused, reason_codes)
             return
         self._connected.set()
         self._metrics.mqtt_connected.set(1)
+        for listener in self._connect_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("MQTT: connect listener failed")
 
     def _on_disconnect(
         self,
@@ -197,6 +228,7 @@ class MqttIngest:
             received_at=self._clock.now(),
             received_mono=self._clock.monotonic(),
             generation=self._generation,
+            retained=bool(msg.retain),
         )
         while True:
             try:

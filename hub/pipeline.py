@@ -16,7 +16,7 @@ from typing import Any
 
 from alerts.model import AlarmKind
 from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
-from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message
+from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message, parse_vendor_message
 from device_adapters.base import DeadLetterReason
 from hub.clock import Clock, SystemClock
 from hub.config import DeviceConfig, HubConfig
@@ -24,7 +24,7 @@ from hub.health import HealthTracker, Transition
 from hub.health_store import FaultEvent, HealthStore
 from hub.metrics import HubMetrics
 from hub.store import DeadLetterRow, EventRow, Store, Transaction
-from hub.topics import Topics
+from hub.topics import Topics, vendor_routes
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Inbound:
     received_at: datetime
     received_mono: float
     generation: int = 0
+    retained: bool = False  # sent because the hub subscribed (a stored state), not because something just happened
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class BatchOutcome:
     retriggered_kinds: list[AlarmKind] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
+    committed: list[DeviceEvent] = field(default_factory=list)  # the stored events, for telemetry and Home Assistant
 
     def merge(self, other: BatchOutcome) -> None:
         self.events += other.events
@@ -64,6 +66,7 @@ class BatchOutcome:
         self.retriggered_kinds += other.retriggered_kinds
         self.transitions += other.transitions
         self.faults += other.faults
+        self.committed += other.committed
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -95,6 +98,7 @@ class Pipeline:
         self._clock = clock or SystemClock()
         self._health = health
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
+        self._vendor = vendor_routes(config.devices)  # exact Zigbee2MQTT / Tasmota topics -> device
         self._devices = config.device_index()
         self._endpoints = [e.name for e in config.forwarding.endpoints]
         # In failover mode only the first endpoint is live at once; the others stand by.
@@ -116,6 +120,19 @@ class Pipeline:
 
     def parse(self, message: Inbound) -> DeviceEvent:
         """Route and validate one message, or PayloadError with the dead-letter reason."""
+        if self._vendor:  # a site without vendor devices pays nothing on the canonical path
+            route = self._vendor.get(message.topic)
+            if route is not None:
+                return parse_vendor_message(
+                    route.device_id,
+                    route.kind,
+                    route.topic,
+                    message.payload,
+                    message.received_at,
+                    self._config.mqtt.max_payload_bytes,
+                    route.press_actions,
+                    retained=message.retained,
+                )
         kind, device_id, channel = self._topics.parse(message.topic)
         device = self._devices.get(device_id)
         if device is None:
@@ -199,6 +216,7 @@ class Pipeline:
                 self._health[0].apply(plan)
                 outcome.transitions = plan.transitions
         # Only what was committed updates memory and counters.
+        outcome.committed = [e for _, e in events]
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)
         for _, event in events:

@@ -2,7 +2,8 @@
 
 It speaks the hub's documented HTTP contract from the other side: POST JSON with `Idempotency-Key` and
 `X-Hub-Signature-256`; 200 with `{"receipt": ...}` on acceptance (the same receipt again for a repeat of the
-same alarm id), 401 for a bad signature, 400 for a body that is not the contract.
+same alarm id), 401 for a bad signature, 400 for a body that is not the contract. Device troubles
+(`event: trouble | trouble_restore`, keyed `trouble:<fault_id>.<occurrence>[:restore]`) are accepted and logged alike.
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ REQUIRED = (
     "sent_at",
     "attempt",
 )
+TROUBLE_REQUIRED = (
+    "fault_id",
+    "occurrence",
+    "kind",
+    "subject",
+    "site",
+    "device",
+    "opened_at",
+    "occurred_at",
+    "sent_at",
+    "attempt",
+)
+TROUBLE_EVENTS = ("trouble", "trouble_restore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +135,26 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._answer(400, {"error": "body is not JSON"})
             return
-        missing = [k for k in REQUIRED if not isinstance(body, dict) or k not in body]
+        event = body.get("event", "alarm") if isinstance(body, dict) else None
+        trouble = event in TROUBLE_EVENTS
+        required = TROUBLE_REQUIRED if trouble else REQUIRED
+        missing = [k for k in required if not isinstance(body, dict) or k not in body]
         if missing:
             self._answer(400, {"error": f"missing {', '.join(missing)}"})
             return
-        event = body.get("event", "alarm")
-        key = body["alarm_id"] if event == "alarm" else f"{body['alarm_id']}:{event}"
+        if trouble:
+            restore = ":restore" if event == "trouble_restore" else ""
+            key = f"trouble:{body['fault_id']}.{body['occurrence']}{restore}"
+        else:
+            key = body["alarm_id"] if event == "alarm" else f"{body['alarm_id']}:{event}"
         if self.headers.get("Idempotency-Key") != key:
-            self._answer(400, {"error": "Idempotency-Key must be alarm_id (or alarm_id:restore for a restore)"})
+            self._answer(
+                400,
+                {
+                    "error": "Idempotency-Key must be alarm_id (alarm_id:restore for a restore), or "
+                    "trouble:<fault_id>.<occurrence> (with :restore for a trouble_restore)"
+                },
+            )
             return
         now = datetime.now(UTC)
         with state.arrived:
@@ -138,7 +164,18 @@ class _Handler(BaseHTTPRequestHandler):
                 Received(body, raw, dict(self.headers.items()), receipt, duplicate, now, time.monotonic())
             )
             state.arrived.notify_all()
-        if not duplicate and event == "restore":
+        if not duplicate and trouble:
+            device = body["device"] or {}
+            log.warning(
+                "110 RECEIVED %s %s on %s (%s, %s), receipt %s",
+                event,
+                body["kind"],
+                body["subject"],
+                device.get("name", "the hub itself"),
+                body.get("summary", ""),
+                receipt,
+            )
+        elif not duplicate and event == "restore":
             log.warning("110 RECEIVED restore of alarm %s (%s)", body["alarm_id"], body.get("disposition"))
         elif not duplicate:
             device = body["device"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from hub.clock import from_iso, to_iso
 from hub.config import HubConfig
+from hub.recordings import read_statuses
 from hub.reports import (
     MAX_DAYS,
     SITE_WIDE,
@@ -40,7 +41,7 @@ from hub.reports import (
     tally_rows,
     uptime_summary,
 )
-from hub.store import Actor, Store
+from hub.store import Actor, InvalidStateError, NotFoundError, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -98,6 +99,7 @@ def config_digest(config: HubConfig) -> str:
         config.site.id,
         config.site.name,
         config.reports.exclude_maintenance,
+        config.retention.days,
         [(d.id, d.kind.value, d.name, d.location.building) for d in config.devices],
     ]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()
@@ -119,8 +121,14 @@ def fingerprint(conn: sqlite3.Connection) -> list[Any]:
     ).fetchone()
     windows: tuple[Any, ...] = (None,)
     if has_table(conn, "maintenance_windows"):
-        windows = conn.execute("SELECT COUNT(*), MAX(id), COUNT(cancelled_at) FROM maintenance_windows").fetchone()
-    return [*row, *windows]
+        # TOTAL(ends_at) moves when a running window is ended early (its end is brought forward).
+        windows = conn.execute(
+            "SELECT COUNT(*), MAX(id), COUNT(cancelled_at), TOTAL(julianday(ends_at)) FROM maintenance_windows"
+        ).fetchone()
+    recordings: tuple[Any, ...] = (None,)
+    if has_table(conn, "recording_status"):
+        recordings = conn.execute("SELECT MAX(checked_at), COUNT(*) FROM recording_status").fetchone()
+    return [*row, *windows, *recordings]
 
 
 def _window(row: Sequence[Any]) -> MaintenanceWindow:
@@ -184,6 +192,8 @@ def read_inputs(
         faults=faults,
         current=current,
         windows=windows,
+        retention=read_statuses(conn),
+        retention_days=config.retention.days,
     )
 
 
@@ -290,3 +300,34 @@ class ReportStore:
 
     def list_windows(self, start: datetime | None = None, end: datetime | None = None) -> list[MaintenanceWindow]:
         return read_windows(self._store.connection(), start, end)
+
+    def end_window(self, window_id: int, actor: Actor, now: datetime) -> MaintenanceWindow:
+        """Cancel a window that has not started, or end a running one now; audited. The record stays: a cancelled
+        window keeps its times with `cancelled_at`, an ended one its start with the end brought forward to now
+        (the planned end is in the audit log), so the time already spent in it stays planned in every report."""
+        at = to_iso(now)
+        with self._store.write() as conn:
+            row = conn.execute(
+                f"SELECT {_WINDOW_COLUMNS} FROM maintenance_windows WHERE id = ?",  # noqa: S608
+                (window_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError("maintenance_window", f"no maintenance window {window_id}")
+            window = _window(row)
+            if window.cancelled_at is not None:
+                raise InvalidStateError("maintenance_window", f"maintenance window {window_id} was cancelled")
+            if window.ends_at <= now:
+                raise InvalidStateError("maintenance_window", f"maintenance window {window_id} is over")
+            detail = {"subject": window.subject, "planned_ends_at": to_iso(window.ends_at)}
+            if window.starts_at > now:
+                conn.execute("UPDATE maintenance_windows SET cancelled_at = ? WHERE id = ?", (at, window_id))
+                action = "maintenance_window.cancel"
+            else:
+                conn.execute("UPDATE maintenance_windows SET ends_at = ? WHERE id = ?", (at, window_id))
+                action = "maintenance_window.end"
+            self._store.audit(conn, at, actor, action, str(window_id), detail)
+            row = conn.execute(
+                f"SELECT {_WINDOW_COLUMNS} FROM maintenance_windows WHERE id = ?",  # noqa: S608
+                (window_id,),
+            ).fetchone()
+        return _window(row)

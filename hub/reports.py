@@ -53,7 +53,7 @@ Span = tuple[float, float]  # [start, end) in seconds since the epoch
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-REPORT_VERSION = "uptime-1"  # part of every ETag: a new report layout must never be answered with 304
+REPORT_VERSION = "uptime-2"  # part of every ETag: a new report layout must never be answered with 304
 SITE_WIDE = "*"  # a maintenance window's subject for the whole site
 
 # Index of each state in a tally's sums; also the order of the *_now columns.
@@ -93,8 +93,13 @@ DEFINITIONS = {
     "sla_breaches": "faults whose recovery deadline fell in the period unrecovered; maintenance windows never "
     "hide a breach",
     "current_state": "state now (device rows); the *_now columns count devices per state now",
+    "retention_days": "cameras: days their recordings reach back at the last check (null when not known)",
+    "retention_ok": "cameras: whether that is at least retention.days (null when not known)",
 }
-RETENTION_NOTE = "retention compliance is not measured yet (the video retention check supplies it)"
+RETENTION_NOTE = (
+    "retention compliance: cameras whose recordings reach back at least retention.days, of the cameras with a "
+    "current verdict (null when none has one yet); per camera in retention_days / retention_ok"
+)
 INSTALLED_NOTE = (
     "installed = in the registry (the hub cannot know of devices never registered); networked = not offline "
     "or unknown now; working = online now"
@@ -119,6 +124,8 @@ COLUMNS = (
     "sla_breaches",
     "current_state",
     *(f"{state.value}_now" for state in _STATES),
+    "retention_days",
+    "retention_ok",
 )
 
 
@@ -480,6 +487,9 @@ class ReportInputs:
     faults: Mapping[str, FaultStats]  # by subject, including subjects that are not devices
     current: Mapping[str, str]  # device id -> state now
     windows: Sequence[MaintenanceWindow] = field(default_factory=tuple)
+    # camera id -> its latest recordings verdict (hub.recordings): retained_days, compliant, ...
+    retention: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    retention_days: int = 90
 
 
 def _pct(value: float | None) -> float | None:
@@ -523,6 +533,29 @@ def _row(
         "offline_now": states.get("offline", 0),
         "faulty_now": states.get("faulty", 0),
         "maintenance_now": states.get("maintenance", 0),
+        "retention_days": None,
+        "retention_ok": None,
+    }
+
+
+def retention_compliance(
+    devices: Sequence[DeviceInfo], retention: Mapping[str, Mapping[str, Any]], policy_days: int
+) -> dict[str, Any] | None:
+    """Cameras compliant / cameras with a current verdict; None while no camera has one."""
+    verdicts = [
+        retention[d.id].get("compliant") for d in devices if d.kind == DeviceKind.CAMERA.value and d.id in retention
+    ]
+    known = [v for v in verdicts if v is not None]
+    if not known:
+        return None
+    compliant = sum(v is True for v in known)
+    cameras = sum(d.kind == DeviceKind.CAMERA.value for d in devices)
+    return {
+        "policy_days": policy_days,
+        "cameras": cameras,
+        "known": len(known),
+        "compliant": compliant,
+        "share": round(compliant / len(known), 4),
     }
 
 
@@ -612,6 +645,11 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
                         state,
                     )
                 )
+                verdict = inputs.retention.get(device.id)
+                if verdict is not None:
+                    days = verdict.get("retained_days")
+                    device_rows[-1]["retention_days"] = None if days is None else round(float(days), 2)
+                    device_rows[-1]["retention_ok"] = verdict.get("compliant")
                 continue
             kind = kinds.get(device.kind)
             if kind is None:
@@ -663,7 +701,7 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
             "sla_breaches": site_faults.breaches,
             "current_states": {s.value: site_states.get(s.value, 0) for s in _STATES},
             "four_100": four_100(inputs.devices, inputs.current),
-            "retention_compliance": None,
+            "retention_compliance": retention_compliance(inputs.devices, inputs.retention, inputs.retention_days),
             "retention_note": RETENTION_NOTE,
         },
         "maintenance_windows": [w.as_json() for w in inputs.windows],

@@ -21,7 +21,7 @@ from typing import Any
 from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
 from hub.clock import Clock, from_iso, to_iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: outbox rows may carry a device trouble (fault_id) instead of an alarm
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,26 +79,6 @@ CREATE TABLE IF NOT EXISTS alarm_triggers (
     reason TEXT NOT NULL,
     UNIQUE (alarm_id, seq)
 );
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    alarm_id TEXT NOT NULL REFERENCES alarms(id),
-    endpoint TEXT NOT NULL,
-    event TEXT NOT NULL DEFAULT 'alarm',
-    position INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_attempt_at TEXT,
-    next_attempt_at TEXT,
-    last_error TEXT,
-    http_status INTEGER,
-    delivered_at TEXT,
-    receipt TEXT,
-    latency_ms REAL,
-    UNIQUE (alarm_id, endpoint, event)
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, created_at);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
     id INTEGER PRIMARY KEY,
     outbox_id INTEGER NOT NULL REFERENCES outbox(id),
@@ -132,6 +112,49 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 """
+
+# The outbox (created by `Store.open`, which migrates older files). A row carries an alarm (`alarm_id`; event alarm
+# or restore) or a device trouble (`fault_id`, an id of hub.health_store's faults table, left without REFERENCES so
+# this module does not depend on that table; `occurrence` counts the fault's recurrences; event trouble or
+# trouble_restore; `subject` is the trouble as sent, JSON).
+_OUTBOX_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT REFERENCES alarms(id),
+    endpoint TEXT NOT NULL,
+    event TEXT NOT NULL DEFAULT 'alarm',
+    position INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    http_status INTEGER,
+    delivered_at TEXT,
+    receipt TEXT,
+    latency_ms REAL,
+    fault_id INTEGER,
+    occurrence INTEGER NOT NULL DEFAULT 0,
+    subject TEXT,
+    UNIQUE (alarm_id, endpoint, event),
+    CHECK ((alarm_id IS NULL) != (fault_id IS NULL))
+);
+"""
+_OUTBOX_INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_one_trouble ON outbox(fault_id, occurrence, endpoint, event)
+    WHERE fault_id IS NOT NULL;
+"""
+# Columns of a schema-1 outbox that a rebuild copies (`event` and `position` came later without a migration, so a
+# file may lack them; their defaults then apply).
+_OUTBOX_V1_COLUMNS = (
+    "id, alarm_id, endpoint, event, position, state, priority, created_at, attempts, last_attempt_at,"
+    " next_attempt_at, last_error, http_status, delivered_at, receipt, latency_ms"
+).split(", ")
+# Troubles sort after every alarm priority (1, 2) and the alarm query never reads them (`priority < ?` on the index).
+TROUBLE_PRIORITY = 100
 
 
 class StoreError(Exception):
@@ -178,7 +201,11 @@ class ActiveAlarm:
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """One alarm waiting for one endpoint, with what the forwarder needs to build the request."""
+    """One alarm (or device trouble) waiting for one endpoint, with what the forwarder needs to build the request.
+
+    A trouble row has `fault_id` and `trouble` (the trouble as sent, with its `occurrence`); its `alarm_id` is the
+    trouble's key (`trouble:<fault>.<occurrence>`) and its `alarm` is empty.
+    """
 
     id: int
     alarm_id: str
@@ -187,6 +214,8 @@ class OutboxItem:
     attempts: int
     alarm: dict[str, Any]
     event: str = "alarm"
+    fault_id: int | None = None
+    trouble: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +355,8 @@ class Store:
         """Create the file and schema if needed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ensure_schema(_SCHEMA)
+        self._migrate_outbox()
+        self.ensure_schema(_OUTBOX_INDEXES)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO NOTHING",
@@ -336,6 +367,45 @@ class Store:
         """Run `CREATE ... IF NOT EXISTS` statements (this module's and its siblings')."""
         with self._write_lock:
             self._conn().executescript(script)
+
+    def _migrate_outbox(self) -> None:
+        """Create the outbox, or bring a schema-1 one to schema 2 (rows and their ids kept, in one transaction).
+
+        SQLite cannot drop NOT NULL from `alarm_id` in place, so the table is rebuilt as its documentation describes
+        (foreign keys off while delivery_attempts points at a table being swapped, checked before the commit).
+        """
+        conn = self._conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)").fetchall()}
+        if not columns:
+            self.ensure_schema(_OUTBOX_TABLE.format(table="outbox"))
+            return
+        if "fault_id" in columns:
+            return
+        copied = ", ".join(c for c in _OUTBOX_V1_COLUMNS if c in columns)
+        with self._write_lock:
+            conn.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction does this take effect
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("DROP TABLE IF EXISTS outbox_v2")
+                    conn.execute(_OUTBOX_TABLE.format(table="outbox_v2"))
+                    conn.execute(f"INSERT INTO outbox_v2 ({copied}) SELECT {copied} FROM outbox")  # noqa: S608
+                    conn.execute("DROP TABLE outbox")
+                    conn.execute("ALTER TABLE outbox_v2 RENAME TO outbox")
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise sqlite3.IntegrityError(f"outbox migration would break foreign keys: {broken[:5]}")
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (str(SCHEMA_VERSION),),
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.execute("PRAGMA foreign_keys=ON")
 
     def meta_get(self, key: str) -> str | None:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -635,11 +705,11 @@ class Store:
             "SELECT o.id, o.alarm_id, o.endpoint, o.priority, o.attempts, a.kind, a.device, a.occurred_at,"  # noqa: S608
             " a.raised_at, a.trigger_count, a.reason, a.detail, o.event, a.closed_at, a.disposition"
             " FROM outbox o JOIN alarms a ON a.id = o.alarm_id"
-            " WHERE o.endpoint = ? AND o.state = 'pending'"
+            " WHERE o.endpoint = ? AND o.state = 'pending' AND o.priority < ?"
             + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
             + " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
         )
-        rows = self._conn().execute(sql, (endpoint, *exclude, limit)).fetchall()
+        rows = self._conn().execute(sql, (endpoint, TROUBLE_PRIORITY, *exclude, limit)).fetchall()
         return [
             OutboxItem(
                 id=r[0],
@@ -662,6 +732,49 @@ class Store:
             )
             for r in rows
         ]
+
+    def due_troubles(self, endpoint: str, exclude: Sequence[int], limit: int) -> list[OutboxItem]:
+        """Pending trouble rows of an endpoint, oldest first; a restore waits until its trouble is no longer pending."""
+        placeholders = ",".join("?" * len(exclude))
+        sql = (
+            "SELECT o.id, o.endpoint, o.priority, o.attempts, o.fault_id, o.occurrence, o.event, o.subject"  # noqa: S608
+            " FROM outbox o WHERE o.endpoint = ? AND o.state = 'pending' AND o.priority >= ?"
+            " AND o.fault_id IS NOT NULL"
+            + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
+            + " AND NOT (o.event = 'trouble_restore' AND EXISTS (SELECT 1 FROM outbox t WHERE t.fault_id = o.fault_id"
+            " AND t.occurrence = o.occurrence AND t.endpoint = o.endpoint AND t.event = 'trouble'"
+            " AND t.state = 'pending'))"
+            " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
+        )
+        rows = self._conn().execute(sql, (endpoint, TROUBLE_PRIORITY, *exclude, limit)).fetchall()
+        return [
+            OutboxItem(
+                id=r[0],
+                alarm_id=f"trouble:{r[4]}.{r[5]}",
+                endpoint=r[1],
+                priority=r[2],
+                attempts=r[3],
+                alarm={},
+                event=r[6],
+                fault_id=r[4],
+                trouble={**json.loads(r[7]), "occurrence": r[5]},
+            )
+            for r in rows
+        ]
+
+    def trouble_deliveries(self, fault_id: int) -> list[dict[str, Any]]:
+        """Every trouble and trouble_restore row of a fault, with its delivery state and receipt."""
+        conn = self._conn()
+        conn.row_factory = sqlite3.Row
+        try:
+            rows = conn.execute(
+                "SELECT id, endpoint, event, occurrence, state, attempts, last_attempt_at, delivered_at, receipt,"
+                " http_status, last_error FROM outbox WHERE fault_id = ? ORDER BY occurrence, event, position, id",
+                (fault_id,),
+            ).fetchall()
+            return [dict(row) for row in rows]
+        finally:
+            conn.row_factory = None
 
     def record_attempt(
         self,
@@ -789,3 +902,58 @@ class Store:
         if table not in ("events", "dead_letters", "alarms", "outbox", "delivery_attempts", "audit", "alarm_reports"):
             raise ValueError(f"unknown table {table!r}")
         return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+# --- device troubles (written by hub.health_store's hook, in the transaction that opens or recovers the fault) ----
+
+
+def enqueue_trouble(
+    conn: sqlite3.Connection, fault_id: int, endpoints: Sequence[str], device: dict[str, Any] | None, at: datetime
+) -> int:
+    """One pending `trouble` row per endpoint for the fault's current occurrence; returns how many were added.
+
+    The trouble is kept as sent (`subject`): a later registry edit does not rewrite what a centre was told.
+    """
+    row = conn.execute(
+        "SELECT kind, subject, summary, opened_at, recurrences FROM faults WHERE id = ?", (fault_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("fault", f"no fault {fault_id}")
+    when = to_iso(at)
+    subject = json.dumps(
+        {
+            "kind": row[0],
+            "subject": row[1],
+            "summary": row[2],
+            "device": device,
+            "opened_at": row[3],
+            "occurred_at": when,
+            "recovered_at": None,
+        },
+        ensure_ascii=False,
+    )
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT OR IGNORE INTO outbox (fault_id, occurrence, subject, endpoint, event, position, state, priority,"
+        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, 'trouble', ?, 'pending', ?, ?, ?)",
+        [
+            (fault_id, row[4], subject, name, position, TROUBLE_PRIORITY, when, when)
+            for position, name in enumerate(endpoints)
+        ],
+    )
+    return conn.total_changes - before
+
+
+def enqueue_trouble_restore(conn: sqlite3.Connection, fault_id: int, at: datetime) -> int:
+    """A pending `trouble_restore` behind each trouble row of the fault's current occurrence that was delivered or is
+    still pending (one refused for good has nothing to restore); returns how many were added."""
+    when = to_iso(at)
+    return conn.execute(
+        "INSERT OR IGNORE INTO outbox (fault_id, occurrence, subject, endpoint, event, position, state, priority,"
+        " created_at, next_attempt_at)"
+        " SELECT fault_id, occurrence, json_set(subject, '$.recovered_at', ?, '$.occurred_at', ?), endpoint,"
+        " 'trouble_restore', position, 'pending', priority, ?, ? FROM outbox"
+        " WHERE fault_id = ? AND event = 'trouble' AND state IN ('pending', 'delivered')"
+        " AND occurrence = (SELECT recurrences FROM faults WHERE id = ?)",
+        (when, when, when, when, fault_id, fault_id),
+    ).rowcount

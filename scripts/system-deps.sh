@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages campus-hub needs when their programs are missing.
-# Usage: scripts/system-deps.sh mosquitto [python3-venv] [chromium] [victoria-metrics] [ffmpeg] ...  (as root, or with sudo available)
+# Usage: scripts/system-deps.sh mosquitto [python3-venv] [chromium] [cjk-font] [victoria-metrics] [ffmpeg] ...  (as root, or with sudo available)
 set -euo pipefail
 
 need=()
@@ -9,6 +9,7 @@ for what in "$@"; do
     mosquitto) command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients) ;;
     python3-venv) need+=(python3-venv) ;;
     chromium) [ -x /usr/bin/chromium ] || need+=(chromium) ;;
+    cjk-font) [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei) ;;
     victoria-metrics) command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics) ;;
     ffmpeg) command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg) ;;
     *) echo "system-deps: unknown dependency $what" >&2; exit 2 ;;

@@ -586,3 +586,89 @@ def test_config_error_message_lists_every_issue() -> None:
         f.yaml:1: a: one
         f.yaml:2: b: two"""
     )
+
+
+# --- DC-09 zones, hex keys and code overrides -----------------------------------------------------------------
+
+ZONED = SITE + textwrap.dedent(
+    """\
+    devices:
+      - {id: b1, kind: panic_button, name: B1, location: {building: A, floor: 1, room: 1}, zone: 7}
+      - {id: b2, kind: panic_button, name: B2, location: {building: A, floor: 1, room: 2}}
+      - {id: b3, kind: panic_button, name: B3, location: {building: A, floor: 1, room: 3}, zone: 7}
+      - {id: b4, kind: panic_button, name: B4, location: {building: A, floor: 1, room: 4}, zone: 2}
+    """
+)
+
+
+def test_zones_must_be_unique_including_the_default_ones() -> None:
+    issues = by_key(errors(ZONED))
+    assert set(issues) == {"devices[2].zone", "devices[3].zone"}
+    assert issues["devices[2].zone"].message == "duplicate zone 7 (first at devices[0])"
+    assert issues["devices[2].zone"].line == line_of(ZONED, "id: b3")
+    # b2 has no zone: it is zone 2 by its place in the list, so b4 may not take 2.
+    assert "zone 2 is already devices[1]'s (its place in the list)" in issues["devices[3].zone"].message
+
+
+def test_explicit_zones_are_used_and_missing_ones_warned_about_with_a_dc09_endpoint() -> None:
+    text = ZONED.replace("room: 1}, zone: 7}", "room: 1}, zone: 9}").replace(", zone: 2}", "}")
+    config = parse_config(text, "hub.yaml", base_dir=Path("/srv/hub"), environ={})
+    assert config.zones() == {"b1": 9, "b2": 2, "b3": 7, "b4": 4}
+    assert not [w for w in config.warnings() if "zone" in w]  # no DC-09 centre: zones do not matter
+    dc09 = "forwarding:\n  endpoints:\n    - {name: arc, kind: dc09, host: arc.example.org, port: 1, account: '1234'}\n"
+    warned = parse_config(text + dc09, "hub.yaml", base_dir=Path("/srv/hub"), environ={}).warnings()
+    (warning,) = [w for w in warned if "zone" in w]
+    assert "devices without zone (2, e.g. 'b2')" in warning
+    assert "reordering devices renumbers their zones" in warning
+
+
+def test_zone_range_is_contact_ids() -> None:
+    (issue,) = errors(ZONED.replace("room: 1}, zone: 7}", "room: 1}, zone: 1000}").replace(", zone: 2}", "}"))
+    assert issue.key == "devices[0].zone"
+    assert "less than or equal to 999" in issue.message
+
+
+def dc09_endpoint(**extra: str) -> str:
+    fields = ", ".join(f"{k}: {v}" for k, v in extra.items())
+    return SITE + (
+        "forwarding:\n  endpoints:\n"
+        f"    - {{name: arc, kind: dc09, host: arc.example.org, port: 12000, account: '1234', {fields}}}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "key", "problem"),
+    [
+        ("hex", "00" * 15, "32, 48 or 64 hex digits with key_encoding hex (AES-128, AES-192 or AES-256); it has 30"),
+        ("hex", "zq" * 16, "it has 32 characters, not all of them hex digits"),
+        ("ascii", "00" * 20, "key must be 16, 24 or 32 ASCII characters"),
+    ],
+)
+def test_key_length_is_checked_per_encoding_and_the_key_is_never_echoed(encoding: str, key: str, problem: str) -> None:
+    text = dc09_endpoint(key_encoding=encoding, key=f"'{key}'")
+    (issue,) = errors(text)
+    assert issue.key == "forwarding.endpoints[0].key"
+    assert problem in issue.message
+    assert issue.line == line_of(text, "name: arc")
+    assert key not in rendered([issue])
+
+
+def test_hex_keys_of_each_aes_size_decode_to_bytes() -> None:
+    for size in (16, 24, 32):
+        text = dc09_endpoint(key_encoding="hex", key=f"'{'A5' * size}'")
+        (endpoint,) = parse_config(text, "hub.yaml", base_dir=Path("/srv/hub"), environ={}).forwarding.endpoints
+        assert not isinstance(endpoint, HttpEndpoint)
+        assert endpoint.key_bytes() == bytes([0xA5]) * size
+    (plain,) = parse_config(
+        dc09_endpoint(key="'0123456789ABCDEF'"), "hub.yaml", base_dir=Path("/srv/hub"), environ={}
+    ).forwarding.endpoints
+    assert not isinstance(plain, HttpEndpoint)
+    assert (plain.key_encoding, plain.key_bytes(), plain.troubles) == ("ascii", b"0123456789ABCDEF", True)
+
+
+def test_code_overrides_name_known_kinds_and_valid_codes() -> None:
+    (issue,) = errors(dc09_endpoint(codes="{smoke_alarm: {cid: 110, sia: FA, sia_restore: FH}}"))
+    assert issue.key == "forwarding.endpoints[0].codes"
+    assert "no such event kind: smoke_alarm" in issue.message
+    (issue,) = errors(dc09_endpoint(codes="{tamper: {cid: 137, sia: ta, sia_restore: TR}}"))
+    assert issue.key == "forwarding.endpoints[0].codes.tamper.sia"

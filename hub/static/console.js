@@ -1,0 +1,187 @@
+/* campus-hub console, shared part: the page's boot data, messages, DOM and API helpers, live countdowns and the
+   feed (SSE). Each page's own script (guard.js, maintenance.js, reports.js) runs after this one and uses
+   `window.campusHub`. No dependencies. Every action goes through the API with the session cookie and the
+   page's CSRF token. */
+(function () {
+  "use strict";
+
+  const boot = JSON.parse(document.getElementById("boot").textContent);
+  const M = boot.messages;
+  const body = document.body;
+  const locale = boot.lang === "zh" ? "zh-CN" : "en-GB";
+  // Hub time minus this browser's time, so countdowns follow the hub's clock (deadlines are the hub's).
+  const skewMs = Date.parse(boot.now) - Date.now();
+
+  function t(key, vars) {
+    let text = Object.prototype.hasOwnProperty.call(M, key) ? M[key] : key;
+    for (const name in vars || {}) text = text.split("{" + name + "}").join(String(vars[name]));
+    return text;
+  }
+  function label(prefix, value) {
+    const key = prefix + value;
+    return Object.prototype.hasOwnProperty.call(M, key) ? M[key] : value;
+  }
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else if (name === "class") el.className = value;
+      else el.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  async function api(method, path, payload) {
+    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (method !== "GET") {
+      options.headers["X-CSRF-Token"] = boot.csrf;
+      if (payload !== undefined) {
+        options.headers["Content-Type"] = "application/json";
+        options.body = JSON.stringify(payload);
+      }
+    }
+    const response = await fetch(path, options);
+    if (response.status === 401) {
+      window.location.assign("/login");
+      throw new Error(t("session_expired"));
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = new Error((data && data.error && data.error.message) || response.statusText);
+      error.code = data && data.error ? data.error.code : "http_" + response.status;
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  const now = () => Date.now() + skewMs;
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function fmtTime(iso) {
+    if (!iso) return "–";
+    const d = new Date(iso);
+    const sameDay = new Date(now()).toDateString() === d.toDateString();
+    const options = sameDay
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }
+      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+    return d.toLocaleString(locale, options);
+  }
+
+  function fmtSpan(seconds) {
+    const sign = seconds < 0 ? "-" : "";
+    let s = Math.floor(Math.abs(seconds));
+    // Hours run past 24 (a 24-hour rule reads best as 23:59:59); days only for long spans.
+    const d = s >= 100 * 3600 ? Math.floor(s / 86400) : 0;
+    s -= d * 86400;
+    const text = pad(Math.floor(s / 3600)) + ":" + pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
+    return sign + (d ? d + t("unit_day") + " " : "") + text;
+  }
+
+  function flash(el, text, isError) {
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("error", Boolean(isError));
+  }
+
+  /* Live values: every element with data-since counts up, every one with data-until counts down. */
+  function tick() {
+    const at = now();
+    for (const el of document.querySelectorAll("[data-since]")) {
+      el.textContent = fmtSpan((at - Date.parse(el.dataset.since)) / 1000);
+    }
+    for (const el of document.querySelectorAll("[data-until]")) {
+      const left = (Date.parse(el.dataset.until) - at) / 1000;
+      el.textContent = left >= 0 ? fmtSpan(left) : t("overdue_by", { span: fmtSpan(-left) });
+      el.classList.toggle("late", left < 0);
+      if (el.dataset.from) {
+        const total = (Date.parse(el.dataset.until) - Date.parse(el.dataset.from)) / 1000;
+        const share = total > 0 ? Math.max(0, Math.min(1, left / total)) : 0;
+        const box = el.closest("[data-sla]");
+        if (box) {
+          box.dataset.sla = share > 0.5 ? "green" : share > 0.2 ? "amber" : "red";
+          // A continuous hue, green (120) through amber to red (0), as the time runs out.
+          box.style.setProperty("--sla-hue", String(Math.round(120 * share)));
+        }
+      }
+    }
+  }
+
+  /* The feed: EventSource reconnects by itself (sending Last-Event-ID); the banner shows while it is down, and
+     every (re)connect or `resync` reloads the page's data, since notices may have been missed meanwhile. */
+  function connectFeed(onNotice, reload) {
+    const banner = document.getElementById("banner");
+    let source = null;
+    const lost = () => {
+      banner.hidden = false;
+      body.dataset.feed = "lost";
+    };
+    const open = () => {
+      source = new EventSource("/api/v1/feed");
+      source.onopen = () => {
+        banner.hidden = true;
+        body.dataset.feed = "open";
+        reload();
+      };
+      source.onmessage = (message) => {
+        const notice = JSON.parse(message.data);
+        if (notice.kind === "resync") reload();
+        else onNotice(notice);
+      };
+      source.onerror = () => {
+        lost();
+        // CLOSED means the browser gave up (an error answer, not a dropped line): try again ourselves.
+        if (source.readyState === EventSource.CLOSED) {
+          source.close();
+          window.setTimeout(open, 3000);
+        }
+      };
+    };
+    open();
+  }
+
+  /* One reload at a time; a request during a reload runs once more after it. */
+  function serial(load) {
+    let running = false;
+    let again = false;
+    const run = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            await load();
+          } catch (error) {
+            console.error(error);
+          }
+        } while (again);
+      } finally {
+        running = false;
+      }
+    };
+    return run;
+  }
+
+  window.setInterval(tick, 1000);
+  if (boot.role) {
+    // A quiet night sends no notices: touch the session now and then, so an open console stays logged in
+    // (and, should it have been logged out elsewhere, goes to the login page before the next alarm, not at it).
+    window.setInterval(() => api("GET", "/api/v1/session").catch(() => null), 5 * 60 * 1000);
+  }
+  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
+})();

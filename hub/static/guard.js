@@ -1,0 +1,278 @@
+/* campus-hub console: the guard's alarms page (sound, acknowledge, close, report duties, timeline). Runs after console.js. */
+(function () {
+  "use strict";
+
+  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+
+  // --- guard ------------------------------------------------------------------------------------------------
+
+  const sound = { ctx: null, timer: null, wanted: false };
+
+  function audioContext() {
+    const Ctor = window.AudioContext || window.webkitAudioContext;
+    if (!sound.ctx && Ctor) {
+      sound.ctx = new Ctor();
+      sound.ctx.onstatechange = updateSound;
+    }
+    return sound.ctx;
+  }
+
+  function beep() {
+    const ctx = sound.ctx;
+    if (!ctx || ctx.state !== "running") return;
+    const start = ctx.currentTime;
+    [880, 660].forEach((frequency, i) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "square";
+      osc.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, start + i * 0.3);
+      gain.gain.exponentialRampToValueAtTime(0.3, start + i * 0.3 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + i * 0.3 + 0.28);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(start + i * 0.3);
+      osc.stop(start + i * 0.3 + 0.3);
+    });
+  }
+
+  function updateSound() {
+    const running = Boolean(sound.ctx && sound.ctx.state === "running");
+    const state = !running ? "blocked" : sound.wanted ? "on" : "off";
+    body.dataset.sound = state;
+    const button = document.getElementById("sound-enable");
+    if (button) button.hidden = running;
+    const text = document.getElementById("sound-label");
+    if (text) text.textContent = t("sound_" + state);
+    if (state === "on" && !sound.timer) {
+      beep();
+      sound.timer = window.setInterval(beep, 1200);
+    } else if (state !== "on" && sound.timer) {
+      window.clearInterval(sound.timer);
+      sound.timer = null;
+    }
+  }
+
+  function deliveryView(delivery) {
+    const parts = [delivery.endpoint + (delivery.event === "restore" ? " (" + t("delivery_restore") + ")" : "")];
+    const state = delivery.state;
+    if (state === "delivered") {
+      parts.push(t("delivery_sent_at", { time: fmtTime(delivery.delivered_at) }));
+      parts.push(delivery.receipt ? t("delivery_receipt", { receipt: delivery.receipt }) : t("delivery_no_receipt"));
+    } else if (state === "failed") {
+      parts.push(t("delivery_failed", { error: delivery.last_error || delivery.http_status || "" }));
+    } else if (state === "pending") {
+      parts.push(delivery.attempts ? t("delivery_retrying", { n: delivery.attempts, error: delivery.last_error || "" }) : t("delivery_sending"));
+    } else {
+      parts.push(label("delivery_state_", state));
+    }
+    return h("li", { class: "delivery d-" + state, "data-endpoint": delivery.endpoint, "data-state": state }, parts.join(" · "));
+  }
+
+  function timeline(alarm) {
+    const rows = [[alarm.raised_at, t("tl_raised", { reason: alarm.reason || "" })]];
+    // The first trigger is the one that raised the alarm.
+    for (const trig of (alarm.triggers || []).slice(1)) rows.push([trig.at, t("tl_trigger", { reason: trig.reason || "" })]);
+    for (const d of alarm.deliveries || []) {
+      if (d.delivered_at) rows.push([d.delivered_at, t("tl_delivered", { endpoint: d.endpoint })]);
+      else if (d.last_attempt_at) rows.push([d.last_attempt_at, t("tl_attempt", { endpoint: d.endpoint, state: label("delivery_state_", d.state) })]);
+    }
+    if (alarm.acknowledged_at) rows.push([alarm.acknowledged_at, t("tl_ack", { by: alarm.acknowledged_by || "" })]);
+    for (const r of alarm.reports || []) rows.push([r.at, t("tl_report", { type: label("duty_", r.type), by: r.by })]);
+    for (const e of alarm.evidence || []) rows.push([e.captured_at, t("tl_evidence", { camera: e.camera_id })]);
+    if (alarm.closed_at) rows.push([alarm.closed_at, t("tl_closed", { by: alarm.closed_by || "" })]);
+    rows.sort((a, b) => Date.parse(a[0]) - Date.parse(b[0]));
+    return h(
+      "details",
+      { class: "timeline" },
+      h("summary", {}, t("timeline")),
+      h("ol", {}, rows.map(([at, text]) => h("li", {}, h("time", {}, fmtTime(at)), " ", text)))
+    );
+  }
+
+  function dutyView(alarm, duty, act) {
+    let status;
+    if (duty.met_at) status = h("span", { class: "met" }, t(duty.late ? "duty_met_late" : "duty_met", { time: fmtTime(duty.met_at) }));
+    else if (duty.waived) status = h("span", { class: "waived" }, t("duty_waived"));
+    else status = h("span", { class: "countdown", "data-until": duty.due_at, "data-testid": "duty-countdown" }, "");
+    return h(
+      "div",
+      { class: "duty" + (duty.overdue ? " overdue" : ""), "data-duty": duty.type },
+      h("span", { class: "duty-name" }, label("duty_", duty.type)),
+      status,
+      duty.met_at || duty.waived
+        ? null
+        : h("button", { type: "button", class: "report", onclick: () => act("report", duty.type) }, t("report_record_" + duty.type))
+    );
+  }
+
+  function alarmCard(alarm, act) {
+    const device = alarm.device || {};
+    const where = device.location || {};
+    const acked = alarm.state === "acknowledged";
+    const msg = h("span", { class: "form-msg", role: "status" });
+    const actions = acked
+      ? h(
+          "div",
+          { class: "actions close-form" },
+          h(
+            "select",
+            { name: "disposition", "data-keep": "disposition", "aria-label": t("close_disposition") },
+            h("option", { value: "" }, t("close_disposition")),
+            ["real", "drill", "false_alarm", "fault"].map((d) => h("option", { value: d }, label("disposition_", d)))
+          ),
+          h("input", { name: "note", type: "text", "data-keep": "note", placeholder: t("close_note"), maxlength: 2000 }),
+          h("button", { type: "button", class: "close", onclick: () => act("close") }, t("action_close"))
+        )
+      : h("div", { class: "actions" }, h("button", { type: "button", class: "ack", onclick: () => act("ack") }, t("action_ack")));
+    return h(
+      "article",
+      {
+        class: "alarm kind-" + alarm.kind + " p" + alarm.priority + " state-" + alarm.state,
+        "data-alarm-id": alarm.id,
+        "data-state": alarm.state,
+        "data-testid": "alarm",
+      },
+      h(
+        "div",
+        { class: "alarm-head" },
+        h("span", { class: "kind" }, label("alarm_kind_", alarm.kind)),
+        h("span", { class: "where" }, [where.building, where.floor, where.room].filter(Boolean).join(" · ")),
+        h("span", { class: "state-badge" }, label("alarm_state_", alarm.state))
+      ),
+      h(
+        "div",
+        { class: "alarm-sub" },
+        h("span", { class: "device" }, (device.name || device.id || "") + (device.id ? " (" + device.id + ")" : "")),
+        h("span", { class: "raised" }, t("raised_at", { time: fmtTime(alarm.raised_at) }), " · ", h("span", { class: "elapsed", "data-since": alarm.raised_at }, "")),
+        alarm.trigger_count > 1 ? h("span", { class: "triggers" }, t("trigger_count", { n: alarm.trigger_count })) : null
+      ),
+      h("ul", { class: "deliveries", "data-testid": "deliveries" }, (alarm.deliveries || []).filter((d) => d.event !== "restore").map(deliveryView)),
+      (alarm.evidence || []).length
+        ? h(
+            "div",
+            { class: "evidence" },
+            alarm.evidence.map((e) =>
+              h("a", { href: e.url, target: "_blank", rel: "noopener" }, h("img", { src: e.url, alt: e.camera_id, loading: "lazy" }), h("span", {}, e.camera_id + " " + fmtTime(e.captured_at)))
+            )
+          )
+        : null,
+      (alarm.duties || []).length
+        ? h(
+            "div",
+            { class: "duties" },
+            h("input", { name: "by", type: "text", "data-keep": "by", value: boot.user || "", "aria-label": t("report_by"), placeholder: t("report_by") }),
+            alarm.duties.map((duty) => dutyView(alarm, duty, act))
+          )
+        : null,
+      actions,
+      msg,
+      timeline(alarm)
+    );
+  }
+
+  function guardPage() {
+    const list = document.getElementById("alarms");
+    const empty = document.getElementById("no-alarms");
+    const count = document.getElementById("alarm-count");
+    const reminders = document.getElementById("reminders");
+    const cards = new Map(); // alarm id -> [json, element]
+    let pendingPoll = null;
+
+    document.getElementById("sound-enable").addEventListener("click", () => {
+      const ctx = audioContext();
+      if (ctx) ctx.resume().then(updateSound, updateSound);
+    });
+    audioContext();
+    updateSound();
+
+    async function act(alarm, what, card, extra) {
+      const msg = card.querySelector(".form-msg");
+      const value = (name) => (card.querySelector("[name=" + name + "]") || {}).value || "";
+      try {
+        if (what === "ack") await api("POST", "/api/v1/alarms/" + alarm.id + "/ack");
+        else if (what === "close") {
+          if (!value("disposition") || !value("note").trim()) return flash(msg, t("close_needs"), true);
+          await api("POST", "/api/v1/alarms/" + alarm.id + "/close", { disposition: value("disposition"), note: value("note").trim() });
+        } else if (what === "report") {
+          if (!value("by").trim()) return flash(msg, t("report_needs_by"), true);
+          await api("POST", "/api/v1/alarms/" + alarm.id + "/reports", { type: extra, by: value("by").trim() });
+        }
+        flash(msg, t("done"));
+      } catch (error) {
+        flash(msg, error.message, true);
+      }
+      reload();
+    }
+
+    function render(alarms) {
+      const seen = new Set();
+      let previous = null;
+      for (const alarm of alarms) {
+        seen.add(alarm.id);
+        const json = JSON.stringify(alarm);
+        let entry = cards.get(alarm.id);
+        if (!entry || entry[0] !== json) {
+          const card = alarmCard(alarm, (what, extra) => act(alarm, what, card, extra));
+          if (entry) {
+            // Keep what the guard was typing and which parts were open.
+            for (const field of entry[1].querySelectorAll("[data-keep]")) {
+              const twin = card.querySelector("[data-keep=" + field.dataset.keep + "]");
+              if (twin) twin.value = field.value;
+            }
+            const open = entry[1].querySelector("details.timeline");
+            if (open && open.open) card.querySelector("details.timeline").open = true;
+            const msg = entry[1].querySelector(".form-msg");
+            if (msg) card.querySelector(".form-msg").replaceWith(msg);
+            entry[1].replaceWith(card);
+          }
+          entry = [json, card];
+          cards.set(alarm.id, entry);
+        }
+        const el = entry[1];
+        if (previous ? previous.nextSibling !== el : list.firstChild !== el) {
+          if (previous) previous.after(el);
+          else list.prepend(el);
+        }
+        previous = el;
+      }
+      for (const [id, entry] of cards) {
+        if (!seen.has(id)) {
+          entry[1].remove();
+          cards.delete(id);
+        }
+      }
+      empty.hidden = alarms.length > 0;
+      const unacked = alarms.filter((a) => a.state === "open").length;
+      count.textContent = t("alarm_count", { n: alarms.length, open: unacked });
+      sound.wanted = unacked > 0;
+      updateSound();
+      const overdue = [];
+      for (const alarm of alarms) {
+        for (const duty of alarm.duties || []) {
+          if (duty.overdue) overdue.push(t("reminder_line", { duty: label("duty_", duty.type), kind: label("alarm_kind_", alarm.kind), device: (alarm.device || {}).name || "" }));
+        }
+      }
+      reminders.replaceChildren(...overdue.map((line) => h("div", { class: "reminder" }, line)));
+      reminders.hidden = overdue.length === 0;
+      tick();
+      // The feed says when alarms change; a delivery still in flight is polled until it settles.
+      const inFlight = alarms.some((a) => (a.deliveries || []).some((d) => d.state === "pending"));
+      window.clearTimeout(pendingPoll);
+      if (inFlight) pendingPoll = window.setTimeout(reload, 2000);
+    }
+
+    const order = (a, b) => a.priority - b.priority || Date.parse(b.raised_at) - Date.parse(a.raised_at);
+    const reload = serial(async () => {
+      const [open, acked] = await Promise.all([api("GET", "/api/v1/alarms?state=open"), api("GET", "/api/v1/alarms?state=acknowledged")]);
+      render([...open.alarms, ...acked.alarms].sort(order));
+    });
+    reload();
+    // The feed drives the page; a reload every minute as well costs little and bounds any drift.
+    window.setInterval(reload, 60 * 1000);
+    connectFeed((notice) => {
+      if (notice.kind.startsWith("alarm_") || notice.kind.startsWith("duty_")) reload();
+    }, reload);
+  }
+
+  guardPage();
+})();

@@ -1,0 +1,230 @@
+"""Picture diagnosis, measured: the labelled set of real photographs (tests/vqd_set.py) and focused unit checks.
+
+The set is split by photograph: TUNE photographs were looked at while choosing the thresholds, HOLDOUT ones never
+were; both are reported (per-label precision and recall, exact-match accuracy), with `pytest -s` to see the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests import vqd_set
+from tests.vqd_set import HOLDOUT, LABELS, TUNE, Sample
+from video.diagnosis import Diagnosis, Label, decode, diagnose, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Scores:
+    samples: int
+    exact: int
+    healthy: int
+    false_alarms: int
+    table: dict[str, tuple[int, int, int]]  # label -> (true positives, false positives, false negatives)
+    misses: list[str]
+
+    @property
+    def accuracy(self) -> float:
+        return self.exact / self.samples
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return self.false_alarms / max(1, self.healthy)
+
+    def render(self, title: str) -> str:
+        lines = [
+            f"{title}: {self.samples} samples, exact accuracy {self.accuracy:.3f}, healthy false alarms "
+            f"{self.false_alarms}/{self.healthy} ({self.false_alarm_rate:.1%})",
+            f"  {'label':<13} {'precision':>9} {'recall':>7} {'support':>8}",
+        ]
+        for label in LABELS:
+            tp, fp, fn = self.table[label]
+            precision = tp / (tp + fp) if tp + fp else float("nan")
+            recall = tp / (tp + fn) if tp + fn else float("nan")
+            lines.append(f"  {label:<13} {precision:>9.2f} {recall:>7.2f} {tp + fn:>8}")
+        lines += [f"  wrong: {miss}" for miss in self.misses]
+        return "\n".join(lines)
+
+
+def _check(sample: Sample) -> Diagnosis:
+    return diagnose(
+        decode(sample.frame),
+        decode(sample.previous) if sample.previous else None,
+        decode(sample.reference) if sample.reference else None,
+    )
+
+
+def score(samples: list[Sample]) -> Scores:
+    counts: Counter[tuple[str, str]] = Counter()
+    exact = healthy = false_alarms = 0
+    misses = []
+    for sample in samples:
+        got = {str(label) for label in _check(sample).labels}
+        exact += got == sample.expected
+        if sample.expected == {"healthy"}:
+            healthy += 1
+            false_alarms += got != {"healthy"}
+        if got != sample.expected:
+            misses.append(f"{sample.name}{' +ref' if sample.reference else ''}: {sorted(got)}")
+        for label in LABELS:
+            counts[label, "tp"] += label in got and label in sample.expected
+            counts[label, "fp"] += label in got and label not in sample.expected
+            counts[label, "fn"] += label not in got and label in sample.expected
+    table = {label: (counts[label, "tp"], counts[label, "fp"], counts[label, "fn"]) for label in LABELS}
+    return Scores(len(samples), exact, healthy, false_alarms, table, misses)
+
+
+@pytest.fixture(scope="module")
+def tune_set() -> list[Sample]:
+    return list(vqd_set.samples(TUNE))
+
+
+@pytest.fixture(scope="module")
+def holdout_set() -> list[Sample]:
+    return list(vqd_set.samples(HOLDOUT))
+
+
+def test_labelled_set_accuracy_and_false_alarms(tune_set: list[Sample], holdout_set: list[Sample]) -> None:
+    tune, holdout, both = score(tune_set), score(holdout_set), score(tune_set + holdout_set)
+    print()
+    print(tune.render("tune photographs"))
+    print(holdout.render("held-out photographs (never used while tuning)"))
+    print(both.render("all").split("\n  wrong")[0])
+    assert tune.accuracy >= 0.9
+    assert holdout.accuracy >= 0.85  # measured 0.87: a regression bound for the held-out photographs
+    assert both.false_alarm_rate <= 0.05
+    # Every label is exercised and found at least once.
+    assert all(both.table[label][0] > 0 for label in LABELS)
+
+
+def _clean(name: str = "astronaut") -> np.ndarray:
+    return vqd_set.photo(name)
+
+
+def _jpeg(image: np.ndarray) -> np.ndarray:
+    decoded = decode(vqd_set.encode(image))
+    assert decoded is not None
+    return decoded
+
+
+def _noisy(image: np.ndarray, seed: int, sigma: float = 2.0) -> np.ndarray:
+    return image + np.random.default_rng(seed).normal(0, sigma, image.shape).astype(np.float32)
+
+
+AT = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+
+
+def test_static_scene_with_sensor_noise_is_not_frozen() -> None:
+    clean = _clean("coins")
+    previous = _jpeg(vqd_set.overlay(_noisy(clean, 1), AT))
+    frame = _jpeg(vqd_set.overlay(_noisy(clean, 2), AT + timedelta(seconds=10)))
+    result = diagnose(frame, previous)
+    assert result.labels == (Label.HEALTHY,), result.metrics
+    assert result.metrics["frozen_cells"] < 0.2
+
+
+def test_only_the_clock_moving_is_frozen() -> None:
+    base = _noisy(_clean("chelsea"), 3)
+    previous = _jpeg(vqd_set.overlay(base, AT))
+    frame = _jpeg(vqd_set.overlay(base, AT + timedelta(seconds=10)))
+    assert not np.array_equal(frame, previous)  # the clock did change the pixels
+    assert diagnose(frame, previous).labels == (Label.FROZEN,)
+
+
+@pytest.mark.parametrize("where", ["top", "bottom"])
+def test_clock_overlay_does_not_hide_blur(where: str) -> None:
+    clean = _clean("motorcycle_left")
+    reference = _jpeg(vqd_set.overlay(_noisy(clean, 4), AT, where))
+    blurred = cv2.GaussianBlur(clean, (0, 0), 6.0)
+    frame = _jpeg(vqd_set.overlay(_noisy(blurred, 5), AT + timedelta(days=1), where))
+    assert Label.BLUR in diagnose(frame, reference=reference).labels
+    sharp = _jpeg(vqd_set.overlay(_noisy(clean, 6), AT + timedelta(days=1), where))
+    assert diagnose(sharp, reference=reference).labels == (Label.HEALTHY,)
+
+
+def test_blur_is_judged_against_the_cameras_own_reference() -> None:
+    # A naturally soft scene passes against its own reference; the same softness after defocus fails.
+    clean = cv2.GaussianBlur(_clean("coffee"), (0, 0), 1.5)
+    reference = _jpeg(_noisy(clean, 7))
+    assert diagnose(_jpeg(_noisy(clean, 8)), reference=reference).labels == (Label.HEALTHY,)
+    assert diagnose(_jpeg(cv2.GaussianBlur(clean, (0, 0), 6.0)), reference=reference).labels == (Label.BLUR,)
+
+
+def test_prepared_frames_diagnose_like_decoded_ones(tune_set: list[Sample]) -> None:
+    # The scheduler keeps prepare()d frames (previous, reference) and diagnoses prepared frames: same labels, and
+    # a full-size frame is brought to the same working size.
+    for sample in tune_set[::7]:
+        frame = decode(sample.frame)
+        assert frame is not None
+        reference = decode(sample.reference) if sample.reference else None
+        prepared = diagnose(prepare(frame), None, prepare(reference) if reference is not None else None)
+        assert prepared.labels == diagnose(frame, None, reference).labels, sample.name
+    full = cv2.imdecode(np.frombuffer(tune_set[0].frame, np.uint8), cv2.IMREAD_COLOR)
+    assert full is not None
+    assert full.shape[1] == 1280
+    assert prepare(full).shape == (360, 640, 3)
+
+
+def test_undecodable_bytes_are_no_signal() -> None:
+    assert decode(b"") is None
+    assert decode(b"\xff\xd8\xff\xe0 definitely not a jpeg") is None
+    result = diagnose(None)
+    assert result.labels == (Label.NO_SIGNAL,)
+    assert not result.ok
+    assert result.as_json() == {"labels": ["no_signal"], "metrics": {}}
+
+
+def test_healthy_is_alone_and_ok() -> None:
+    frame = _jpeg(_noisy(_clean("rocket"), 9))
+    result = diagnose(frame)
+    assert result.labels == (Label.HEALTHY,)
+    assert result.ok
+    payload = result.as_json()
+    assert payload["labels"] == ["healthy"]
+    assert all(isinstance(v, float) for v in payload["metrics"].values())
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and module, arguments from the test
+        [sys.executable, "-m", "hub", "camera-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_camera_check_cli_prints_one_json_object(tmp_path: Path) -> None:
+    clean = _clean("astronaut")
+    (tmp_path / "ref.jpg").write_bytes(vqd_set.encode(_noisy(clean, 10)))
+    (tmp_path / "prev.jpg").write_bytes(vqd_set.encode(_noisy(clean, 11)))
+    (tmp_path / "dark.jpg").write_bytes(vqd_set.encode(_noisy(clean * 0.15, 12)))
+    done = _run_cli(
+        str(tmp_path / "dark.jpg"), "--prev", str(tmp_path / "prev.jpg"), "--reference", str(tmp_path / "ref.jpg")
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)  # exactly one JSON document, nothing else on stdout
+    assert set(payload) == {"labels", "metrics"}
+    assert payload["labels"] == ["dark"]
+    assert payload["metrics"]["reference_mean"] > 100
+
+
+def test_camera_check_cli_unreadable_image_is_no_signal(tmp_path: Path) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    for path in (tmp_path / "broken.jpg", tmp_path / "missing.jpg"):
+        done = _run_cli(str(path))
+        assert done.returncode == 0
+        assert json.loads(done.stdout)["labels"] == ["no_signal"]
+        assert str(path) in done.stderr

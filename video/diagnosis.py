@@ -1,0 +1,376 @@
+"""Picture diagnosis: a pure function from one camera frame (plus its previous and reference frames) to labels.
+
+`decode` reads a 1280x720 JPEG at half size (DCT scaling, as cheap as a quarter-size decode); the measurements
+(video/measures.py) are taken on a 320 px copy, sensor noise on the 640 px one. The checks, in the order decided:
+
+- `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
+  an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.
+- `black`: nearly every pixel near 0, no structure and no caption (a lens cap, a dead sensor).
+- `frozen`: the previous frame is pixel-identical in most of a 16x9 grid (only the burned-in clock changed): a live
+  camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen.
+- `bright` / `dark`: clipped or high / low luminance, against the reference's exposure when there is one; without
+  one, a dark frame must also lack highlights (a night scene has lights).
+- `occlusion`: cells that lost their texture (or plain cells that changed brightness) where the reference had it,
+  while the rest still looks like the reference; without a reference, a uniform blob beside clearly textured
+  picture, or uniform all over.
+- `scene_change`: the coarse (64x36) grey picture no longer correlates with the reference's (moved or turned).
+- `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
+  harmonic series (brick courses, lines of text) and, with a reference, not in the reference.
+- `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences.
+- `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured.
+- `blur`: fine detail over mid-band contrast in the textured cells (so exposure and plain scenes do not matter),
+  median over cells and leaving out the top and bottom bands where OSD text sits, so a crisp clock on a blurred
+  picture does not make it look sharp; against the reference's own value, or an absolute floor without one.
+
+One label per frame, the most specific (scoring is exact-match on the set, and one cause usually explains the
+rest): stripes fake noise and blur measures, noise fakes sharpness, a cast changes how channels mix into grey.
+A fault opens only after several consecutive failing checks: that counting is the caller's (the scheduler's) job.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import cv2
+import numpy as np
+
+from video.measures import FINE_WIDTH, Image, cells, measure, prepare, reference_measure, small
+
+__all__ = ["Diagnosis", "Label", "Thresholds", "decode", "diagnose", "prepare"]
+
+
+class Label(StrEnum):
+    """What is wrong with a picture (or `healthy`)."""
+
+    HEALTHY = "healthy"
+    NO_SIGNAL = "no_signal"
+    BLACK = "black"
+    DARK = "dark"
+    BRIGHT = "bright"
+    BLUR = "blur"
+    OCCLUSION = "occlusion"
+    FROZEN = "frozen"
+    COLOR_CAST = "color_cast"
+    NOISE = "noise"
+    STRIPES = "stripes"
+    SCENE_CHANGE = "scene_change"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every decision threshold of `diagnose`; luminance values are 0-255 at the working size (320 px wide)."""
+
+    # no_signal: share of pixels in exactly flat areas (|Laplacian| <= 1) and in the few dominant colours.
+    synthetic_flat_min: float = 0.90
+    synthetic_colours_cover_min: float = 0.90
+    synthetic_colours_max: int = 16
+    # black: share of pixels below black_level, and at most this share above caption_level outside the OSD bands
+    # (a caption there, "NO SIGNAL", means a screen).
+    black_level: float = 24.0
+    black_share_min: float = 0.98
+    caption_level: float = 100.0
+    caption_share_max: float = 0.002
+    # ... and no structure left (low-pass standard deviation below this): a very dark frame with detail is `dark`.
+    black_detail: float = 2.5
+    # frozen: share of grid cells (16x9) identical to the previous frame (max abs difference <= frozen_cell_diff).
+    frozen_cell_diff: float = 1.0
+    frozen_cells_min: float = 0.70
+    # no_signal with sensor noise: screen_share_min of the cells uniform and within screen_mean_spread of the median
+    # cell's brightness, with a caption or blue (Lab b at most screen_blue_b); or that share of columns constant
+    # top to bottom with cell brightness varying at least bars_contrast_min (colour bars).
+    screen_share_min: float = 0.80
+    screen_mean_spread: float = 4.0
+    screen_blue_b: float = -30.0
+    bars_contrast_min: float = 25.0
+    # dark: mean luminance below dark_mean (without a reference), or below dark_ratio x the reference's mean and
+    # below dark_mean_with_reference; bright: clipped share (>= 250) or mean above the limits, likewise.
+    dark_mean: float = 55.0
+    dark_mean_with_reference: float = 100.0
+    dark_ratio: float = 0.6
+    # Without a reference an underexposed frame also has no highlights (its 99th percentile is below this); a night
+    # scene has lights.
+    dark_highlights: float = 120.0
+    # ... nor highlights far above its mean: a night scene's lights are many times its mean, an underexposed
+    # picture keeps its usual contrast, only lower.
+    dark_contrast_max: float = 5.0
+    dark_relative_detail: float = 0.25  # low-pass standard deviation over mean: a dark scene, not an occluder
+    bright_clipped_min: float = 0.25
+    bright_mean: float = 210.0
+    # with a reference: clipped share at least bright_clipped_with_reference and bright_clipped_gain above the
+    # reference's, or the mean up by bright_ratio and at least bright_mean_with_reference.
+    bright_clipped_with_reference: float = 0.22
+    bright_ratio: float = 1.4
+    bright_mean_with_reference: float = 150.0
+    bright_clipped_gain: float = 0.15
+    # occlusion: a cell is uniform when its low-pass standard deviation is below uniform_std (or, against the
+    # reference, below uniform_ratio x the reference cell's scaled by the exposure change, which must have had
+    # reference_texture_min; a plain reference cell counts when it stays uniform but its brightness moves by
+    # covered_mean_change); the share of such cells needed with a reference, and without one: occluded_cells_full, or
+    # occluded_cells_min_no_reference with at least textured_rest_min of the cells clearly textured.
+    uniform_std: float = 3.0
+    uniform_ratio: float = 0.30
+    reference_texture_min: float = 6.0
+    occluded_cells_min: float = 0.20
+    occluded_cells_min_no_reference: float = 0.35
+    textured_rest_min: float = 0.35
+    occluded_cells_full: float = 0.90
+    covered_mean_change: float = 30.0
+    # ... and, against a reference, rest_alike_min of the cells left uncovered must still look like the reference's
+    # (brightness within rest_mean_change, texture within a factor of 2), unless occluded_cells_most are covered.
+    rest_mean_change: float = 20.0
+    rest_alike_min: float = 0.5
+    occluded_cells_most: float = 0.75
+    # ... or the coarse picture still correlates this well with the reference (a translucent layer, paint spray).
+    occluded_correlation_min: float = 0.45
+    # scene_change: correlation of the coarse (64x36) grey pictures below this; a darker or brighter picture against
+    # a reference needs at least exposure_correlation_min (else it is another scene).
+    exposure_correlation_min: float = 0.3
+    scene_correlation_min: float = 0.80
+    # stripes: an isolated spectrum peak (not one of a harmonic series) this far above its surroundings (log units),
+    # candidates from stripes_candidate; against the reference, a candidate stripes_peak_gain above the reference's
+    # spectrum at that frequency is enough.
+    stripes_candidate: float = 2.0
+    stripes_peak_min: float = 2.8
+    stripes_peak_gain: float = 1.5
+    # noise: estimated sigma (Immerkaer, at FINE_WIDTH) of the colour differences, or of the luminance on its flattest
+    # half (where texture such as grass also counts, hence the higher bar); with a reference: above reference x ratio.
+    chroma_noise_sigma: float = 4.0
+    noise_sigma: float = 4.5
+    noise_sigma_with_reference: float = 2.5
+    noise_ratio: float = 1.5
+    noise_add: float = 1.0
+    # color_cast: without a reference, the 5th percentile of mid-tone chroma at least cast_neutral_chroma (Lab units:
+    # even the most neutral pixels are coloured) and the highlights' median chroma at least cast_highlight_chroma;
+    # with a reference, the shift of the mean (a, b) from the reference's.
+    cast_neutral_chroma: float = 15.0
+    cast_highlight_chroma: float = 32.0
+    cast_shift: float = 8.0
+    # blur: sharpness (fine over mid-band contrast) below sharpness_min without a reference (or below
+    # sharpness_streaked when the weakest direction has less than isotropy_max of the strongest's detail: motion
+    # blur), or below blur_ratio x the reference's.
+    sharpness_min: float = 0.24
+    sharpness_streaked: float = 0.27
+    isotropy_max: float = 0.33
+    blur_ratio: float = 0.80
+    # cells with less mid-band contrast than this carry no sharpness information (sky, walls).
+    texture_min: float = 2.0
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The labels of one check and the measurements behind them."""
+
+    labels: tuple[Label, ...]
+    metrics: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return self.labels == (Label.HEALTHY,)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"labels": [str(label) for label in self.labels], "metrics": dict(self.metrics)}
+
+
+def decode(data: bytes) -> Image | None:
+    """Decode JPEG/PNG bytes at half size (JPEG DCT scaling: a 1280x720 snapshot comes out 640x360, as cheap as a
+    quarter-size decode); None if undecodable."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size == 0:
+        return None
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_COLOR_2)
+        if image is not None and image.shape[1] < FINE_WIDTH:
+            # A small picture: decode at full size instead (reduced decoding would throw detail away).
+            image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if image is None or image.size == 0:
+        return None
+    return image
+
+
+def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
+    """Share of 16x9 grid cells in which the two frames are identical (within frozen_cell_diff)."""
+    if previous.shape != current.shape:
+        return 0.0
+    diff = cv2.absdiff(current, previous)
+    static = int(np.count_nonzero(cells(diff, (16, 9)).max(axis=1) <= th.frozen_cell_diff))
+    return static / 144.0
+
+
+def diagnose(
+    frame: Image | None,
+    previous: Image | None = None,
+    reference: Image | None = None,
+    thresholds: Thresholds = Thresholds(),  # noqa: B008 - frozen dataclass, safe as a default
+) -> Diagnosis:
+    """Labels for `frame` (None: no picture) given the camera's previous frame and its known-good reference."""
+    th = thresholds
+    if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
+        return Diagnosis((Label.NO_SIGNAL,), {})
+    cur = measure(frame, th)
+    m: dict[str, float] = {
+        "mean": cur.mean,
+        "black_share": cur.black_share,
+        "clipped_share": cur.clipped_share,
+        "flat_share": cur.flat_share,
+        "colours_cover": cur.colours_cover,
+        "sharpness": cur.sharpness,
+        "isotropy": cur.isotropy,
+        "noise": cur.noise,
+        "chroma_noise": cur.chroma_noise,
+        "stripes_peak": max((p[0] for p in cur.peaks), default=0.0),
+        "chroma": math.hypot(cur.chroma[0], cur.chroma[1]),
+        "neutral_chroma": cur.chroma[2],
+        "highlight_chroma": cur.chroma[3],
+        "highlights": cur.highlights,
+        "plain_cells": cur.plain,
+        "bar_columns": cur.bars,
+    }
+
+    def done(*labels: Label) -> Diagnosis:
+        # Finite values only: the metrics go out as JSON, which has no NaN.
+        return Diagnosis(labels or (Label.HEALTHY,), {k: round(v, 4) for k, v in m.items() if math.isfinite(v)})
+
+    if (
+        cur.black_share >= th.black_share_min
+        and cur.caption_share <= th.caption_share_max
+        and cur.detail < th.black_detail
+    ):
+        return done(Label.BLACK)
+    synthetic = cur.flat_share >= th.synthetic_flat_min and cur.colours_cover >= th.synthetic_colours_cover_min
+    if synthetic and cur.mean < th.bright_mean:  # a flat white frame is blown out, not a screen
+        return done(Label.NO_SIGNAL)
+    if cur.bars >= th.screen_share_min and float(np.std(cur.cell_mean)) >= th.bars_contrast_min:
+        return done(Label.NO_SIGNAL)  # colour bars, with the noise of an analogue path
+    if cur.plain >= th.screen_share_min and (
+        cur.chroma[1] <= th.screen_blue_b or cur.caption_share > th.caption_share_max
+    ):
+        # One uniform colour nearly everywhere, and a caption on it or the classic blue: a screen, with the noise of
+        # an analogue path. Without either it is judged below (something in front of the lens, or a dark scene).
+        return done(Label.NO_SIGNAL)
+
+    if previous is not None and previous.size:
+        prev_grey = cv2.cvtColor(small(previous), cv2.COLOR_BGR2GRAY)
+        m["frozen_cells"] = _frozen_share(cur.grey, prev_grey, th)
+        if m["frozen_cells"] >= th.frozen_cells_min:
+            return done(Label.FROZEN)
+
+    ref = reference_measure(reference, th) if reference is not None and reference.size else None
+    if ref is not None:
+        m["reference_mean"] = ref.mean
+        gain = cur.mean / max(ref.mean, 1.0)
+        m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
+        # A darker or brighter picture of the same scene: the coarse structure still correlates (noise in a dark
+        # frame lowers it somewhat; a different scene is far lower).
+        too_dark = (
+            cur.mean < th.dark_mean_with_reference
+            and gain < th.dark_ratio
+            and correlation >= th.exposure_correlation_min
+        )
+        clipped = (
+            cur.clipped_share >= th.bright_clipped_with_reference
+            and cur.clipped_share >= ref.clipped_share + th.bright_clipped_gain
+        ) or (cur.mean >= th.bright_mean and ref.mean < th.bright_mean - 20.0)
+        brighter = (
+            gain >= th.bright_ratio
+            and cur.mean >= th.bright_mean_with_reference
+            and correlation >= th.exposure_correlation_min
+        )
+        # Occlusion: cells that lost their texture, allowing for an exposure change (texture scales with the gain).
+        textured = ref.cell_std >= th.reference_texture_min
+        expected = ref.cell_std * min(gain, 1.0)
+        lost = textured & (cur.cell_std < th.uniform_ratio * expected)
+        # Plain areas (sky, walls) cannot lose texture, but an occluder over them changes their brightness.
+        covered = ~textured & (cur.cell_std < th.uniform_std)
+        covered &= np.abs(cur.cell_mean - ref.cell_mean * gain) >= th.covered_mean_change
+        judged = int(textured.sum()) + int(covered.sum())
+        occluded = float(lost.sum() + covered.sum()) / max(1, judged)
+        # What is not covered must still be the reference's scene; otherwise the camera looks somewhere else.
+        rest = textured & ~lost
+        # (The frame's gain is skewed by the occluder itself, so either the raw or the gain-corrected brightness.)
+        alike = (np.abs(cur.cell_mean - ref.cell_mean) <= th.rest_mean_change) | (
+            np.abs(cur.cell_mean - ref.cell_mean * gain) <= th.rest_mean_change
+        )
+        alike &= (cur.cell_std >= 0.5 * expected) & (cur.cell_std <= 2.0 * ref.cell_std * max(gain, 1.0))
+        m["rest_alike"] = rest_alike = float((rest & alike).sum()) / max(1, int(rest.sum()))
+        occlusion = (
+            judged >= 6
+            and occluded >= th.occluded_cells_min
+            and (
+                rest_alike >= th.rest_alike_min
+                or occluded >= th.occluded_cells_most
+                or correlation >= th.occluded_correlation_min
+            )
+        )
+    else:
+        too_dark = (
+            cur.mean < th.dark_mean
+            and cur.highlights < th.dark_highlights
+            and cur.highlights < th.dark_contrast_max * max(cur.mean, 1.0)
+        )
+        clipped = cur.clipped_share >= th.bright_clipped_min or cur.mean >= th.bright_mean
+        brighter = False
+        # Without a reference: a uniform blob next to clearly textured picture (or uniform all over). A scene that is
+        # plain everywhere (a wall, the moon) has no textured part and is not called occluded.
+        occluded = float((cur.cell_std < th.uniform_std).mean())
+        textured_share = float((cur.cell_std >= th.reference_texture_min).mean())
+        occlusion = occluded >= th.occluded_cells_full or (
+            occluded >= th.occluded_cells_min_no_reference and textured_share >= th.textured_rest_min
+        )
+        # A dark frame's cells look uniform in absolute terms; relative to its mean it keeps the scene's contrast,
+        # where a surface in front of the lens has only some shading.
+        if too_dark and cur.detail >= th.dark_relative_detail * cur.mean:
+            occlusion = False
+    m["occluded_cells"] = occluded
+    # Clipping first (blown-out areas have lost their texture too), then occlusion (an occluder close to the lens
+    # may be brighter than the scene), then a brighter or darker picture of the same scene.
+    if clipped:
+        return done(Label.BRIGHT)
+    if occlusion:
+        return done(Label.OCCLUSION)
+    if brighter:
+        return done(Label.BRIGHT)
+    if too_dark:
+        return done(Label.DARK)
+
+    strongest = max(cur.peaks, default=(0.0, 0, 0))
+    if ref is not None:
+        # A new peak: one the reference does not have at that frequency.
+        if ref.spectrum.shape == cur.spectrum.shape:
+            gained = max((v - float(ref.spectrum[y, x]) for v, y, x in cur.peaks), default=0.0)
+            stripes = gained >= th.stripes_peak_gain
+        else:  # a reference of another shape: its spectrum cannot be compared bin by bin
+            gained, stripes = 0.0, strongest[0] >= th.stripes_peak_min
+        m["stripes_gain"] = gained
+        if correlation < th.scene_correlation_min and not stripes:
+            return done(Label.SCENE_CHANGE)
+    if ref is not None:
+        noisy = (
+            cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
+        ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
+        m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
+        cast = m["chroma_shift"] >= th.cast_shift
+        m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
+        blurred = m["blur_ratio"] < th.blur_ratio
+    else:
+        stripes = strongest[0] >= th.stripes_peak_min
+        noisy = cur.chroma_noise >= th.chroma_noise_sigma or cur.noise >= th.noise_sigma
+        cast = cur.chroma[2] >= th.cast_neutral_chroma and cur.chroma[3] >= th.cast_highlight_chroma
+        # Motion blur takes the detail of one direction only: a frame that is also strongly anisotropic needs less.
+        streaked = cur.isotropy < th.isotropy_max and cur.sharpness < th.sharpness_streaked
+        blurred = (cur.sharpness < th.sharpness_min or streaked) and cur.textured_share > 0.0
+
+    # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
+    # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
+    # without one, the chroma test is the weaker (a red sunset) and blur goes first.
+    order = [(stripes, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
+    if ref is None:
+        order[2], order[3] = order[3], order[2]
+    for found, label in order:
+        if found:
+            return done(label)
+    return done()

@@ -1,0 +1,325 @@
+"""Measurements of one camera picture for the picture diagnosis (video/diagnosis.py decides from them).
+
+Everything is measured on a small copy (`prepare`: 320 px wide) except sensor noise, which needs the half-size
+picture `decode` gives (at 320 px the downscaling has averaged most of it away). Also a small cache of the
+measurements of reference frames, keyed by their pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from video.diagnosis import Thresholds
+
+Image = NDArray[Any]
+
+WORK_WIDTH = 320
+FINE_WIDTH = 640  # sensor noise is measured at this width
+GRID = (8, 6)  # cells across, down: each cell is 40x30 px at the working size
+
+
+def _bgr8(image: Image) -> Image:
+    """The picture as 3-channel BGR uint8 at its own size (grey and BGRA accepted, values clipped to 0-255)."""
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _resized(image: Image, width: int) -> Image:
+    height = image.shape[0]
+    if image.shape[1] == width:
+        return image
+    # At least 16 rows: a sliver of a picture still gets a grid of cells (and is no_signal or black anyway).
+    size = (width, max(16, round(height * width / image.shape[1])))
+    shrink = image.shape[1] > width
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def prepare(image: Image) -> Image:
+    """The frame as kept between checks: BGR uint8, FINE_WIDTH pixels wide (the input itself when it already is;
+    a 1280x720 snapshot from `decode` already is). Everything but noise is then measured at WORK_WIDTH."""
+    return _resized(_bgr8(image), FINE_WIDTH)
+
+
+def small(image: Image) -> Image:
+    """BGR uint8 at WORK_WIDTH, where the measurements are taken."""
+    return _resized(prepare(image), WORK_WIDTH)
+
+
+@dataclass
+class Features:
+    """Measurements of one prepared frame, shared by the checks and by the comparisons with other frames."""
+
+    bgr: Image
+    grey: Image  # uint8
+    mean: float
+    black_share: float
+    caption_share: float
+    clipped_share: float
+    flat_share: float
+    colours_cover: float
+    cell_std: Image  # low-pass standard deviation per cell
+    cell_mean: Image
+    detail: float  # low-pass standard deviation outside the OSD bands
+    plain: float  # share of cells that are uniform and as bright as the median cell (a screen, or one surface)
+    bars: float  # share of columns that are constant down the upper 60% of the picture (colour bars)
+    highlights: float  # 99th percentile of luminance
+    thumb: Image  # 64x36 float32, zero mean, unit norm
+    chroma: tuple[float, float, float, float]  # mean a, mean b; 5th percentile of mid-tone chroma; highlights' chroma
+    sharpness: float
+    isotropy: float  # weakest over strongest second difference of the four directions (motion blur: low)
+    textured_share: float
+    noise: float
+    chroma_noise: float
+    spectrum: Image  # log magnitude minus its surrounding ring
+    peaks: list[tuple[float, int, int]]  # (height, row, column) of the isolated peaks that are not a harmonic series
+
+
+def cells(values: Image, grid: tuple[int, int]) -> Image:
+    """The picture as (rows, cols, cell pixels): a grid of equal cells (the remainder at the right/bottom is left
+    out), so per-cell statistics are one vectorised reduction over the last axis."""
+    cols, rows = grid
+    height, width = values.shape[0] // rows, values.shape[1] // cols
+    blocks = values[: rows * height, : cols * width].reshape(rows, height, cols, width)
+    cells: Image = blocks.transpose(0, 2, 1, 3).reshape(rows * cols, height * width)
+    return cells
+
+
+def measure(image: Image, th: Thresholds) -> Features:
+    fine = prepare(image)
+    bgr = _resized(fine, WORK_WIDTH)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    g = grey.astype(np.float32)
+    height, width = grey.shape
+    noise, chroma_noise = _noise(fine)
+    total = float(grey.size)
+    mean = float(g.mean())
+    hist = np.bincount(grey.ravel(), minlength=256)
+    black_share = float(hist[: int(th.black_level)].sum()) / total
+    band = height // 8  # the top and bottom bands where OSD text (the camera's clock) sits
+    core = grey[band : height - band]
+    # Caption: text brighter than the background it is written on (the median).
+    caption_level = max(th.caption_level, float(np.median(core[::4, ::4])) + 60.0)
+    caption_share = float(np.count_nonzero(core >= caption_level)) / float(core.size)
+    clipped_share = float(hist[250:].sum()) / total
+
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    flat_share = float(np.count_nonzero(np.abs(lap) <= 1.0)) / total
+    histogram = cv2.calcHist([bgr], [0, 1, 2], None, [16, 16, 16], [0, 256, 0, 256, 0, 256]).ravel()
+    counts = -np.sort(-histogram)  # 16 levels per channel, most common colours first
+    colours_cover = float(counts[: th.synthetic_colours_max].sum()) / total
+
+    low = cv2.GaussianBlur(g, (0, 0), 2.0)
+    grid_cells = cells(low, GRID)
+    cell_std = grid_cells.std(axis=1)
+    cell_mean = grid_cells.mean(axis=1)
+    detail = float(low[band : height - band].std())
+    uniform = cell_std < th.uniform_std
+    plain = float((uniform & (np.abs(cell_mean - float(np.median(cell_mean))) <= th.screen_mean_spread)).mean())
+    bars = float((low[: height * 6 // 10].std(axis=0) < th.uniform_std).mean()) if low[: height * 6 // 10].size else 0.0
+    highlights = float(np.searchsorted(np.cumsum(hist), 0.99 * total))
+
+    small = cv2.resize(g, (64, 36), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    small = small - small.mean()
+    norm = float(np.linalg.norm(small))
+    thumb = small / norm if norm > 1e-3 else np.zeros_like(small)
+
+    tiny = cv2.resize(bgr, (80, 45), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    lab = cv2.cvtColor(tiny, cv2.COLOR_BGR2Lab)
+    a, b = lab[..., 1], lab[..., 2]
+    da, db = float(a.mean()), float(b.mean())
+    # A scene under the right white balance nearly always has some near-neutral mid-tones (grey, white, shadow);
+    # a cast moves every pixel, so even the most neutral ones carry chroma.
+    midtones = (lab[..., 0] > 25) & (lab[..., 0] < 95)
+    chroma_values = np.hypot(a, b)[midtones]
+    least = float(np.percentile(chroma_values, 5)) if chroma_values.size >= 50 else 0.0
+    # ... and its highlights (the brightest tenth, short of clipping) are near white; a warm scene keeps them white.
+    lightness = lab[..., 0]
+    top = (lightness >= np.percentile(lightness, 90)) & (lightness < 97)
+    highlight = float(np.median(np.hypot(a, b)[top])) if np.count_nonzero(top) >= 10 else 0.0
+
+    # Sharpness: fine detail (residual of a sigma-1 blur) over mid-band contrast (residual of sigma-4), per cell,
+    # median over textured cells, leaving out the OSD bands at the top and bottom. Measured on a grey-world balanced
+    # grey (each channel over its mean), so a colour cast, which changes how channels mix, does not change it.
+    channels = bgr[band : height - band]
+    means = np.array(cv2.mean(channels)[:3])
+    weights = (means.mean() / np.maximum(means, 1.0) / 3.0).astype(np.float32).reshape(1, 3)
+    core = cv2.transform(channels.astype(np.float32), weights)
+    fine = np.abs(core - cv2.GaussianBlur(core, (0, 0), 1.0))
+    mid = np.abs(core - cv2.GaussianBlur(core, (0, 0), 4.0))
+    contrast = cells(mid, (8, 4)).mean(axis=1)
+    detailed = contrast >= th.texture_min
+    ratios = cells(fine, (8, 4)).mean(axis=1)[detailed] / contrast[detailed]
+    sharpness = float(np.median(ratios)) if ratios.size else 0.0
+    textured_share = float(detailed.mean())
+    energies = [cv2.norm(cv2.filter2D(core, cv2.CV_32F, kernel), cv2.NORM_L1) for kernel in _DIRECTIONS]
+    isotropy = min(energies) / max(max(energies), 1e-6)
+
+    residual, peaks = _spectrum_peaks(g, mean, th)
+    return Features(
+        bgr=bgr,
+        grey=grey,
+        mean=mean,
+        black_share=black_share,
+        caption_share=caption_share,
+        clipped_share=clipped_share,
+        flat_share=flat_share,
+        colours_cover=colours_cover,
+        cell_std=cell_std,
+        cell_mean=cell_mean,
+        detail=detail,
+        plain=plain,
+        bars=bars,
+        highlights=highlights,
+        thumb=thumb,
+        chroma=(da, db, least, highlight),
+        sharpness=sharpness,
+        isotropy=isotropy,
+        textured_share=textured_share,
+        noise=noise,
+        chroma_noise=chroma_noise,
+        spectrum=residual,
+        peaks=peaks,
+    )
+
+
+def _noise(fine: Image) -> tuple[float, float]:
+    """Sensor noise sigma at FINE_WIDTH: in the luminance and in the colour differences.
+
+    Immerkaer (1996) on the flattest half of the pixels, so edges and texture count as little as possible; and in
+    the colour differences, where scene texture is weak but sensor noise (independent per channel) is not.
+    """
+    # OpenCV primitives throughout (the sums of absolute values are cv2.norm L1): this runs on 640x270 pixels,
+    # the picture without the top and bottom eighths where OSD text (a sharp-edged clock) sits.
+    band = fine.shape[0] // 8
+    fine = fine[band : fine.shape[0] - band]
+    g = cv2.cvtColor(fine, cv2.COLOR_BGR2GRAY)
+    response = cv2.filter2D(g, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    gradient = cv2.add(
+        cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_16S, 1, 0, ksize=3)),
+        cv2.convertScaleAbs(cv2.Sobel(g, cv2.CV_16S, 0, 1, ksize=3)),
+    )[1:-1, 1:-1]
+    # The median gradient from every 4th pixel in each direction: as good a split and 16 times cheaper.
+    flattest = (gradient <= np.median(gradient[::4, ::4])).view(np.uint8)
+    count = cv2.countNonZero(flattest)
+    noise = _SIGMA * cv2.norm(response, cv2.NORM_L1, flattest) / count if count else 0.0
+    blue, green, red = cv2.split(fine)
+    sums = [
+        cv2.norm(cv2.filter2D(cv2.subtract(other, green, dtype=cv2.CV_16S), cv2.CV_32F, _IMMERKAER), cv2.NORM_L1)
+        for other in (blue, red)
+    ]
+    chroma_noise = _SIGMA * max(sums) / float(g.size)
+    return noise, chroma_noise
+
+
+# Second differences along x, y and the two diagonals (the diagonal ones scaled to the same pixel distance).
+_DIRECTIONS: list[Image] = [
+    np.array([[0, 0, 0], [1, -2, 1], [0, 0, 0]], np.float32),
+    np.array([[0, 1, 0], [0, -2, 0], [0, 1, 0]], np.float32),
+    np.array([[1, 0, 0], [0, -2, 0], [0, 0, 1]], np.float32) / 2,
+    np.array([[0, 0, 1], [0, -2, 0], [1, 0, 0]], np.float32) / 2,
+]
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_SIGMA = math.sqrt(math.pi / 2) / 6.0
+
+
+def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[tuple[float, int, int]]]:
+    """Log spectrum over its local ring background, and its isolated peaks that are not part of a harmonic series.
+
+    Interference bars are a sinusoid: one sharp peak (and its mirror). Periodic scenes (brick courses, lines of text)
+    have peaks too, but at several multiples of one frequency, in one direction: those are left out.
+    """
+    height, width = g.shape
+    window = _hann(height, width)
+    planes = cv2.dft((g - mean) * window, flags=cv2.DFT_COMPLEX_OUTPUT)[:, : width // 2 + 1]
+    magnitude = cv2.magnitude(np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1]))
+    spectrum = np.log(np.fft.fftshift(magnitude, axes=0) + 1e-3)
+    outer = cv2.blur(spectrum, (15, 15), borderType=cv2.BORDER_REFLECT) * 225.0
+    inner = cv2.blur(spectrum, (5, 5), borderType=cv2.BORDER_REFLECT) * 25.0
+    residual = spectrum - (outer - inner) / 200.0
+    fy, fx = _frequencies(height, residual.shape[1])
+    radius = np.hypot(fy, fx)
+    # Leave out the lowest frequencies (scene layout) and the highest (JPEG blocks, pixel-level noise).
+    residual[(radius < 0.03) | (radius > 0.4)] = 0.0
+    maxima = (residual == cv2.dilate(residual, np.ones((5, 5), np.uint8))) & (residual >= th.stripes_candidate)
+    found = sorted(((float(residual[y, x]), int(y), int(x)) for y, x in np.argwhere(maxima)), reverse=True)[:12]
+    isolated = []
+    for value, y, x in found:
+        v = (float(fy[y, x]), float(fx[y, x]))
+        r = math.hypot(*v)
+        series = False
+        for value2, y2, x2 in found:
+            w = (float(fy[y2, x2]), float(fx[y2, x2]))
+            r2 = math.hypot(*w)
+            same_line = abs(v[0] * w[1] - v[1] * w[0]) / (r * r2) < 0.05
+            # A peak far above every other one in its direction is bars laid over a periodic scene.
+            if same_line and abs(r2 - r) > 0.2 * r and value2 >= value - 1.0:
+                series = True
+                break
+        if not series:
+            isolated.append((value, y, x))
+    return residual, isolated
+
+
+@lru_cache(maxsize=8)
+def _hann(height: int, width: int) -> Image:
+    # Constant per frame size; cached because building it costs as much as the FFT.
+    return np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _frequencies(height: int, columns: int) -> tuple[Image, Image]:
+    yy, xx = np.mgrid[0:height, 0:columns].astype(np.float32)
+    return (yy - height // 2) / height, xx / (2 * (columns - 1))
+
+
+class _ReferenceCache:
+    """Features of recently seen reference frames, keyed by their content (a camera's reference rarely changes, and
+    measuring it is half the cost of a check). Keyed by a digest of the pixels, so `diagnose` stays a pure function."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[bytes, tuple[int, ...], Thresholds], Features] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, image: Image, th: Thresholds) -> Features:
+        # Every other pixel of every other row: a camera frame's sensor noise makes this as unique as the whole,
+        # at a quarter of the hashing.
+        pixels = np.ascontiguousarray(image[::2, ::2])
+        key = (hashlib.blake2b(pixels.data, digest_size=16).digest(), image.shape, th)
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        # Only the frame's own pixels are never needed from a reference: drop them to keep entries small (~120 KB).
+        features = replace(measure(image, th), bgr=_EMPTY, grey=_EMPTY)
+        with self.lock:
+            self.entries[key] = features
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return features
+
+
+_EMPTY = np.zeros((0, 0), np.uint8)
+_REFERENCES = _ReferenceCache()
+
+
+def reference_measure(image: Image, th: Thresholds) -> Features:
+    return _REFERENCES.get(image, th)
