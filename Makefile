@@ -39,12 +39,15 @@ unit: $(STAMP) test-deps
 
 test: lint typecheck unit
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) test-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alarm_latency.py
 	$(BIN)/python bench/dc09_latency.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/console_feed.py
+	$(BIN)/python bench/evidence.py
+	$(BIN)/python bench/vqd.py
+	$(BIN)/python bench/influx.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts

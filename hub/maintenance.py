@@ -10,7 +10,6 @@ its fault then, and whatever was put right recovers.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -99,11 +98,7 @@ class MaintenanceScheduler:
 
     def start(self) -> None:
         """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
-        try:
-            self.run_once()
-        except sqlite3.Error:
-            log.exception("first check failed; the timer tries again")
-        self._timer.start()
+        self._timer.start(tick_now=True)
 
     def stop(self) -> None:
         self._timer.stop()

@@ -34,7 +34,14 @@ class Periodic:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, *, tick_now: bool = False) -> None:
+        """With `tick_now` one tick runs first in the caller's thread (so the state is right once the hub has
+        started); if it fails, the timer tries again at its next tick."""
+        if tick_now:
+            try:
+                self._tick()
+            except Exception:
+                log.exception("%s: first tick failed; the timer tries again", self._name)
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 

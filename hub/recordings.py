@@ -363,11 +363,7 @@ class RecordingsWatcher:
 
     def start(self) -> None:
         """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
-        try:
-            self.run_once()
-        except sqlite3.Error:
-            log.exception("first check failed; the timer tries again")
-        self._timer.start()
+        self._timer.start(tick_now=True)
 
     def stop(self) -> None:
         self._timer.stop()

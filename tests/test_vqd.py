@@ -2,6 +2,8 @@
 
 The set is split by photograph: TUNE photographs were looked at while choosing the thresholds, HOLDOUT ones never
 were; both are reported (per-label precision and recall, exact-match accuracy), with `pytest -s` to see the tables.
+The hard scenes (facades, railings, sky, walls, night; tests/vqd_set.py `draw_hard`) are scored the same way, and
+their healthy checks alone and against a reference give the false-alarm rates.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests import vqd_set
-from tests.vqd_set import HOLDOUT, LABELS, TUNE, Sample
+from tests.vqd_set import CROP_HOLDOUT, CROP_TUNE, HARD_HOLDOUT, HARD_TUNE, HOLDOUT, LABELS, TUNE, Sample
 from video.diagnosis import Diagnosis, Label, decode, diagnose, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,10 +104,60 @@ def test_labelled_set_accuracy_and_false_alarms(tune_set: list[Sample], holdout_
     print(holdout.render("held-out photographs (never used while tuning)"))
     print(both.render("all").split("\n  wrong")[0])
     assert tune.accuracy >= 0.9
-    assert holdout.accuracy >= 0.85  # measured 0.87: a regression bound for the held-out photographs
+    # A regression bound for the held-out photographs: measured 0.880 (0.887 before the no-reference checks were
+    # made more conservative: some blur and partial occlusion without a reference now pass as healthy).
+    assert holdout.accuracy >= 0.85
     assert both.false_alarm_rate <= 0.05
     # Every label is exercised and found at least once.
     assert all(both.table[label][0] > 0 for label in LABELS)
+
+
+# Regression bounds, measured: healthy hard scenes alone falsely alarm 5/46 (tune) and 4/42 (held-out), against a
+# reference 0; the hard scenes with every fault score 0.851 (tune) and 0.830 (held-out).
+TUNE_ALONE_MAX = 0.11
+HOLDOUT_ALONE_MAX = 0.10
+HARD_TUNE_ACCURACY_MIN = 0.84
+HARD_HOLDOUT_ACCURACY_MIN = 0.82
+
+
+@pytest.fixture(scope="module")
+def hard_healthy() -> dict[str, list[Sample]]:
+    return {
+        "tune": list(vqd_set.hard_healthy(HARD_TUNE, CROP_TUNE)),
+        "held-out": list(vqd_set.hard_healthy(HARD_HOLDOUT, CROP_HOLDOUT)),
+    }
+
+
+def test_hard_healthy_scenes_rarely_alarm_without_a_reference(hard_healthy: dict[str, list[Sample]]) -> None:
+    # Facades with rows of windows, railings, brick, tiles, corridors, large sky, blank walls, grass and gravel, lit
+    # night scenes, and zoomed crops of the photographs: each checked alone and against a reference.
+    print()
+    rates = {}
+    for split, samples in hard_healthy.items():
+        alone = score([s for s in samples if s.reference is None])
+        against = score([s for s in samples if s.reference is not None])
+        print(
+            f"hard healthy, {split}: false alarms alone {alone.false_alarms}/{alone.healthy}"
+            f" ({alone.false_alarm_rate:.1%}), with a reference {against.false_alarms}/{against.healthy}"
+        )
+        print("\n".join(f"  wrong: {miss}" for miss in alone.misses + against.misses))
+        rates[split] = (alone.false_alarm_rate, against.false_alarm_rate)
+    assert rates["tune"][0] <= TUNE_ALONE_MAX
+    assert rates["held-out"][0] <= HOLDOUT_ALONE_MAX
+    assert rates["tune"][1] == rates["held-out"][1] == 0.0
+
+
+def test_hard_scenes_with_every_fault(hard_healthy: dict[str, list[Sample]]) -> None:
+    # The same hard scenes with every degradation (tests/vqd_set.py `samples`): recall on scenes that look like
+    # faults, and the healthy kinds of those scenes (with and without reference) among them.
+    tune, holdout = score(list(vqd_set.samples(HARD_TUNE))), score(list(vqd_set.samples(HARD_HOLDOUT)))
+    print()
+    print(tune.render("hard scenes, tune seeds"))
+    print(holdout.render("hard scenes, held-out seeds").split("\n  wrong")[0])
+    assert tune.accuracy >= HARD_TUNE_ACCURACY_MIN
+    assert holdout.accuracy >= HARD_HOLDOUT_ACCURACY_MIN
+    assert tune.false_alarm_rate <= 0.05
+    assert holdout.false_alarm_rate <= 0.08
 
 
 def _clean(name: str = "astronaut") -> np.ndarray:
@@ -123,6 +175,41 @@ def _noisy(image: np.ndarray, seed: int, sigma: float = 2.0) -> np.ndarray:
 
 
 AT = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+
+
+def _scene(kind: str, seed: int = 5) -> np.ndarray:
+    return _noisy(vqd_set.photo(f"{kind}-{seed}"), seed)
+
+
+def test_interference_is_stripes_without_a_reference_but_windows_and_brick_are_not() -> None:
+    for kind in ("facade", "brick", "fence", "tiles"):
+        result = diagnose(_jpeg(vqd_set.overlay(_scene(kind), AT)))
+        assert result.labels == (Label.HEALTHY,), (kind, result.metrics)
+    # Bars over a sky, a wall, a corridor: a sinusoid over the whole picture, plain areas included. (Over a facade
+    # filling the frame its own windows' pattern hides them without a reference.)
+    for kind in ("sky", "wall", "corridor"):
+        barred = vqd_set.stripes(_scene(kind), np.random.default_rng(1))
+        result = diagnose(_jpeg(vqd_set.overlay(barred, AT)))
+        assert result.labels == (Label.STRIPES,), (kind, result.metrics)
+        assert result.metrics["stripes_spread"] >= 0.9
+
+
+def _left_hand(image: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """An out-of-focus surface entering from the left edge over about half the picture."""
+    outline = np.zeros(image.shape[:2], np.float32)
+    cv2.ellipse(outline, (0, 360), (700, 520), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(outline, (0, 0), 6.0)[..., None]
+    return _noisy(image * (1 - mask) + np.array(colour, np.float32) * mask, 7)
+
+
+def test_sky_walls_and_floors_are_not_occlusion_without_a_reference_but_a_hand_is() -> None:
+    for kind in ("sky", "wall", "corridor", "night"):
+        result = diagnose(_jpeg(vqd_set.overlay(_scene(kind), AT, "bottom")))
+        assert result.labels == (Label.HEALTHY,), (kind, result.metrics)
+    for kind, colour in (("sky", (80, 110, 170)), ("facade", (200, 200, 205)), ("corridor", (60, 70, 90))):
+        covered = _left_hand(_scene(kind), colour)
+        result = diagnose(_jpeg(vqd_set.overlay(covered, AT)))
+        assert result.labels == (Label.OCCLUSION,), (kind, result.metrics)
 
 
 def test_static_scene_with_sensor_noise_is_not_frozen() -> None:

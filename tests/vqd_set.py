@@ -6,6 +6,11 @@ date-time overlay that changes from frame to frame, as a camera's OSD does; the 
 (it stays sharp on a blurred picture). Healthy samples are the same scene with fresh sensor noise, a small exposure
 change, a few pixels of jitter and a moving clock. Photographs are split: TUNE ones were used while choosing the
 thresholds, HOLDOUT ones never were.
+
+Hard scenes (`draw_hard`, `hard_healthy`): what school cameras look at and what must not raise a false fault without a
+reference (facades with rows of windows, railings, brick, tiles, corridors, large sky, blank walls, grass and gravel,
+lit night scenes), drawn from a seed, plus zoomed crops of the photographs; odd seeds and TUNE photographs were used
+while tuning, even seeds (HARD_HOLDOUT) and HOLDOUT photographs' crops were measured once at the end.
 """
 
 from __future__ import annotations
@@ -76,7 +81,10 @@ class Sample:
 
 @cache
 def photo(name: str) -> Image:
-    """The photograph as 1280x720 BGR float32 (centre crop to 16:9, then resized)."""
+    """The photograph as 1280x720 BGR float32 (centre crop to 16:9, then resized); "kind-seed" draws a hard scene."""
+    kind, _, seed = name.partition("-")
+    if kind in HARD and seed:
+        return draw_hard(kind, int(seed))
     image = cv2.imread(str(DATA / FILES[name]), cv2.IMREAD_COLOR)
     if image is None:
         raise FileNotFoundError(DATA / FILES[name])
@@ -367,4 +375,192 @@ def samples(photos: tuple[str, ...], seed: int = 5) -> Iterator[Sample]:
                 previous=encode(previous) if previous is not None else None,
                 reference=encode(reference) if reference is not None else None,
                 expected=frozenset({expected}),
+            )
+
+
+# Hard scenes, drawn from a seed like hub/sim_cameras.py; "kind-seed" names, odd seeds for tuning, even ones held out.
+
+
+def _texture(rng: np.random.Generator, shape: tuple[int, int], scale: float, amount: float) -> Image:
+    """Band-limited random texture (grass, gravel, plaster): zero mean, about `amount` grey levels."""
+    small = rng.standard_normal((max(2, int(shape[0] / scale)), max(2, int(shape[1] / scale)))).astype(np.float32)
+    field: Image = cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC) * amount
+    return field
+
+
+def _sky(rng: np.random.Generator, rows: int, night: bool = False) -> Image:
+    y = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None, None]
+    top = np.array([20, 12, 8] if night else rng.uniform([200, 150, 110], [240, 190, 150]), np.float32)
+    low = np.array([35, 25, 20] if night else rng.uniform([225, 215, 200], [250, 240, 230]), np.float32)
+    return np.broadcast_to(top + (low - top) * y, (rows, WIDTH, 3)).copy()
+
+
+def _facade(rng: np.random.Generator, img: Image, top: int, bottom: int, lit: float = 0.0) -> None:
+    """A building front from `top` to `bottom`: wall, rows of windows at a fixed pitch, some lit."""
+    wall = rng.uniform(90, 210, 3).astype(np.float32)
+    img[top:bottom] = wall + _texture(rng, (bottom - top, WIDTH), 6.0, 3.0)[..., None]
+    pitch_x, pitch_y = int(rng.integers(50, 130)), int(rng.integers(60, 120))
+    win_w, win_h = int(pitch_x * rng.uniform(0.4, 0.7)), int(pitch_y * rng.uniform(0.4, 0.65))
+    glass = rng.uniform(30, 80, 3)
+    for wy in range(top + 20, bottom - win_h - 10, pitch_y):
+        for wx in range(int(rng.integers(5, 30)), WIDTH - win_w, pitch_x):
+            colour = (170, 220, 245) if rng.random() < lit else tuple(float(c) for c in glass)
+            cv2.rectangle(img, (wx - 3, wy - 3), (wx + win_w + 3, wy + win_h + 3), (235, 235, 235), -1)
+            cv2.rectangle(img, (wx, wy), (wx + win_w, wy + win_h), colour, -1)
+
+
+def draw_hard(kind: str, seed: int) -> Image:
+    """One hard healthy scene, 1280x720 BGR float32."""
+    rng = np.random.default_rng(seed * 7919 + sum(map(ord, kind)))
+    img = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    horizon = int(HEIGHT * rng.uniform(0.15, 0.35))
+    if kind == "facade":  # a building filling the frame under a strip of sky
+        img[:horizon] = _sky(rng, horizon)
+        _facade(rng, img, horizon, HEIGHT - 60)
+        img[HEIGHT - 60 :] = 110 + _texture(rng, (60, WIDTH), 2.0, 8.0)[..., None]
+    elif kind == "fence":  # railings across the whole width in front of a lawn and sky
+        img[:horizon] = _sky(rng, horizon)
+        img[horizon:] = (
+            np.array([60, 130, 80], np.float32) + _texture(rng, (HEIGHT - horizon, WIDTH), 2.0, 14.0)[..., None]
+        )
+        pitch, bar = int(rng.integers(24, 70)), int(rng.integers(4, 10))
+        shade = tuple(float(c) for c in rng.uniform(20, 70, 3))
+        for x in range(int(rng.integers(0, pitch)), WIDTH, pitch):
+            cv2.rectangle(img, (x, int(HEIGHT * 0.3)), (x + bar, HEIGHT), shade, -1)
+        for y in (int(HEIGHT * 0.35), int(HEIGHT * 0.9)):
+            cv2.rectangle(img, (0, y), (WIDTH, y + bar + 4), shade, -1)
+    elif kind == "brick":  # a brick wall, head-on, filling the frame
+        course, length = int(rng.integers(22, 45)), int(rng.integers(60, 110))
+        img[:] = rng.uniform(150, 200)
+        for row, y in enumerate(range(0, HEIGHT, course)):
+            for x in range(-(row % 2) * length // 2, WIDTH, length):
+                tone = rng.uniform([40, 60, 120], [80, 100, 180])
+                cv2.rectangle(img, (x + 3, y + 3), (x + length - 3, y + course - 3), tuple(float(c) for c in tone), -1)
+        img += _texture(rng, (HEIGHT, WIDTH), 1.5, 6.0)[..., None]
+    elif kind in ("tiles", "corridor"):  # a floor of square tiles in perspective, walls and a ceiling for a corridor
+        tile = int(rng.integers(40, 90))
+        plane = np.full((1200, 1200, 3), rng.uniform(150, 220), np.float32)
+        for i in range(0, 1200, tile):
+            plane[i : i + 3], plane[:, i : i + 3] = 90.0, 90.0
+        far_y = int(HEIGHT * rng.uniform(0.3, 0.45))
+        src = np.array([[0, 0], [1200, 0], [1200, 1200], [0, 1200]], np.float32)
+        half = WIDTH * (0.15 if kind == "corridor" else 0.5)
+        dst = np.array(
+            [[WIDTH / 2 - half, far_y], [WIDTH / 2 + half, far_y], [WIDTH * 1.6, HEIGHT], [-WIDTH * 0.6, HEIGHT]],
+            np.float32,
+        )
+        wall = rng.uniform(120, 200, 3).astype(np.float32)
+        img[:] = wall * np.linspace(0.8, 1.05, WIDTH, dtype=np.float32)[None, :, None]
+        tiled = cv2.warpPerspective(plane, cv2.getPerspectiveTransform(src, dst), (WIDTH, HEIGHT))
+        covered = cv2.warpPerspective(
+            np.ones((1200, 1200), np.float32), cv2.getPerspectiveTransform(src, dst), (WIDTH, HEIGHT)
+        )
+        img = img * (1 - covered[..., None]) + tiled
+        if kind == "corridor":
+            for k in range(1, 6):  # doors down both walls and lights along the ceiling
+                depth = 1.0 / (k + 1)
+                door = WIDTH / 2 - half - (WIDTH / 2 - half) * depth
+                top = int(far_y - 200 * depth)
+                cv2.rectangle(
+                    img, (int(door), top), (int(door + 60 * depth), far_y + int(120 * depth)), (60, 80, 110), -1
+                )
+                cv2.ellipse(
+                    img,
+                    (WIDTH // 2, int(far_y * (1 - depth))),
+                    (int(90 * depth), int(12 * depth) + 2),
+                    0,
+                    0,
+                    360,
+                    (250, 250, 250),
+                    -1,
+                )
+    elif kind == "sky":  # mostly sky above a low skyline of roofs and trees
+        horizon = int(HEIGHT * rng.uniform(0.6, 0.78))
+        img[:horizon] = _sky(rng, horizon)
+        img[horizon:] = (
+            np.array([70, 100, 90], np.float32) + _texture(rng, (HEIGHT - horizon, WIDTH), 2.0, 14.0)[..., None]
+        )
+        for _ in range(12):
+            x, w, h = int(rng.integers(0, WIDTH)), int(rng.integers(40, 160)), int(rng.integers(20, 90))
+            colour = tuple(float(c) for c in rng.integers(40, 150, 3))
+            if rng.random() < 0.5:
+                cv2.rectangle(img, (x, horizon - h), (x + w, horizon), colour, -1)
+            else:
+                cv2.circle(img, (x, horizon - h // 3), h // 2 + 10, (40, float(rng.integers(80, 130)), 40), -1)
+    elif kind == "wall":  # a blank painted wall over most of the frame, a floor strip and a notice board
+        floor = int(HEIGHT * rng.uniform(0.75, 0.9))
+        wall = rng.uniform(140, 225, 3).astype(np.float32)
+        light = np.linspace(1.05, 0.85, WIDTH, dtype=np.float32)[None, :, None]
+        img[:floor] = wall * light + _texture(rng, (floor, WIDTH), 3.0, 1.0)[..., None]
+        img[floor:] = 90 + _texture(rng, (HEIGHT - floor, WIDTH), 2.0, 10.0)[..., None]
+        x, y = int(rng.integers(100, WIDTH - 400)), int(rng.integers(80, floor - 300))
+        cv2.rectangle(img, (x, y), (x + 260, y + 180), (60, 90, 140), -1)
+        for k in range(5):
+            cv2.rectangle(img, (x + 20 + k * 48, y + 20), (x + 55 + k * 48, y + 70 + (k % 2) * 60), (240, 240, 235), -1)
+    elif kind == "ground":  # grass and gravel filling the frame (a camera looking down at a yard)
+        img[:] = rng.uniform([50, 90, 60], [120, 150, 140])
+        img += _texture(rng, (HEIGHT, WIDTH), float(rng.uniform(1.5, 4.0)), 25.0)[..., None]
+        img[:, :, 1] += _texture(rng, (HEIGHT, WIDTH), 1.2, 10.0)
+    elif kind == "night":  # a lit building at night: dark sky, dim walls, some lit windows, lamps
+        img[:horizon] = _sky(rng, horizon, night=True)
+        _facade(rng, img, horizon, HEIGHT - 80, lit=0.3)
+        lit = img[..., 2] == 245  # the lit windows keep their light, the rest of the building is in the dark
+        img[horizon : HEIGHT - 80] *= 0.2
+        img[lit] = (170, 220, 245)
+        img[HEIGHT - 80 :] = 18 + _texture(rng, (80, WIDTH), 2.0, 4.0)[..., None]
+        for x in rng.integers(50, WIDTH - 50, 3):
+            glow = np.zeros((HEIGHT, WIDTH), np.float32)
+            cv2.circle(glow, (int(x), HEIGHT - 200), 14, 255.0, -1)
+            img += cv2.GaussianBlur(glow, (0, 0), 25.0)[..., None] * 0.9
+    else:
+        raise ValueError(kind)
+    return cv2.GaussianBlur(np.clip(img, 0, 255), (0, 0), 0.8)
+
+
+HARD = ("facade", "fence", "brick", "tiles", "corridor", "sky", "wall", "ground", "night")
+HARD_TUNE = tuple(f"{kind}-{seed}" for kind in HARD for seed in (1, 3))
+HARD_HOLDOUT = tuple(f"{kind}-{seed}" for kind in HARD for seed in (2, 4))
+# Zoomed crops of the photographs (a camera zoomed onto a wall, a lawn, the sky): the same split as the photographs.
+CROP_TUNE = ("brick", "grass", "camera", "coffee", "astronaut", "chelsea", "page")
+CROP_HOLDOUT = ("gravel", "moon", "rocket", "motorcycle_right", "retina", "hubble_deep_field")
+
+
+def crop(name: str, rng: np.random.Generator) -> Image:
+    """A random 1.5-3x zoom into the photograph, brought back to 1280x720 (as a camera's digital zoom does)."""
+    image = photo(name)
+    zoom = float(rng.uniform(1.5, 3.0))
+    w, h = int(WIDTH / zoom), int(HEIGHT / zoom)
+    x, y = int(rng.integers(0, WIDTH - w + 1)), int(rng.integers(0, HEIGHT - h + 1))
+    zoomed: Image = cv2.resize(image[y : y + h, x : x + w], (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    return zoomed
+
+
+def hard_healthy(
+    scenes: tuple[str, ...], crops: tuple[str, ...], seed: int = 11, per_crop: int = 4
+) -> Iterator[Sample]:
+    """Healthy checks of the hard scenes and of zoomed crops: each with and without a reference, clock or not."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2026, 11, 29, 2, 0, 0, tzinfo=UTC)
+    views = [(f"{n}", photo(n)) for n in scenes]
+    views += [(f"{n}/crop{k}", crop(n, rng)) for n in crops for k in range(per_crop)]
+    for count, (name, clean) in enumerate(views):
+        for with_reference in (False, True):
+            when = start + timedelta(seconds=41 * count + 7 * with_reference)
+            clock = ("top", "bottom", None)[(count + with_reference) % 3]
+
+            def osd(image: Image, at: datetime, clock: str | None = clock) -> Image:
+                return overlay(image, at, clock) if clock else image
+
+            live = jitter(clean, *rng.integers(-2, 3, 2).tolist())
+            frame = osd(
+                sensor_noise(exposure(live, float(rng.uniform(0.92, 1.08))), rng, float(rng.uniform(1.0, 3.0))), when
+            )
+            reference = osd(sensor_noise(clean, rng, 1.5), when - timedelta(days=2)) if with_reference else None
+            yield Sample(
+                name=f"{name}/healthy",
+                photo=name.split("/")[0],
+                frame=encode(frame),
+                previous=None,
+                reference=encode(reference) if reference is not None else None,
+                expected=frozenset({"healthy"}),
             )

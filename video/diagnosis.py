@@ -11,13 +11,17 @@
 - `bright` / `dark`: clipped or high / low luminance, against the reference's exposure when there is one; without
   one, a dark frame must also lack highlights (a night scene has lights).
 - `occlusion`: cells that lost their texture (or plain cells that changed brightness) where the reference had it,
-  while the rest still looks like the reference; without a reference, a uniform blob beside clearly textured
-  picture, or uniform all over.
+  while the rest still looks like the reference; without a reference, uniform all over, or one uniform surface
+  without even fine texture beside textured picture that is not the scene's own background: not darkness (a night
+  sky), not a layer from edge to edge with a level border (sky, a wall, a ceiling above; ground, a floor below).
 - `scene_change`: the coarse (64x36) grey picture no longer correlates with the reference's (moved or turned).
 - `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
-  harmonic series (brick courses, lines of text) and, with a reference, not in the reference.
+  harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
+  also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
+  spread evenly over the whole picture, sky and walls included.
 - `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences.
-- `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured.
+- `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured
+  and the highlights more so (a lawn filling the frame is one colour all over).
 - `blur`: fine detail over mid-band contrast in the textured cells (so exposure and plain scenes do not matter),
   median over cells and leaving out the top and bottom bands where OSD text sits, so a crisp clock on a blurred
   picture does not make it look sharp; against the reference's own value, or an absolute floor without one.
@@ -37,7 +41,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video.measures import FINE_WIDTH, Image, cells, measure, prepare, reference_measure, small
+from video.measures import (
+    FINE_WIDTH,
+    GRID,
+    Features,
+    Image,
+    cells,
+    measure,
+    periodic_spread,
+    prepare,
+    reference_measure,
+    small,
+)
 
 __all__ = ["Diagnosis", "Label", "Thresholds", "decode", "diagnose", "prepare"]
 
@@ -115,7 +130,7 @@ class Thresholds:
     reference_texture_min: float = 6.0
     occluded_cells_min: float = 0.20
     occluded_cells_min_no_reference: float = 0.35
-    textured_rest_min: float = 0.35
+    textured_rest_min: float = 0.25
     occluded_cells_full: float = 0.90
     covered_mean_change: float = 30.0
     # ... and, against a reference, rest_alike_min of the cells left uncovered must still look like the reference's
@@ -125,6 +140,16 @@ class Thresholds:
     occluded_cells_most: float = 0.75
     # ... or the coarse picture still correlates this well with the reference (a translucent layer, paint spray).
     occluded_correlation_min: float = 0.45
+    # Without a reference a uniform cell must also lack fine texture (standard deviation at the working size, no
+    # low-pass): grass and gravel lose theirs in the low-pass, an out-of-focus occluder has none. And the uniform
+    # cells must not look like the scene's own background (`_background`): one connected patch of them (one surface:
+    # neighbours within patch_step) as large as occluded_cells_min_no_reference, not darkness (a night sky: mean below
+    # dark_region_mean), not a layer from edge to edge with a level border (sky, ceiling, ground, floor; a blob
+    # reaches layer_dome_max rows further in the middle). With these, textured_rest_min could come down from 0.35.
+    uniform_fine_std: float = 6.0
+    patch_step: float = 15.0  # a sky's gradient changes less from cell to cell; a hand in front of it more
+    dark_region_mean: float = 25.0
+    layer_dome_max: float = 1.5
     # scene_change: correlation of the coarse (64x36) grey pictures below this; a darker or brighter picture against
     # a reference needs at least exposure_correlation_min (else it is another scene).
     exposure_correlation_min: float = 0.3
@@ -135,6 +160,12 @@ class Thresholds:
     stripes_candidate: float = 2.0
     stripes_peak_min: float = 2.8
     stripes_peak_gain: float = 1.5
+    # Without a reference, interference must also look like it: a sinusoid (its half, third, double and triple
+    # frequencies below stripes_harmonic_max, where windows, railings, brick and tiles have theirs) spread over
+    # stripes_spread_min of the grid cells, sky and walls included, with a median amplitude of stripes_amplitude_min.
+    stripes_harmonic_max: float = 2.3
+    stripes_spread_min: float = 0.9
+    stripes_amplitude_min: float = 8.0
     # noise: estimated sigma (Immerkaer, at FINE_WIDTH) of the colour differences, or of the luminance on its flattest
     # half (where texture such as grass also counts, hence the higher bar); with a reference: above reference x ratio.
     chroma_noise_sigma: float = 4.0
@@ -147,11 +178,16 @@ class Thresholds:
     # with a reference, the shift of the mean (a, b) from the reference's.
     cast_neutral_chroma: float = 15.0
     cast_highlight_chroma: float = 32.0
+    # ... and the highlights more coloured than the mid-tones by cast_highlight_margin: a cast scales the channels, so
+    # it colours bright neutrals most; a scene of one coloured material (a lawn filling the frame) is even all over.
+    cast_highlight_margin: float = 4.0
     cast_shift: float = 8.0
     # blur: sharpness (fine over mid-band contrast) below sharpness_min without a reference (or below
     # sharpness_streaked when the weakest direction has less than isotropy_max of the strongest's detail: motion
-    # blur), or below blur_ratio x the reference's.
-    sharpness_min: float = 0.24
+    # blur), or below blur_ratio x the reference's. (sharpness_min was 0.24: a lit night scene or a zoomed-in brick
+    # wall measures 0.22-0.24. Lower still would spare the softest zooms, 0.18-0.22, but miss a third of the defocused
+    # pictures: measured in tests/test_vqd.py.)
+    sharpness_min: float = 0.22
     sharpness_streaked: float = 0.27
     isotropy_max: float = 0.33
     blur_ratio: float = 0.80
@@ -199,6 +235,70 @@ def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
     diff = cv2.absdiff(current, previous)
     static = int(np.count_nonzero(cells(diff, (16, 9)).max(axis=1) <= th.frozen_cell_diff))
     return static / 144.0
+
+
+def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
+    """The largest 4-connected patch of uniform cells (rows x columns of the GRID) in which neighbours differ in
+    brightness by at most `step`: one surface (a hand in front of the sky is not part of the sky)."""
+    columns, rows = GRID
+    means = cell_mean.reshape(rows, columns)
+    free = uniform.reshape(rows, columns).copy()
+    best = np.zeros((rows, columns), bool)
+    for start in zip(*np.nonzero(free), strict=True):
+        if not free[start]:
+            continue
+        patch = np.zeros((rows, columns), bool)
+        stack = [start]
+        free[start], patch[start] = False, True
+        while stack:
+            r, c = stack.pop()
+            for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if 0 <= nr < rows and 0 <= nc < columns and free[nr, nc]:
+                    if abs(float(means[nr, nc]) - float(means[r, c])) <= step:
+                        free[nr, nc], patch[nr, nc] = False, True
+                        stack.append((nr, nc))
+        if patch.sum() > best.sum():
+            best = patch
+    return best
+
+
+def _background(uniform: Image, cell_mean: Image, th: Thresholds) -> bool:
+    """Whether the largest patch of uniform cells (of the GRID) looks like part of the scene rather than something in
+    front of the lens: too small on its own, darkness (a night sky, space), or a layer from the left edge to the right
+    one: sky, a wall or a ceiling at the top and brighter than the rest, ground or a floor at the bottom and darker."""
+    patch = _largest_patch(uniform, cell_mean, th.patch_step)
+    if not patch.any():
+        return True
+    if float(patch.mean()) < th.occluded_cells_min_no_reference:
+        return True
+    flat = patch.ravel()
+    region = float(cell_mean[flat].mean())
+    if region < th.dark_region_mean:
+        return True
+    rest = float(cell_mean[~flat].mean())
+    # A layer runs from the left edge to the right one (an occluder enters from one side; the OSD clock may hide a
+    # corner of the top or bottom row, so the two outer rows count).
+    across = bool(patch[:, 0].any() and patch[:, -1].any())
+    # ... with a roughly level edge: an occluder is a blob, reaching much further into the frame in the middle
+    # columns than at the two sides.
+    depth = patch.sum(axis=0).astype(np.float32)
+    middle = GRID[0] // 2
+    across &= float(depth[middle - 2 : middle + 2].mean() - (depth[0] + depth[-1]) / 2) < th.layer_dome_max
+    sky = across and bool(patch[:2].any()) and not patch[-1].any() and region >= rest
+    ground = across and bool(patch[-2:].any()) and not patch[0].any() and region <= rest
+    return sky or ground
+
+
+def _interference(cur: Features, th: Thresholds) -> float:
+    """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
+    i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
+    best = 0.0
+    for (value, y, x), harmonic in zip(cur.peaks, cur.harmonics, strict=True):
+        if value >= th.stripes_peak_min and harmonic < th.stripes_harmonic_max:
+            spread, amplitude = periodic_spread(cur.grey, y, x)
+            if amplitude >= th.stripes_amplitude_min:
+                best = max(best, spread)
+    return best
 
 
 def diagnose(
@@ -314,12 +414,15 @@ def diagnose(
         )
         clipped = cur.clipped_share >= th.bright_clipped_min or cur.mean >= th.bright_mean
         brighter = False
-        # Without a reference: a uniform blob next to clearly textured picture (or uniform all over). A scene that is
-        # plain everywhere (a wall, the moon) has no textured part and is not called occluded.
-        occluded = float((cur.cell_std < th.uniform_std).mean())
+        # Without a reference: a uniform blob next to clearly textured picture (or uniform all over), that is not the
+        # scene's own plain background (sky, a wall, darkness).
+        uniform = (cur.cell_std < th.uniform_std) & (cur.cell_fine_std < th.uniform_fine_std)
+        occluded = float(uniform.mean())
         textured_share = float((cur.cell_std >= th.reference_texture_min).mean())
         occlusion = occluded >= th.occluded_cells_full or (
-            occluded >= th.occluded_cells_min_no_reference and textured_share >= th.textured_rest_min
+            occluded >= th.occluded_cells_min_no_reference
+            and textured_share >= th.textured_rest_min
+            and not _background(uniform, cur.cell_mean, th)
         )
         # A dark frame's cells look uniform in absolute terms; relative to its mean it keeps the scene's contrast,
         # where a surface in front of the lens has only some shading.
@@ -357,9 +460,14 @@ def diagnose(
         m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
         blurred = m["blur_ratio"] < th.blur_ratio
     else:
-        stripes = strongest[0] >= th.stripes_peak_min
+        m["stripes_spread"] = spread = _interference(cur, th)
+        stripes = spread >= th.stripes_spread_min
         noisy = cur.chroma_noise >= th.chroma_noise_sigma or cur.noise >= th.noise_sigma
-        cast = cur.chroma[2] >= th.cast_neutral_chroma and cur.chroma[3] >= th.cast_highlight_chroma
+        cast = (
+            cur.chroma[2] >= th.cast_neutral_chroma
+            and cur.chroma[3] >= th.cast_highlight_chroma
+            and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
+        )
         # Motion blur takes the detail of one direction only: a frame that is also strongly anisotropic needs less.
         streaked = cur.isotropy < th.isotropy_max and cur.sharpness < th.sharpness_streaked
         blurred = (cur.sharpness < th.sharpness_min or streaked) and cur.textured_share > 0.0

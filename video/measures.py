@@ -74,6 +74,7 @@ class Features:
     flat_share: float
     colours_cover: float
     cell_std: Image  # low-pass standard deviation per cell
+    cell_fine_std: Image  # standard deviation per cell at the working size, no low-pass (grass, gravel keep it)
     cell_mean: Image
     detail: float  # low-pass standard deviation outside the OSD bands
     plain: float  # share of cells that are uniform and as bright as the median cell (a screen, or one surface)
@@ -88,6 +89,7 @@ class Features:
     chroma_noise: float
     spectrum: Image  # log magnitude minus its surrounding ring
     peaks: list[tuple[float, int, int]]  # (height, row, column) of the isolated peaks that are not a harmonic series
+    harmonics: list[float]  # per peak: the highest residual at its half, third, double and triple (a pattern's)
 
 
 def cells(values: Image, grid: tuple[int, int]) -> Image:
@@ -128,6 +130,7 @@ def measure(image: Image, th: Thresholds) -> Features:
     grid_cells = cells(low, GRID)
     cell_std = grid_cells.std(axis=1)
     cell_mean = grid_cells.mean(axis=1)
+    cell_fine_std = cells(g, GRID).std(axis=1)
     detail = float(low[band : height - band].std())
     uniform = cell_std < th.uniform_std
     plain = float((uniform & (np.abs(cell_mean - float(np.median(cell_mean))) <= th.screen_mean_spread)).mean())
@@ -172,6 +175,7 @@ def measure(image: Image, th: Thresholds) -> Features:
     isotropy = min(energies) / max(max(energies), 1e-6)
 
     residual, peaks = _spectrum_peaks(g, mean, th)
+    harmonics = [_harmonic_level(residual, y, x) for _, y, x in peaks]
     return Features(
         bgr=bgr,
         grey=grey,
@@ -182,6 +186,7 @@ def measure(image: Image, th: Thresholds) -> Features:
         flat_share=flat_share,
         colours_cover=colours_cover,
         cell_std=cell_std,
+        cell_fine_std=cell_fine_std,
         cell_mean=cell_mean,
         detail=detail,
         plain=plain,
@@ -196,6 +201,7 @@ def measure(image: Image, th: Thresholds) -> Features:
         chroma_noise=chroma_noise,
         spectrum=residual,
         peaks=peaks,
+        harmonics=harmonics,
     )
 
 
@@ -275,6 +281,57 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
         if not series:
             isolated.append((value, y, x))
     return residual, isolated
+
+
+def _harmonic_level(residual: Image, y: int, x: int) -> float:
+    """The highest spectrum residual near half, a third, twice and three times the peak's frequency.
+
+    Interference is a sinusoid: nothing at its multiples or fractions. Windows, railings, brick and tiles are bars and
+    edges, whose profile puts energy at the multiples of the pattern's frequency (the peak found may be either).
+    """
+    height, columns = residual.shape
+    fy, fx = _frequencies(height, columns)
+    v = (float(fy[y, x]), float(fx[y, x]))
+    level = 0.0
+    for k in (0.5, 1.0 / 3.0, 2.0, 3.0):
+        ky, kx = v[0] * k, v[1] * k
+        if not 0.02 <= math.hypot(ky, kx) <= 0.45:
+            continue  # the lowest frequencies are the scene's layout; beyond 0.45 the multiple aliases
+        row, col = round(ky * height) + height // 2, round(kx * 2 * (columns - 1))
+        patch = residual[max(0, row - 1) : row + 2, max(0, col - 1) : col + 2]
+        if patch.size:
+            level = max(level, float(patch.max()))
+    return level
+
+
+def periodic_spread(grey: Image, y: int, x: int) -> tuple[float, float]:
+    """How evenly the frequency of spectrum bin (y, x) is spread over the picture: the share of grid cells whose
+    local amplitude of it (demodulated) is at least a third of the strong cells', and the median amplitude.
+
+    Interference is laid over the whole picture, sky and walls included; windows, railings and brick are where the
+    building is. Measured only for a candidate without a reference (a few frames), at the working size.
+    """
+    g = grey.astype(np.float32)
+    height, width = g.shape
+    fy, fx = _frequencies(height, width // 2 + 1)
+    f = (float(fy[y, x]), float(fx[y, x]))
+    radius = max(math.hypot(*f), 1e-3)
+    # Take away the local mean at about the period's scale (it would leak into the demodulation), keep the bars.
+    high = g - cv2.GaussianBlur(g, (0, 0), 0.5 / radius)
+    yy, xx = _grid(height, width)
+    phase = 2 * math.pi * (f[0] * yy + f[1] * xx)
+    real = cells(high * np.cos(phase), GRID).mean(axis=1)
+    imag = cells(high * np.sin(phase), GRID).mean(axis=1)
+    amplitude = 2 * np.hypot(real, imag)
+    strong = float(np.percentile(amplitude, 75))
+    share = float(np.count_nonzero(amplitude >= strong / 3.0)) / amplitude.size if strong > 0 else 0.0
+    return share, float(np.median(amplitude))
+
+
+@lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> tuple[Image, Image]:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return yy, xx
 
 
 @lru_cache(maxsize=8)
