@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.config import HubConfig
+from hub.config_loader import ConfigError, load_config
 
 log = logging.getLogger("campus_hub")
 

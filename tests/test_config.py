@@ -15,7 +15,8 @@ import yaml
 from pydantic import BaseModel
 
 from device_adapters.base import DeviceKind
-from hub.config import ConfigError, ConfigIssue, HttpEndpoint, HubConfig, load_config, parse_config
+from hub.config import HttpEndpoint, HubConfig
+from hub.config_loader import ConfigError, ConfigIssue, load_config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "hub.example.yaml"

@@ -37,7 +37,8 @@ from alerts.dc09 import (
 from alerts.forwarders import AlarmMessage, PermanentForwardError, RetryableForwardError
 from alerts.model import Disposition
 from hub.broker import Mosquitto
-from hub.config import ConfigError, Dc09Endpoint, HubConfig, parse_config
+from hub.config import Dc09Endpoint, HubConfig
+from hub.config_loader import ConfigError, parse_config
 from hub.store import Actor
 from tests.conftest import SIA_ACCOUNT, HubFactory, Publisher, ReceiverFactory, base_config, topic, wait_until
 

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from hub.clock import ManualClock, to_iso
-from hub.config import ConfigError, parse_config
+from hub.config_loader import ConfigError, parse_config
 from hub.faults import FaultKind
 from hub.health_store import HealthStore
 from hub.recordings import (

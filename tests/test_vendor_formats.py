@@ -30,7 +30,8 @@ from device_adapters import (
 )
 from hub.broker import Mosquitto
 from hub.clock import SystemClock, to_iso
-from hub.config import ConfigError, ConfigIssue, DeviceConfig, HubConfig, parse_config
+from hub.config import DeviceConfig, HubConfig
+from hub.config_loader import ConfigError, ConfigIssue, parse_config
 from hub.health import DeviceState, Trouble, troubles_of
 from hub.metrics import HubMetrics
 from hub.pipeline import Inbound, Pipeline
