@@ -12,7 +12,8 @@ Data: generated straight into a SQLite file through the hub's own schema (`Store
 (3-10 bursts of 8-15 drop-outs of 1-5 minutes, 1-15 minutes apart: dozens to 150 outages each); 7% have long
 outages (1-6 days, so SLA breaches; some still down). Every outage has its fault (a recurrence within the
 10-minute flap window continues the fault, as the hub does) with log rows; a site-wide 4-hour maintenance window
-and 200 device windows exercise the planned-window path.
+and 200 device windows exercise the planned-window path, and three hub gaps (`hub.liveness`: a 3-hour power cut,
+a 25-minute upgrade, a 7-minute crash) the not-monitored path.
 
 Baseline, in the same run: the cost of just reading the period's transitions with one SELECT (`fetchall()` of
 device_id, to_state, at in time order). Headline: the median over `--runs` of each, and report/baseline.
@@ -40,6 +41,7 @@ from typing import Any
 from hub.clock import SystemClock, to_iso
 from hub.config import HubConfig
 from hub.health_store import HealthStore
+from hub.liveness import SCHEMA as LIVENESS_SCHEMA
 from hub.report_store import (
     SCHEMA,
     config_digest,
@@ -155,6 +157,7 @@ def generate(path: Path, devices: int, seed: int) -> tuple[HubConfig, dict[str, 
     store.open()
     HealthStore(store, 24, FLAP_WINDOW_S).open()
     store.ensure_schema(SCHEMA)
+    store.ensure_schema(LIVENESS_SCHEMA)
     end = END.timestamp()
     start = end - HISTORY_DAYS * DAY
     counts = {"transitions": 0, "faults": 0, "breached": 0}
@@ -217,6 +220,10 @@ def generate(path: Path, devices: int, seed: int) -> tuple[HubConfig, dict[str, 
             " VALUES (?, ?, ?, 'bench', 'bench', ?)",
             [(s, _iso(a), _iso(a + d), _iso(a - DAY)) for s, a, d in windows],
         )
+        gaps = [(end - 60 * DAY, 3 * 3600.0), (end - 20.3 * DAY, 25 * 60.0), (end - 5.7 * DAY, 7 * 60.0)]
+        conn.executemany(
+            "INSERT INTO hub_gaps (started_at, ended_at) VALUES (?, ?)", [(_iso(a), _iso(a + d)) for a, d in gaps]
+        )
     store.close_thread_connection()
     return config, counts
 
@@ -275,8 +282,8 @@ def main() -> int:
         _, body, built = read_report(conn, config, period, "device", "json", devices, digest)
         summary = built["summary"]
         print(
-            f"site uptime {summary['uptime_pct']}%, faults {summary['faults']:,}, breaches {summary['sla_breaches']:,};"
-            f" device report body {len(body) / 1e6:.1f} MB"
+            f"site uptime {summary['uptime_pct']}%, faults {summary['faults']:,}, breaches {summary['sla_breaches']:,},"
+            f" not monitored {summary['unmonitored_min']} min; device report body {len(body) / 1e6:.1f} MB"
         )
         print(f"report runs (s): {' '.join(f'{t:.3f}' for t in full_runs)}")
         print(f"baseline runs (s): {' '.join(f'{t:.3f}' for t in base_runs)}")

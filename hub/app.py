@@ -39,6 +39,7 @@ from hub.health_store import HealthStore
 from hub.influx import InfluxCollector, InfluxSink
 from hub.influx_points import HubTelemetry
 from hub.ingest import MqttIngest
+from hub.liveness import Liveness
 from hub.maintenance import MaintenanceScheduler
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Pipeline, device_snapshot
@@ -110,6 +111,9 @@ class Hub:
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
+        self.liveness = Liveness(self.store, self.clock)
+        self.liveness.open()
         # Camera pictures: evidence rows and snapshot files. A camera's failing-check streak is not a column of
         # its health record; it is counted again from the stored health results, so a restart does not reset it.
         self.video_store = VideoStore(self.store)
@@ -394,6 +398,10 @@ class Hub:
         """Start forwarding (undelivered alarms from before a restart go first) and ingest."""
         for warning in self.config.warnings():
             log.warning("config: %s", warning)
+        # Before the health watcher runs: silence while the hub itself was away is not the devices' silence.
+        gap = self.liveness.start()
+        if gap is not None:
+            self.tracker.hub_absent(*gap)
         for worker in self.workers:
             worker.start()
         if self.failover is not None:
@@ -437,6 +445,7 @@ class Hub:
             self.homeassistant.stop()
         if self.influx is not None:
             self.influx.stop()
+        self.liveness.stop()  # last: the proof of life says when the hub stopped watching
         self.store.close_thread_connection()
 
     # --- HTTP server ---------------------------------------------------------------------------------------

@@ -76,6 +76,15 @@ def is_silent(last_heard: datetime, heartbeat_s: float, now: datetime) -> bool:
     return now - last_heard >= timedelta(seconds=MISSED_HEARTBEATS * heartbeat_s)
 
 
+def heard_after_absence(last_heard: datetime, absent_from: datetime, absent_to: datetime) -> datetime:
+    """`last_heard` moved on by the part of the hub's own absence after it (hub.liveness): silence is counted only
+    while the hub listened. Silence before the hub went away still counts, so a dead device is not kept online
+    by a hub that keeps restarting."""
+    if last_heard >= absent_to:
+        return last_heard
+    return last_heard + (absent_to - max(last_heard, absent_from))
+
+
 def troubles_of(
     current: frozenset[Trouble], data: Mapping[str, object], low_battery_pct: float, battery_clear_pct: float
 ) -> frozenset[Trouble]:
@@ -146,6 +155,7 @@ class HealthTracker:
         self._clear = battery_clear_pct
         self._camera_fail_after = camera_fail_after
         self._started = now
+        self._absent: tuple[datetime, datetime] | None = None
         known = {h.device_id: h for h in saved if h.device_id in self._heartbeat_s}
         self._health = {d: known.get(d, DeviceHealth(d, DeviceState.UNKNOWN, now)) for d in self._heartbeat_s}
 
@@ -181,12 +191,19 @@ class HealthTracker:
                 if health.online is False:
                     continue
                 heard = health.last_seen_at or max(self._started, health.since)
+                if self._absent is not None:
+                    heard = heard_after_absence(heard, *self._absent)
                 if is_silent(heard, self._heartbeat_s[device_id], now):
                     reason = f"no message for {MISSED_HEARTBEATS} heartbeat intervals"
                     after = self._with(health, online=False, offline_reason=reason, at=now)
                     working[device_id] = after
                     reasons[device_id] = reason
             return self._plan(working, reasons)
+
+    def hub_absent(self, start: datetime, end: datetime) -> None:
+        """The hub itself was not running over [start, end): that is not the devices' silence."""
+        with self.lock:
+            self._absent = (start, end)
 
     def apply(self, plan: HealthPlan) -> None:
         with self.lock:

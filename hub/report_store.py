@@ -113,7 +113,8 @@ def fingerprint(conn: sqlite3.Connection) -> list[Any]:
     """Cheap markers that change whenever anything a report reads changes (each a b-tree end, not a scan).
 
     Every transition and every fault change (opened, recurred, recovered, warned, breached, each closed-loop step)
-    appends a row; MIN(id) moves when old rows are purged. Maintenance windows are few, so they are counted.
+    appends a row; MIN(id) moves when old rows are purged. Maintenance windows and hub gaps are few, so they are
+    counted.
     """
     row = conn.execute(
         "SELECT (SELECT MAX(id) FROM state_transitions), (SELECT MIN(id) FROM state_transitions),"
@@ -128,7 +129,10 @@ def fingerprint(conn: sqlite3.Connection) -> list[Any]:
     recordings: tuple[Any, ...] = (None,)
     if has_table(conn, "recording_status"):
         recordings = conn.execute("SELECT MAX(checked_at), COUNT(*) FROM recording_status").fetchone()
-    return [*row, *windows, *recordings]
+    gaps: tuple[Any, ...] = (None,)
+    if has_table(conn, "hub_gaps"):
+        gaps = conn.execute("SELECT COUNT(*), MAX(id), TOTAL(julianday(ended_at)) FROM hub_gaps").fetchone()
+    return [*row, *windows, *recordings, *gaps]
 
 
 def _window(row: Sequence[Any]) -> MaintenanceWindow:
@@ -178,7 +182,17 @@ def read_inputs(
             (end_text, start_text),
         ).fetchall()
     planned = planned_spans(((s, max(a, start), min(b, end)) for s, a, b in spans), ids)
-    tallies = tally_rows(conn.execute(_PERIOD_SQL, (start_text, end_text)), initial, start, end, planned)
+    # The hub's own gaps (hub.liveness), as stored and in seconds read like every other time here.
+    gaps: list[tuple[str, str, float, float]] = []
+    if has_table(conn, "hub_gaps"):
+        gaps = conn.execute(
+            f"SELECT started_at, ended_at, {_epoch('started_at')}, {_epoch('ended_at')} FROM hub_gaps"  # noqa: S608
+            " WHERE started_at < ? AND ended_at > ? ORDER BY started_at, id",
+            (end_text, start_text),
+        ).fetchall()
+    tallies = tally_rows(
+        conn.execute(_PERIOD_SQL, (start_text, end_text)), initial, start, end, planned, [(a, b) for *_, a, b in gaps]
+    )
     # Rows have FaultRecord's shape: (subject, opened, due, recovered, breach recorded).
     faults = fault_stats(conn.execute(_FAULTS_SQL, (start_text, end_text)), start, end)
     current: dict[str, str] = dict(conn.execute("SELECT device_id, state FROM device_state").fetchall())
@@ -194,6 +208,7 @@ def read_inputs(
         windows=windows,
         retention=read_statuses(conn),
         retention_days=config.retention.days,
+        hub_gaps=[(from_iso(a), from_iso(b)) for a, b, *_ in gaps],
     )
 
 

@@ -17,11 +17,15 @@ Definitions (also sent in every report under `definitions`):
   `reports.exclude_maintenance` (the default) time in the `maintenance` state and offline/faulty time inside a
   planned maintenance window. Online time inside a window still counts as working, so registering a window can
   never lower a figure; without the switch, windows change nothing and `maintenance` time is downtime.
+- Not monitored (`unmonitored_min`): time the hub itself was not running (`hub_gaps`, recorded by
+  `hub.liveness` on start), whatever `reports.exclude_maintenance` says. No state is guessed for it: it is left
+  out of every device's counted time and reported on its own, so counted + excluded + not monitored = period.
 - Downtime = counted period - working time.
 - Faults: those opened in the period; time to recover = recovered_at - opened_at, where a fault still open at
   the period's end (or recovered after it) counts to the end. SLA breaches: faults whose deadline fell in the
   period and that were not recovered by it, or whose breach was recorded. Maintenance windows change no fault,
-  recovery or breach figure: a breach stays a breach.
+  recovery or breach figure: a breach stays a breach. Nor do hub gaps: a fault's clock runs while the hub is
+  down (its time to recover is real time), and a deadline that passed during a gap is a breach.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ import operator
 import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Literal, NamedTuple, Protocol
 
 from device_adapters.base import DeviceKind
@@ -53,7 +58,7 @@ Span = tuple[float, float]  # [start, end) in seconds since the epoch
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-REPORT_VERSION = "uptime-2"  # part of every ETag: a new report layout must never be answered with 304
+REPORT_VERSION = "uptime-3"  # part of every ETag: a new report layout must never be answered with 304
 SITE_WIDE = "*"  # a maintenance window's subject for the whole site
 
 # Index of each state in a tally's sums; also the order of the *_now columns.
@@ -67,6 +72,7 @@ _STATE_UNKNOWN, _STATE_ONLINE, _STATE_OFFLINE = (
     DeviceState.OFFLINE.value,
 )
 _PLANNED_SLOT = {_OFFLINE: 5, _FAULTY: 6}  # where downtime inside a planned window is summed as well
+_UNMONITORED = 7  # where time the hub was not running is summed (it is in no state's sum)
 
 
 def state_index(state: str | None) -> int:
@@ -84,9 +90,13 @@ DEFINITIONS = {
     "period": "[from, to), counted up to as_of: the earlier of to and now rounded down to the minute",
     "uptime_pct": "online time / counted time; faulty devices are not working",
     "networked_pct": "(online + faulty) time / counted time",
-    "counted": "the period minus excluded time",
+    "counted": "the period minus excluded and not monitored time",
     "excluded": "unknown (not yet monitored) time; with exclude_maintenance also maintenance-state time and "
     "offline/faulty time inside planned maintenance windows (online time inside a window stays counted)",
+    "unmonitored_min": "minutes the hub itself was not running (hub_gaps), left out of counted time whatever "
+    "exclude_maintenance says (device-minutes in group rows; minutes of the period in the summary)",
+    "hub_gaps": "when the hub was not running, from its last proof of life to its next start; faults, recovery "
+    "times and SLA breaches run on through them",
     "downtime_min": "counted minutes not online (device-minutes for groups)",
     "faults": "faults opened in the period; non-device subjects (forwarding paths) count in the site row only",
     "mttr_min": "mean of recovered_at - opened_at over those faults; one still open at the end counts to it",
@@ -117,6 +127,7 @@ COLUMNS = (
     "downtime_min",
     "counted_min",
     "excluded_min",
+    "unmonitored_min",
     "planned_downtime_min",
     "faults",
     "mttr_min",
@@ -206,6 +217,7 @@ class Uptime(NamedTuple):
     downtime_s: float
     excluded_s: float
     planned_downtime_s: float  # maintenance-state time plus offline/faulty time inside planned windows
+    unmonitored_s: float = 0.0  # the hub itself was not running: in neither counted nor excluded time
 
     @property
     def pct(self) -> float | None:
@@ -218,7 +230,8 @@ class Uptime(NamedTuple):
 
 
 class Tally(NamedTuple):
-    """Seconds spent in each state within a period, and the offline/faulty part inside planned windows.
+    """Seconds spent in each state within a period, the offline/faulty part inside planned windows, and the time
+    the hub was not running (in no state: what the device did then is not known).
 
     Sums are additive, so a group's tally is the sum of its devices' and a period's the sum of its parts (`+`
     adds field by field, not tuple concatenation).
@@ -231,6 +244,7 @@ class Tally(NamedTuple):
     maintenance_s: float = 0.0
     planned_offline_s: float = 0.0
     planned_faulty_s: float = 0.0
+    unmonitored_s: float = 0.0
 
     def __add__(self, other: tuple[Any, ...]) -> Tally:
         if not isinstance(other, Tally):
@@ -243,6 +257,7 @@ class Tally(NamedTuple):
             self.maintenance_s + other.maintenance_s,
             self.planned_offline_s + other.planned_offline_s,
             self.planned_faulty_s + other.planned_faulty_s,
+            self.unmonitored_s + other.unmonitored_s,
         )
 
     def uptime(self, exclude_maintenance: bool) -> Uptime:
@@ -259,19 +274,57 @@ class Tally(NamedTuple):
             counted = self.online_s + self.offline_s + self.faulty_s + self.maintenance_s
             networked = self.online_s + self.faulty_s
             excluded = self.unknown_s
-        return Uptime(counted + excluded, counted, self.online_s, networked, counted - self.online_s, excluded, planned)
+        unmonitored = self.unmonitored_s
+        return Uptime(
+            counted + excluded + unmonitored,
+            counted,
+            self.online_s,
+            networked,
+            counted - self.online_s,
+            excluded,
+            planned,
+            unmonitored,
+        )
 
 
 def tally(
-    spans: Iterable[tuple[datetime, datetime, DeviceState]], planned: Iterable[tuple[datetime, datetime]] = ()
+    spans: Iterable[tuple[datetime, datetime, DeviceState]],
+    planned: Iterable[tuple[datetime, datetime]] = (),
+    unmonitored: Iterable[tuple[datetime, datetime]] = (),
 ) -> Tally:
-    """Time per state over `intervals(...)`, with the offline/faulty part inside the `planned` windows."""
+    """Time per state over `intervals(...)`, with the offline/faulty part inside the `planned` windows; time inside
+    the `unmonitored` spans (hub gaps) counts as not monitored whatever the state."""
     windows = merge_spans((s.timestamp(), e.timestamp()) for s, e in planned)
     starts = [s for s, _ in windows]
-    sums = [0.0] * 7
+    gaps = merge_spans((s.timestamp(), e.timestamp()) for s, e in unmonitored)
+    sums = [0.0] * 8
     for start, end, state in spans:
-        _add(sums, 0, _INDEX[state.value], start.timestamp(), end.timestamp(), windows, starts)
+        lo, hi = start.timestamp(), end.timestamp()
+        outside = 0.0
+        for piece_lo, piece_hi in _outside(lo, hi, gaps):
+            _add(sums, 0, _INDEX[state.value], piece_lo, piece_hi, windows, starts)
+            outside += piece_hi - piece_lo
+        sums[_UNMONITORED] += (hi - lo) - outside
     return Tally(*sums)
+
+
+def _outside(start: float, end: float, gaps: Sequence[Span]) -> list[Span]:
+    """The parts of [start, end) outside sorted disjoint `gaps`."""
+    pieces: list[Span] = []
+    cursor = start
+    for lo, hi in gaps:
+        if hi <= cursor:
+            continue
+        if lo >= end:
+            break
+        if lo > cursor:
+            pieces.append((cursor, lo))
+        cursor = hi
+        if cursor >= end:
+            break
+    if cursor < end:
+        pieces.append((cursor, end))
+    return pieces
 
 
 def uptime(
@@ -279,9 +332,10 @@ def uptime(
     planned: Iterable[tuple[datetime, datetime]] = (),
     *,
     exclude_maintenance: bool = True,
+    unmonitored: Iterable[tuple[datetime, datetime]] = (),
 ) -> Uptime:
     """Figures of one device over its intervals; see the module docstring for what counts."""
-    return tally(spans, planned).uptime(exclude_maintenance)
+    return tally(spans, planned, unmonitored).uptime(exclude_maintenance)
 
 
 def _add(
@@ -300,16 +354,18 @@ def tally_rows(
     start: float,
     end: float,
     planned: Mapping[str, Sequence[Span]] | None = None,
+    unmonitored: Iterable[Span] = (),
 ) -> dict[str, Tally]:
     """One linear pass over (device_id, state_index(to_state), at) rows in time order, all inside [start, end).
 
     `initial` names every device to tally (the registry) with its state at `start` (None: unknown); rows of other
-    devices are skipped. `planned` holds each device's merged planned windows. Same results as `tally(intervals(
-    ...))` per device, without building intervals: this is the hot loop of a 10,000-device report.
+    devices are skipped. `planned` holds each device's merged planned windows; `unmonitored` the hub's gaps (for
+    every device). Same results as `tally(intervals(...), planned, unmonitored)` per device, without building
+    intervals: this is the hot loop of a 10,000-device report.
     """
     planned = planned or {}
     # Per device one list, so a row costs one dict lookup: [state index, since, 5 state sums, 2 planned sums,
-    # (windows, their starts, first start, last end) or None].
+    # unmonitored sum, (windows, their starts, first start, last end) or None].
     open_: dict[str, list[Any]] = {}
     prepared: dict[int, tuple[Sequence[Span], list[float], float, float]] = {}
     for device, state in initial.items():
@@ -319,28 +375,80 @@ def tally_rows(
             window = prepared.get(id(spans))  # devices sharing the site-wide windows share their bisect keys too
             if window is None:
                 window = prepared[id(spans)] = (spans, [s for s, _ in spans], spans[0][0], spans[-1][1])
-        open_[device] = [state_index(state), start, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, window]
-    for device, to_state, at in rows:
+        open_[device] = [state_index(state), start, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, window]
+    # Gaps are few and site-wide: the pass stops at each, closes every device's interval at its start, follows
+    # the states recorded inside it without counting time, and counts the gap as not monitored.
+    ordered = iter(rows)
+    pending: tuple[str, int, float] | None = None
+    for gap_start, gap_end in merge_spans((max(s, start), min(e, end)) for s, e in unmonitored):
+        pending = _count(ordered, pending, open_, gap_start)
+        for cur in open_.values():
+            _close(cur, gap_start)
+            cur[2 + _UNMONITORED] += gap_end - cur[1]
+            cur[1] = gap_end
+        pending = _follow(ordered, pending, open_, gap_end)
+    _count(ordered, pending, open_, float("inf"))
+    for cur in open_.values():
+        _close(cur, end)
+    return {device: Tally._make(cur[2:10]) for device, cur in open_.items()}
+
+
+def _count(
+    rows: Iterator[tuple[str, int, float]],
+    pending: tuple[str, int, float] | None,
+    open_: Mapping[str, list[Any]],
+    limit: float,
+) -> tuple[str, int, float] | None:
+    """Count the rows before `limit` (and `pending`, read earlier); returns the first row at or after it."""
+    if pending is not None:
+        rows = chain((pending,), rows)
+    for row in rows:
+        device, to_state, at = row
+        if at >= limit:
+            return row
         cur = open_.get(device)
         if cur is None:
             continue
         since = cur[1]
         if at > since:  # times are read to the millisecond, so a row may sit a hair before `since`: never go back
-            window = cur[9]
+            window = cur[10]
             if window is not None and at > window[2] and since < window[3]:
                 _add(cur, 2, cur[0], since, at, window[0], window[1])
             else:
                 cur[2 + cur[0]] += at - since
             cur[1] = at
         cur[0] = to_state
-    for cur in open_.values():
-        if end > cur[1]:
-            window = cur[9]
-            if window is not None:
-                _add(cur, 2, cur[0], cur[1], end, window[0], window[1])
-            else:
-                cur[2 + cur[0]] += end - cur[1]
-    return {device: Tally._make(cur[2:9]) for device, cur in open_.items()}
+    return None
+
+
+def _follow(
+    rows: Iterator[tuple[str, int, float]],
+    pending: tuple[str, int, float] | None,
+    open_: Mapping[str, list[Any]],
+    limit: float,
+) -> tuple[str, int, float] | None:
+    """Take the states of the rows before `limit` without counting time (inside a gap)."""
+    if pending is not None:
+        rows = chain((pending,), rows)
+    for row in rows:
+        if row[2] >= limit:
+            return row
+        cur = open_.get(row[0])
+        if cur is not None:
+            cur[0] = row[1]
+    return None
+
+
+def _close(cur: list[Any], at: float) -> None:
+    """Count a device's current state from its `since` up to `at`."""
+    since = cur[1]
+    if at > since:
+        window = cur[10]
+        if window is not None:
+            _add(cur, 2, cur[0], since, at, window[0], window[1])
+        else:
+            cur[2 + cur[0]] += at - since
+        cur[1] = at
 
 
 # --- faults -------------------------------------------------------------------------------------------------------
@@ -490,6 +598,22 @@ class ReportInputs:
     # camera id -> its latest recordings verdict (hub.recordings): retained_days, compliant, ...
     retention: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     retention_days: int = 90
+    hub_gaps: Sequence[tuple[datetime, datetime]] = ()  # when the hub was not running, overlapping the period
+
+
+def unmonitored_spans(gaps: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime) -> list[Span]:
+    """The gaps' parts inside [start, end), merged, in seconds since the epoch."""
+    lo, hi = start.timestamp(), end.timestamp()
+    return merge_spans((max(a.timestamp(), lo), min(b.timestamp(), hi)) for a, b in gaps)
+
+
+def _gap_json(gap: tuple[datetime, datetime], period: Period) -> dict[str, Any]:
+    inside = unmonitored_spans([gap], period.start, period.as_of)
+    return {
+        "started_at": to_iso(gap[0]),
+        "ended_at": to_iso(gap[1]),
+        "unmonitored_min": round(sum(b - a for a, b in inside) / 60.0, 2),
+    }
 
 
 def _pct(value: float | None) -> float | None:
@@ -522,6 +646,7 @@ def _row(
         "downtime_min": round(figures.downtime_s / 60.0, 2),
         "counted_min": round(counted / 60.0, 2),
         "excluded_min": round(figures.excluded_s / 60.0, 2),
+        "unmonitored_min": round(figures.unmonitored_s / 60.0, 2),
         "planned_downtime_min": round(figures.planned_downtime_s / 60.0, 2),
         "faults": count,
         "mttr_min": round(faults.ttr_total_s / count / 60.0, 2) if count else None,
@@ -597,7 +722,7 @@ class _Group:
 
     def __init__(self) -> None:
         self.devices = 0
-        self.sums = [0.0] * 7
+        self.sums = [0.0] * 8
         self.faults = FaultStats()
         self.states: Counter[str] = Counter()
 
@@ -610,6 +735,7 @@ class _Group:
         sums[4] += figures.maintenance_s
         sums[5] += figures.planned_offline_s
         sums[6] += figures.planned_faulty_s
+        sums[7] += figures.unmonitored_s
         if faults is not None:
             self.faults.add(faults)
         self.states[state] += 1
@@ -683,6 +809,7 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
         ]
     else:
         rows = [site_row]
+    gaps = unmonitored_spans(inputs.hub_gaps, inputs.period.start, inputs.period.as_of)
     return {
         "report": "uptime",
         "site": {"id": inputs.site_id, "name": inputs.site_name},
@@ -695,6 +822,7 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
             "uptime_pct": site_row["uptime_pct"],
             "networked_pct": site_row["networked_pct"],
             "downtime_min": site_row["downtime_min"],
+            "unmonitored_min": round(sum(b - a for a, b in gaps) / 60.0, 2),
             "faults": site_faults.count,
             "mttr_min": site_row["mttr_min"],
             "longest_recovery_min": site_row["longest_recovery_min"],
@@ -705,6 +833,7 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
             "retention_note": RETENTION_NOTE,
         },
         "maintenance_windows": [w.as_json() for w in inputs.windows],
+        "hub_gaps": [_gap_json(g, inputs.period) for g in inputs.hub_gaps],
         "definitions": DEFINITIONS,
     }
 
@@ -779,6 +908,7 @@ def uptime_summary(report: Mapping[str, Any], generated_at: datetime) -> dict[st
         "uptime_pct": summary["uptime_pct"],
         "networked_pct": summary["networked_pct"],
         "downtime_min": summary["downtime_min"],
+        "unmonitored_min": summary["unmonitored_min"],
         "devices": summary["devices"],
         "faults": summary["faults"],
         "sla_breaches": summary["sla_breaches"],
