@@ -104,20 +104,23 @@ def test_labelled_set_accuracy_and_false_alarms(tune_set: list[Sample], holdout_
     print(holdout.render("held-out photographs (never used while tuning)"))
     print(both.render("all").split("\n  wrong")[0])
     assert tune.accuracy >= 0.9
-    # A regression bound for the held-out photographs: measured 0.880 (0.887 before the no-reference checks were
-    # made more conservative: some blur and partial occlusion without a reference now pass as healthy).
-    assert holdout.accuracy >= 0.85
+    # A regression bound for the held-out photographs: measured 0.910 (0.880 before blur without a reference was
+    # judged by edge widths; 0.887 before the no-reference checks were made more conservative).
+    assert holdout.accuracy >= 0.90
     assert both.false_alarm_rate <= 0.05
     # Every label is exercised and found at least once.
     assert all(both.table[label][0] > 0 for label in LABELS)
 
 
-# Regression bounds, measured: healthy hard scenes alone falsely alarm 5/46 (tune) and 4/42 (held-out), against a
-# reference 0; the hard scenes with every fault score 0.851 (tune) and 0.830 (held-out).
-TUNE_ALONE_MAX = 0.11
-HOLDOUT_ALONE_MAX = 0.10
-HARD_TUNE_ACCURACY_MIN = 0.84
-HARD_HOLDOUT_ACCURACY_MIN = 0.82
+# Regression bounds, measured: healthy hard scenes alone falsely alarm 1/46 (tune) and 3/42 (held-out), against a
+# reference 0; the hard scenes with every fault score 0.874 (tune) and 0.851 (held-out), their healthy kinds falsely
+# alarm 0/54 and 1/54. (Before the noise check asked for white noise and blur for wide edges without a reference:
+# 5/46, 4/42; 0.851, 0.830; 1/54, 3/54: a yard of grass or gravel filling the frame read as noise, zoomed brick as
+# blur.)
+TUNE_ALONE_MAX = 0.03
+HOLDOUT_ALONE_MAX = 0.075
+HARD_TUNE_ACCURACY_MIN = 0.87
+HARD_HOLDOUT_ACCURACY_MIN = 0.845
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +159,8 @@ def test_hard_scenes_with_every_fault(hard_healthy: dict[str, list[Sample]]) -> 
     print(holdout.render("hard scenes, held-out seeds").split("\n  wrong")[0])
     assert tune.accuracy >= HARD_TUNE_ACCURACY_MIN
     assert holdout.accuracy >= HARD_HOLDOUT_ACCURACY_MIN
-    assert tune.false_alarm_rate <= 0.05
-    assert holdout.false_alarm_rate <= 0.08
+    assert tune.false_alarm_rate <= 0.02
+    assert holdout.false_alarm_rate <= 0.04
 
 
 def _clean(name: str = "astronaut") -> np.ndarray:
@@ -192,6 +195,56 @@ def test_interference_is_stripes_without_a_reference_but_windows_and_brick_are_n
         result = diagnose(_jpeg(vqd_set.overlay(barred, AT)))
         assert result.labels == (Label.STRIPES,), (kind, result.metrics)
         assert result.metrics["stripes_spread"] >= 0.9
+
+
+def test_grass_filling_the_frame_is_not_noise_but_grey_noise_over_a_wall_is() -> None:
+    # A yard of grass and gravel has no flat half to measure sensor noise in; its texture, a pixel or two across, does
+    # not halve when the picture does, white noise does. Grey noise (the same in every channel) leaves the colour
+    # differences clean, so only the luminance measure can find it.
+    for seed in (5, 6, 7, 8):
+        result = diagnose(_jpeg(vqd_set.overlay(_scene("ground", seed), AT)))
+        assert result.labels == (Label.HEALTHY,), (seed, result.metrics)
+        assert result.metrics["noise_scaling"] > 1.2
+        assert result.metrics["white_noise"] < 1.0
+    for kind, sigma in (("wall", 10.0), ("facade", 10.0), ("gravel", 12.0)):
+        # (Gravel's own texture adds to the noise at both widths: only the white part of the mixture counts.)
+        scene = _scene(kind) if kind in vqd_set.HARD else _noisy(vqd_set.photo(kind), 4)
+        grey = np.random.default_rng(3).normal(0, sigma, scene.shape[:2]).astype(np.float32)[..., None]
+        result = diagnose(_jpeg(vqd_set.overlay(scene + grey, AT)))
+        assert result.labels == (Label.NOISE,), (kind, result.metrics)
+        assert result.metrics["chroma_noise"] < 1.0
+        assert result.metrics["white_noise"] >= 4.5
+
+
+def test_zoomed_brick_is_not_blur_without_a_reference_but_defocus_is() -> None:
+    # A digital zoom onto a brick wall is soft all over (little fine detail: the fine-over-mid-band sharpness is as
+    # low as a defocused picture's), but its mortar lines are still steep edges; defocus widens every edge.
+    for seed in range(4):
+        zoomed = vqd_set.crop("brick", np.random.default_rng(seed))
+        result = diagnose(_jpeg(vqd_set.overlay(_noisy(zoomed, seed), AT)))
+        assert result.labels == (Label.HEALTHY,), (seed, result.metrics)
+        assert result.metrics["sharpness"] < 0.25
+    for name in ("coffee", "camera", "chelsea"):
+        for degrade in (vqd_set.defocus, vqd_set.gaussian_blur):
+            blurred = degrade(vqd_set.photo(name), np.random.default_rng(2))
+            result = diagnose(_jpeg(vqd_set.overlay(_noisy(blurred, 3), AT)))
+            assert result.labels == (Label.BLUR,), (name, degrade.__name__, result.metrics)
+            assert result.metrics["edge_slope"] < 0.18
+
+
+def test_motion_blur_without_a_reference_is_wide_edges_one_way_only() -> None:
+    # Motion blur leaves the edges along its direction steep and widens those across it: the overall edge width
+    # can look in focus (the steep ones are the strongest), the orientation across the steepest gives it away.
+    for name in ("coffee", "camera", "coins"):
+        streaked = vqd_set.motion_blur(vqd_set.photo(name), np.random.default_rng(2))
+        result = diagnose(_jpeg(vqd_set.overlay(_noisy(streaked, 3), AT)))
+        assert result.labels == (Label.BLUR,), (name, result.metrics)
+        assert result.metrics["edge_slope_steepest"] >= 2 * result.metrics["edge_slope_across"]
+    # A wall, a facade, a corridor in focus: steep edges both ways.
+    for kind in ("wall", "facade", "corridor"):
+        result = diagnose(_jpeg(vqd_set.overlay(_scene(kind), AT)))
+        assert result.labels == (Label.HEALTHY,), (kind, result.metrics)
+        assert result.metrics["edge_slope_across"] > 0.4
 
 
 def _left_hand(image: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

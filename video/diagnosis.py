@@ -19,12 +19,15 @@
   harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
   also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
   spread evenly over the whole picture, sky and walls included.
-- `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences.
+- `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences;
+  without a reference only the white part of the luminance's counts (white noise halves when the picture is halved,
+  the fine texture of grass and gravel does not).
 - `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured
   and the highlights more so (a lawn filling the frame is one colour all over).
 - `blur`: fine detail over mid-band contrast in the textured cells (so exposure and plain scenes do not matter),
   median over cells and leaving out the top and bottom bands where OSD text sits, so a crisp clock on a blurred
-  picture does not make it look sharp; against the reference's own value, or an absolute floor without one.
+  picture does not make it look sharp; against the reference's own value. Without one: the strongest edges are
+  wide (their gradient over their local range, at 640 px) and the fine-detail measure is low too.
 
 One label per frame, the most specific (scoring is exact-match on the set, and one cause usually explains the
 rest): stripes fake noise and blur measures, noise fakes sharpness, a cast changes how channels mix into grey.
@@ -170,6 +173,11 @@ class Thresholds:
     # half (where texture such as grass also counts, hence the higher bar); with a reference: above reference x ratio.
     chroma_noise_sigma: float = 4.0
     noise_sigma: float = 4.5
+    # ... without a reference, the white part of it (`_white_noise`: sensor noise and impulses halve when the picture
+    # is halved; fine texture, grass, gravel, keeps at least texture_scaling_min of its level, 1.3-3 measured), or
+    # the whole of it when at least noise_sigma_textured (beyond any texture measured: 5.6 at most).
+    texture_scaling_min: float = 1.3
+    noise_sigma_textured: float = 8.0
     noise_sigma_with_reference: float = 2.5
     noise_ratio: float = 1.5
     noise_add: float = 1.0
@@ -182,15 +190,19 @@ class Thresholds:
     # it colours bright neutrals most; a scene of one coloured material (a lawn filling the frame) is even all over.
     cast_highlight_margin: float = 4.0
     cast_shift: float = 8.0
-    # blur: sharpness (fine over mid-band contrast) below sharpness_min without a reference (or below
-    # sharpness_streaked when the weakest direction has less than isotropy_max of the strongest's detail: motion
-    # blur), or below blur_ratio x the reference's. (sharpness_min was 0.24: a lit night scene or a zoomed-in brick
-    # wall measures 0.22-0.24. Lower still would spare the softest zooms, 0.18-0.22, but miss a third of the defocused
-    # pictures: measured in tests/test_vqd.py.)
-    sharpness_min: float = 0.22
-    sharpness_streaked: float = 0.27
-    isotropy_max: float = 0.33
+    # blur: with a reference, sharpness (fine over mid-band contrast) below blur_ratio x the reference's. Without one,
+    # wide edges: the strongest edges' steepness (about one over their width at FINE_WIDTH) below edge_slope_max, i.e.
+    # 5-6 px wide, and the sharpness at most sharpness_soft (the largest of a blurred tuning picture was 0.32): a
+    # zoomed crop in focus keeps steep edges (brick mortar 0.19-0.2), a lawn or gravel its fine detail. (The former
+    # absolute floor, sharpness below 0.22 or 0.27 when anisotropic, read soft zooms as blur: 0.15-0.22 measured.)
     blur_ratio: float = 0.80
+    edge_slope_max: float = 0.18
+    sharpness_soft: float = 0.33
+    # ... or streaked (motion blur): the edges across the steepest orientation below streak_slope_max and at most
+    # 1 / streak_ratio_min as steep (motion blur 1.9-2.9 times; a zoomed crop 1.5 at most, a wall's notice board
+    # beside a soft floor keeps steep edges both ways).
+    streak_slope_max: float = 0.16
+    streak_ratio_min: float = 1.8
     # cells with less mid-band contrast than this carry no sharpness information (sky, walls).
     texture_min: float = 2.0
 
@@ -289,6 +301,17 @@ def _background(uniform: Image, cell_mean: Image, th: Thresholds) -> bool:
     return sky or ground
 
 
+def _white_noise(sigma: float, scaling: float, texture_scaling: float) -> float:
+    """The white-noise part of a noise estimate `sigma` that measures `scaling` times as much at half the width.
+
+    Both are noise and texture added in quadrature: s^2 = w^2 + t^2 at full width, (s * scaling)^2 = w^2 / 4 + (k t)^2
+    at half, with white noise halving and texture scaling by k, taken as the least a texture does (`texture_scaling`)
+    so that texture alone comes out at about 0 and white noise alone at `sigma`.
+    """
+    k2 = texture_scaling * texture_scaling
+    return math.sqrt(max(0.0, sigma * sigma * (k2 - scaling * scaling) / (k2 - 0.25)))
+
+
 def _interference(cur: Features, th: Thresholds) -> float:
     """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
     i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
@@ -311,7 +334,8 @@ def diagnose(
     th = thresholds
     if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
         return Diagnosis((Label.NO_SIGNAL,), {})
-    cur = measure(frame, th)
+    with_reference = reference is not None and reference.size > 0
+    cur = measure(frame, th, edges=not with_reference)
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,
@@ -319,8 +343,8 @@ def diagnose(
         "flat_share": cur.flat_share,
         "colours_cover": cur.colours_cover,
         "sharpness": cur.sharpness,
-        "isotropy": cur.isotropy,
         "noise": cur.noise,
+        "noise_scaling": cur.noise_scaling,
         "chroma_noise": cur.chroma_noise,
         "stripes_peak": max((p[0] for p in cur.peaks), default=0.0),
         "chroma": math.hypot(cur.chroma[0], cur.chroma[1]),
@@ -330,6 +354,9 @@ def diagnose(
         "plain_cells": cur.plain,
         "bar_columns": cur.bars,
     }
+    if not with_reference:  # the edge widths are measured only where they are used
+        m["edge_slope"] = cur.edge_slope
+        m["edge_slope_steepest"], m["edge_slope_across"] = cur.edge_slopes
 
     def done(*labels: Label) -> Diagnosis:
         # Finite values only: the metrics go out as JSON, which has no NaN.
@@ -462,15 +489,19 @@ def diagnose(
     else:
         m["stripes_spread"] = spread = _interference(cur, th)
         stripes = spread >= th.stripes_spread_min
-        noisy = cur.chroma_noise >= th.chroma_noise_sigma or cur.noise >= th.noise_sigma
+        m["white_noise"] = white = _white_noise(cur.noise, cur.noise_scaling, th.texture_scaling_min)
+        grainy = white >= th.noise_sigma or cur.noise >= th.noise_sigma_textured
+        noisy = cur.chroma_noise >= th.chroma_noise_sigma or grainy
         cast = (
             cur.chroma[2] >= th.cast_neutral_chroma
             and cur.chroma[3] >= th.cast_highlight_chroma
             and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
         )
-        # Motion blur takes the detail of one direction only: a frame that is also strongly anisotropic needs less.
-        streaked = cur.isotropy < th.isotropy_max and cur.sharpness < th.sharpness_streaked
-        blurred = (cur.sharpness < th.sharpness_min or streaked) and cur.textured_share > 0.0
+        # Blur widens even the strongest edges; a soft scene in focus keeps steep ones, or fine detail.
+        wide = 0.0 < cur.edge_slope < th.edge_slope_max and cur.sharpness < th.sharpness_soft
+        steepest, across = cur.edge_slopes
+        streaked = 0.0 < across < th.streak_slope_max and steepest >= th.streak_ratio_min * across
+        blurred = (wide or streaked) and cur.textured_share > 0.0
 
     # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
     # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
