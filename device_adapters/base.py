@@ -108,12 +108,17 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def decode_json_object(payload: bytes) -> dict[str, Any]:
-    """Bytes -> JSON object, refusing bad UTF-8, non-objects and NaN/Infinity, each with its own reason."""
+def decode_text(payload: bytes) -> str:
+    """Bytes -> text, or a BAD_ENCODING error naming the first byte that is not UTF-8."""
     try:
-        text = payload.decode("utf-8")
+        return payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
+
+
+def decode_json_object(payload: bytes) -> dict[str, Any]:
+    """Bytes -> JSON object, refusing bad UTF-8, non-objects and NaN/Infinity, each with its own reason."""
+    text = decode_text(payload)
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:

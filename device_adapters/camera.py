@@ -22,7 +22,7 @@ from device_adapters.base import (
     Timestamp,
     validate,
 )
-from video.diagnosis import Label
+from video.labels import Label
 
 KIND = DeviceKind.CAMERA
 HEALTHY = Label.HEALTHY.value

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from device_adapters.base import Channel, DeadLetterReason, DeviceEvent, DeviceKind, PayloadError
+from device_adapters.base import Channel, DeadLetterReason, DeviceEvent, DeviceKind, PayloadError, decode_text
 
 _STATES = {"online": True, "offline": False}
 
 
 def parse_status(device_id: str, kind: DeviceKind, payload: bytes, received_at: datetime) -> DeviceEvent:
     """`online` / `offline` as plain text (the canonical form) or `{"state": "online"}`."""
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
+    text = decode_text(payload).strip()
     word = text.lower()
     if word.startswith("{"):
         try:

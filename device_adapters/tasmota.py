@@ -26,6 +26,7 @@ from device_adapters.base import (
     DeviceKind,
     PayloadError,
     decode_json_object,
+    decode_text,
 )
 from device_adapters.status import parse_status
 
@@ -110,10 +111,7 @@ def _to_celsius(value: float, unit: object) -> float:
 def _power(device_id: str, kind: DeviceKind, payload: bytes, received_at: datetime) -> DeviceEvent:
     if kind is not DeviceKind.PANIC_BUTTON:
         raise PayloadError(DeadLetterReason.UNSUPPORTED_CHANNEL, f"POWER is read from panic buttons only, not a {kind}")
-    try:
-        word = payload.decode("utf-8").strip().upper()
-    except UnicodeDecodeError as exc:
-        raise PayloadError(DeadLetterReason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from exc
+    word = decode_text(payload).strip().upper()
     if word not in _POWER:
         raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"POWER must be ON or OFF, got {word[:20]!r}")
     return DeviceEvent(

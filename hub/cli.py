@@ -385,6 +385,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hub.mqtt_acl import DEFAULT_ACL_FILE, DEFAULT_PASSWORD_FILE
+
     parser = argparse.ArgumentParser(prog="campus-hub", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -441,8 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (the registry)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="text: a ready ACL file (default)")
-    p.add_argument("--password-file", default="/etc/mosquitto/campus-hub.passwd", help="path named in the commands")
-    p.add_argument("--acl-file", default="/etc/mosquitto/campus-hub.acl", help="path named in the broker settings")
+    p.add_argument("--password-file", default=DEFAULT_PASSWORD_FILE, help="path named in the commands")
+    p.add_argument("--acl-file", default=DEFAULT_ACL_FILE, help="path named in the broker settings")
     p.set_defaults(func=cmd_mqtt_acl)
 
     p = sub.add_parser(

@@ -26,7 +26,7 @@ from hub.clock import Clock
 from hub.config import HubConfig, TlsConfig
 from hub.metrics import HubMetrics
 from hub.pipeline import BatchOutcome, Inbound, Pipeline
-from hub.topics import Topics, vendor_routes
+from hub.topics import Topics, vendor_topics
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ class MqttIngest:
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
         # The canonical wildcard plus each vendor device's exact topics: never `#`, so a vendor topic that names
         # no registered device is not even delivered.
-        self._filters = [(self._topics.device_filter, 1)] + [(t, 1) for t in sorted(vendor_routes(config.devices))]
+        vendor = sorted(t for device in config.devices for t in vendor_topics(device))
+        self._filters = [(self._topics.device_filter, 1)] + [(t, 1) for t in vendor]
         self._stopping = threading.Event()
         self._accepting = threading.Event()
         self._connected = threading.Event()

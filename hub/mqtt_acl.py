@@ -159,7 +159,7 @@ def password_commands(plan: AclPlan) -> list[str]:
     return out
 
 
-def _pattern_note(plan: AclPlan, base: str) -> list[str]:
+def _pattern_note(base: str) -> list[str]:
     return [
         "Alternative for canonical devices: instead of one block per device, one line for all of them",
         f"    pattern write {base}/+/%u/+",
@@ -196,7 +196,7 @@ def render_text(plan: AclPlan, config: HubConfig) -> str:
         "   and for TLS on a listener: cafile, certfile, keyfile (and require_certificate true to demand",
         "   client certificates). Reload Mosquitto (SIGHUP) after changing either file.",
         "",
-        *_pattern_note(plan, base),
+        *_pattern_note(base),
     ]
     lines = [f"# {c}".rstrip() for c in comments] + acl_lines(plan)
     return "\n".join(lines) + "\n"

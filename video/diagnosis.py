@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import cv2
 import numpy as np
 
+from video.labels import Label
 from video.measures import (
     FINE_WIDTH,
     GRID,
@@ -58,23 +58,6 @@ from video.measures import (
 )
 
 __all__ = ["Diagnosis", "Label", "Thresholds", "decode", "diagnose", "prepare"]
-
-
-class Label(StrEnum):
-    """What is wrong with a picture (or `healthy`)."""
-
-    HEALTHY = "healthy"
-    NO_SIGNAL = "no_signal"
-    BLACK = "black"
-    DARK = "dark"
-    BRIGHT = "bright"
-    BLUR = "blur"
-    OCCLUSION = "occlusion"
-    FROZEN = "frozen"
-    COLOR_CAST = "color_cast"
-    NOISE = "noise"
-    STRIPES = "stripes"
-    SCENE_CHANGE = "scene_change"
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,10 @@ class CameraChecker:
         self._cameras = {cid: _Camera(cid, source, threading.Lock()) for cid, source in cameras}
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
-        self._state = threading.Lock()  # the frames and results below; held briefly, never across a grab
+        self._state = threading.Lock()  # the frames and results below; held briefly, never across a grab or a write
+        # Taking a reference (a check, or a person asking) writes its files and then the frame: one at a time, so
+        # the reference on disk and the one in memory stay the same picture.
+        self._reference_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -203,33 +206,40 @@ class CameraChecker:
             with self._state:
                 camera.checked_at, camera.error = at, result.error
                 camera.last_jpeg, camera.last_good = result.jpeg, fit_for_reference(diagnosis)
+                take = camera.last_good and (camera.reference is None or camera.retake)
                 if frame is not None:
                     camera.previous = frame
-                    if camera.last_good and (camera.reference is None or camera.retake):
-                        self._set_reference(camera, frame, at)
+            if take and frame is not None and result.jpeg is not None:
+                self._set_reference(camera, frame, result.jpeg, at)
         payload = health_payload(camera_id, diagnosis, at, result.jpeg is not None)
         if not self._publish(camera_id, payload):
             log.warning("camera %s: health result could not be published (MQTT down?)", camera_id)
         return diagnosis
 
-    def _set_reference(self, camera: _Camera, frame: np.ndarray, at: datetime) -> None:
-        if camera.last_jpeg is None:
-            return
-        self._files.save_reference(camera.id, camera.last_jpeg, at)
-        camera.reference, camera.reference_at, camera.retake = frame, at, False
+    def _set_reference(self, camera: _Camera, frame: np.ndarray, jpeg: bytes, at: datetime) -> None:
+        with self._reference_lock:
+            self._files.save_reference(camera.id, jpeg, at)
+            with self._state:
+                camera.reference, camera.reference_at, camera.retake = frame, at, False
         log.info("camera %s: reference frame taken at %s", camera.id, to_iso(at))
 
     def retake_reference(self, camera_id: str) -> datetime | None:
         """Make the last frame the reference if it was sound; otherwise the next sound one. Returns when taken."""
         camera = self._cameras[camera_id]
         with self._state:
-            if camera.last_good and camera.previous is not None:
-                self._set_reference(camera, camera.previous, self._clock.now())
-                return camera.reference_at
-            camera.retake = True
-            camera.next_due = self._clock.monotonic()  # check soon rather than a whole interval later
-        self._wake.set()
-        return None
+            sound = camera.last_good and camera.previous is not None
+            frame, jpeg, taken_at = camera.previous, camera.last_jpeg, camera.reference_at
+            if not sound:
+                camera.retake = True
+                camera.next_due = self._clock.monotonic()  # check soon rather than a whole interval later
+        if not sound:
+            self._wake.set()
+            return None
+        if frame is None or jpeg is None:  # a sound frame always comes with its JPEG; nothing to keep otherwise
+            return taken_at
+        at = self._clock.now()
+        self._set_reference(camera, frame, jpeg, at)
+        return at
 
     def view(self, camera_id: str) -> dict[str, Any]:
         """What the hub's own checks know of a camera now (for the API)."""
