@@ -120,11 +120,8 @@ class Hub:
         self.video_store.open()
         self.snapshots = SnapshotFiles(snapshot_dir(config))
         fail_after = config.video.fail_after_checks
-        streaks = {
-            d.id: self.video_store.failing_streak(d.id, max(fail_after, 100))
-            for d in config.devices
-            if d.kind is DeviceKind.CAMERA
-        }
+        camera_ids = [d.id for d in config.devices if d.kind is DeviceKind.CAMERA]
+        streaks = {c: self.video_store.failing_streak(c, max(fail_after, 100)) for c in camera_ids}
         self.tracker = HealthTracker(
             {d.id: d.heartbeat_s for d in config.devices},
             [replace(h, camera_failures=streaks.get(h.device_id, 0)) for h in self.health_store.load()],
@@ -212,7 +209,7 @@ class Hub:
         if config.homeassistant.enabled:
             self.homeassistant = HomeAssistant(
                 config,
-                lambda topic, payload: self.ingest.connected and self.ingest.publish(topic, payload, retain=True),
+                lambda topic, payload: self._publish_connected(topic, payload, retain=True),
                 states=self.tracker.all,
                 alarmed=lambda: alarmed_devices(self.store),
                 alarm_device=lambda alarm_id: alarm_device(self.store, alarm_id),
@@ -230,12 +227,10 @@ class Hub:
             escalate=self._escalate,
             notify=self.feed.publish,
         )
-        # The retained daily summary for district brokers; published only while connected (paho would queue it).
+        # The retained daily summary for district brokers; published only while connected.
         self.uptime = UptimePublisher(
             self.reports.daily_summary,
-            lambda topic, payload, retain=True: (
-                self.ingest.connected and self.ingest.publish(topic, payload, qos=1, retain=retain)
-            ),
+            lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
             f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
             self.clock,
             on_thread_exit=self.store.close_thread_connection,
@@ -260,7 +255,7 @@ class Hub:
         self.recordings = RecordingsWatcher(
             self.store,
             self.clock,
-            [d.id for d in config.devices if d.kind is DeviceKind.CAMERA],
+            camera_ids,
             policy_days=config.retention.days,
             horizon_days=config.recordings.forecast_horizon_days,
             root=config.recordings.root,
@@ -361,7 +356,11 @@ class Hub:
     def _publish_camera_health(self, camera_id: str, payload: dict[str, Any]) -> bool:
         """A hub camera check goes out like a recorder's, and comes back in through ingest like one."""
         topic = f"{self.config.mqtt.topic_prefix}/{self.config.site.id}/camera/{camera_id}/health"
-        return self.ingest.connected and self.ingest.publish(topic, json.dumps(payload), qos=1)
+        return self._publish_connected(topic, json.dumps(payload))
+
+    def _publish_connected(self, topic: str, payload: str, *, retain: bool = False) -> bool:
+        """Publish only while connected (QoS 1): paho would queue it otherwise, and send it stale on reconnect."""
+        return self.ingest.connected and self.ingest.publish(topic, payload, qos=1, retain=retain)
 
     def _evidence_for_forwarding(self, alarm_id: str) -> list[dict[str, Any]]:
         try:

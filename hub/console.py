@@ -334,8 +334,9 @@ class Console:
             feed.unsubscribe(sub)
 
     def daily(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        now = self.context.clock.now()  # one now for the period and each of its days
         try:
-            period = resolve_period(start, end, self.context.clock.now())
+            period = resolve_period(start, end, now)
         except PeriodError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from exc
         days = utc_days(period.start, period.as_of)
@@ -345,7 +346,7 @@ class Console:
         rows = []
         faults = open_faults_per_day(self.context.health_store.list_faults(None), days)
         for (day_start, day_end), open_faults in zip(days, faults, strict=True):
-            day = resolve_period(day_start, day_end, self.context.clock.now())
+            day = resolve_period(day_start, day_end, now)
             _, _, report = read_report(conn, self.context.config, day, "site", "json", self._devices, self._digest)
             rows.append(
                 {

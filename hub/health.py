@@ -85,22 +85,22 @@ def heard_after_absence(last_heard: datetime, absent_from: datetime, absent_to: 
     return last_heard + (absent_to - max(last_heard, absent_from))
 
 
+# Troubles that follow a boolean flag in the message: True raises, False clears, absent leaves it as it was.
+_FLAG_TROUBLES = (("tamper", Trouble.TAMPER), ("sensor_fault", Trouble.SENSOR_TROUBLE))
+
+
 def troubles_of(
     current: frozenset[Trouble], data: Mapping[str, object], low_battery_pct: float, battery_clear_pct: float
 ) -> frozenset[Trouble]:
     """Troubles after a message: tamper and sensor trouble follow their flags (absent: unchanged); low battery clears
     only above a higher level (hysteresis)."""
     troubles = set(current)
-    tamper = data.get("tamper")
-    if tamper is True:
-        troubles.add(Trouble.TAMPER)
-    elif tamper is False:
-        troubles.discard(Trouble.TAMPER)
-    sensor_fault = data.get("sensor_fault")
-    if sensor_fault is True:
-        troubles.add(Trouble.SENSOR_TROUBLE)
-    elif sensor_fault is False:
-        troubles.discard(Trouble.SENSOR_TROUBLE)
+    for flag, trouble in _FLAG_TROUBLES:
+        value = data.get(flag)
+        if value is True:
+            troubles.add(trouble)
+        elif value is False:
+            troubles.discard(trouble)
     battery = data.get("battery_pct")
     if isinstance(battery, int | float) and not isinstance(battery, bool):
         if battery < low_battery_pct:

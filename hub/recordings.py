@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from hub.clock import Clock, from_iso, to_iso
 from hub.faults import FaultChange, FaultKind
 from hub.periodic import Periodic
-from hub.store import Store
+from hub.store import Store, has_table
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,7 @@ def latest_health(conn: sqlite3.Connection, camera_id: str) -> tuple[dict[str, A
 
 def read_statuses(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """Stored verdicts by camera id, as the API and reports show them ({} before the first check)."""
-    if (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recording_status'").fetchone()
-        is None
-    ):
+    if not has_table(conn, "recording_status"):
         return {}
     rows = conn.execute(
         "SELECT camera_id, retained_days, compliant, shortfall_on, oldest_recording, source, checked_at, detail"

@@ -41,7 +41,7 @@ from hub.reports import (
     tally_rows,
     uptime_summary,
 )
-from hub.store import Actor, InvalidStateError, NotFoundError, Store
+from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -103,10 +103,6 @@ def config_digest(config: HubConfig) -> str:
         [(d.id, d.kind.value, d.name, d.location.building) for d in config.devices],
     ]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def fingerprint(conn: sqlite3.Connection) -> list[Any]:

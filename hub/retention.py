@@ -23,7 +23,7 @@ from typing import Any
 from hub.clock import Clock, from_iso, to_iso
 from hub.config import MIN_RETENTION_DAYS, HubConfig
 from hub.periodic import Periodic
-from hub.store import Store
+from hub.store import Store, has_table
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +192,6 @@ class PurgeResult:
         }
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return row is not None
-
-
 def snapshot_dir(config: HubConfig) -> Path:
     """Where camera snapshots and alarm evidence live: `video.snapshot_dir`, or `snapshots` beside the database."""
     return config.video.snapshot_dir or config.storage.path.parent / "snapshots"
@@ -290,7 +285,7 @@ class Purger:
         result = PurgeResult(dry_run, now)
         conn = self._store.connection()
         for target in targets(self._days, self._records_days):
-            if not _has_table(conn, target.name):
+            if not has_table(conn, target.name):
                 continue
             try:
                 result.tables[target.name] = self._count(conn, target, now) if dry_run else self._purge(target, now)
@@ -321,7 +316,7 @@ class Purger:
                     marks = ",".join("?" * len(keys))
                     for statement in (*target.children, target.delete):
                         # A dependent table another component owns may not exist in this database (yet).
-                        if _has_table(conn, statement.split()[2]):
+                        if has_table(conn, statement.split()[2]):
                             conn.execute(statement.format(keys=marks), keys)
             done.add([at for _, at in chosen])
             if len(rows) < self._batch or not chosen:

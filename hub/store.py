@@ -342,6 +342,11 @@ class Transaction:
         return bool(added)
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the table exists (tables other components own may not, in this database or not yet)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 class Store:
     """SQLite access for every thread of the hub."""
 

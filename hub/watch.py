@@ -91,7 +91,7 @@ class HealthWatcher:
                     "sla_warning",
                     {"fault_id": fault_id, "subject": subject, "kind": kind, "due_at": to_iso(due_at), "note": note},
                 )
-            if breach:
+            else:
                 self._escalate(
                     {
                         "type": "sla_breach",

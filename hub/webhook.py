@@ -96,7 +96,13 @@ class EscalationWebhook:
                 event = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if self.deliver(event):
+            try:
+                delivered = self.deliver(event)
+            except Exception:
+                # Whatever went wrong with this one, the thread must live on for the next escalation.
+                log.exception("escalation webhook failed on fault %s", event.get("fault_id"))
+                delivered = False
+            if delivered:
                 self.delivered += 1
             else:
                 self.failed += 1
