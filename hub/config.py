@@ -80,6 +80,12 @@ class TlsConfig(_Model):
         return self
 
 
+def _require_username(username: str | None, password: SecretStr | None) -> None:
+    """A password alone authenticates nobody: refuse it rather than connect anonymously."""
+    if password is not None and not username:
+        raise ValueError("password given without username")
+
+
 class MqttConfig(_Model):
     """The broker the devices publish to."""
 
@@ -117,8 +123,7 @@ class MqttConfig(_Model):
 
     @model_validator(mode="after")
     def _credentials(self) -> MqttConfig:
-        if self.password is not None and not self.username:
-            raise ValueError("password given without username")
+        _require_username(self.username, self.password)
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must not be less than reconnect_min_s")
         return self
@@ -522,8 +527,7 @@ class HttpSnapshotSource(_Model):
 
     @model_validator(mode="after")
     def _credentials(self) -> HttpSnapshotSource:
-        if self.password is not None and not self.username:
-            raise ValueError("password given without username")
+        _require_username(self.username, self.password)
         return self
 
 
@@ -541,8 +545,7 @@ class StreamSource(_Model):
 
     @model_validator(mode="after")
     def _credentials(self) -> StreamSource:
-        if self.password is not None and not self.username:
-            raise ValueError("password given without username")
+        _require_username(self.username, self.password)
         return self
 
 
