@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.model import DeliveryState
-from hub.clock import Clock
+from hub.core.clock import Clock
 from hub.store import Leg, Store
 
 log = logging.getLogger(__name__)

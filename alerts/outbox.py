@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from alerts.forwarders import AlarmMessage, Delivery, Forwarder, ForwardError, PermanentForwardError
 from alerts.model import DeliveryState
 from alerts.troubles import TroubleMessage
-from hub.clock import Clock, from_iso, to_iso
+from hub.core.clock import Clock, from_iso, to_iso
 from hub.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)

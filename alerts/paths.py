@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from hub.clock import Clock, to_iso
+from hub.core.clock import Clock, to_iso
 
 
 class PathStatus(StrEnum):

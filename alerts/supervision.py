@@ -12,9 +12,9 @@ from typing import Protocol
 
 from alerts.forwarders import ForwardError
 from alerts.paths import PathHealth, PathMonitor, PathStatus
-from hub.clock import Clock
-from hub.faults import FaultChange, FaultKind
-from hub.periodic import Periodic
+from hub.core.clock import Clock
+from hub.core.periodic import Periodic
+from hub.health.faults import FaultChange, FaultKind
 
 log = logging.getLogger(__name__)
 

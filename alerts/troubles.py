@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from hub.config import SiteConfig
-from hub.faults import FaultKind
-from hub.health_store import FaultEvent
+from hub.health.faults import FaultKind
 from hub.store import enqueue_trouble, enqueue_trouble_restore
+from hub.store.health import FaultEvent
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 What it measures: `--presses` panic button presses (default 100, each on a different one of 200 registered
 buttons, so every press must open its own alarm) at a steady `--press-rate` (default 10/s, so a 10 s window)
-are published at QoS 1 from this process. The hub and a real HTTP 110 receiver (`hub.receiver.Receiver`,
+are published at QoS 1 from this process. The hub and a real HTTP 110 receiver (`hub.devtools.receiver.Receiver`,
 signed POSTs on 127.0.0.1) run in this process too, so one monotonic clock times both ends: latency is the
 receiver's arrival time minus the moment right before `publish()`. Presses are matched to receipts by
 `body["device"]["id"]`.
@@ -59,10 +59,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.app import Hub
-from hub.broker import Mosquitto
 from hub.config import HubConfig
-from hub.pipeline import BatchOutcome
-from hub.receiver import Receiver
+from hub.devtools.broker import Mosquitto
+from hub.devtools.receiver import Receiver
+from hub.ingest.pipeline import BatchOutcome
 
 TARGET_P99_MS = 50.0
 SITE = "test-school"

@@ -34,8 +34,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.app import Hub  # noqa: E402
-from hub.broker import Mosquitto  # noqa: E402
 from hub.config import HubConfig  # noqa: E402
+from hub.devtools.broker import Mosquitto  # noqa: E402
 from tests.conftest import TOKENS, base_config  # noqa: E402
 
 KIND = "bench_notice"

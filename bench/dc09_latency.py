@@ -2,7 +2,7 @@
 
 What it measures: `--presses` panic-button presses (default 100, each on its own button so each opens its own
 alarm) at `--rate` per second are published at QoS 1 from this process to a private Mosquitto. The hub runs in
-this process with one endpoint: first an HTTP receiver (`hub.receiver.Receiver`, signed POSTs), then a
+this process with one endpoint: first an HTTP receiver (`hub.devtools.receiver.Receiver`, signed POSTs), then a
 pysiaalarm DC-09 receiver (AES-128, SIA-DCS). Latency is the moment the hub holds the receiver's ACK (2xx or
 DC-09 ACK with the same sequence) minus the moment right before `publish()`, both on this process's
 monotonic clock. The HTTP phase is the baseline; the ratio is DC-09 p99 / HTTP p99. Each phase repeats
@@ -35,9 +35,9 @@ from pysiaalarm.utils.enums import CommunicationsProtocol
 from alerts.model import DeliveryState
 from alerts.outbox import AttemptResult
 from hub.app import Hub
-from hub.broker import Mosquitto
 from hub.config import HubConfig
-from hub.receiver import Receiver
+from hub.devtools.broker import Mosquitto
+from hub.devtools.receiver import Receiver
 
 SECRET = "bench-110-secret"
 KEY = "0123456789abcdef"

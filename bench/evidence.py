@@ -37,10 +37,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from skimage import data as photos
 
 from hub.app import Hub
-from hub.broker import Mosquitto
 from hub.config import HubConfig
-from hub.feed import FeedEvent
-from hub.receiver import Receiver
+from hub.core.feed import FeedEvent
+from hub.devtools.broker import Mosquitto
+from hub.devtools.receiver import Receiver
 
 CAMERAS = 4
 

@@ -27,10 +27,10 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 
-from hub.clock import SystemClock
 from hub.config import InfluxConfig
-from hub.influx import InfluxSink
-from hub.influx_points import Point
+from hub.core.clock import SystemClock
+from hub.integrations.influx import InfluxSink
+from hub.integrations.influx_points import Point
 from hub.store import Store
 
 VM = "/usr/bin/victoria-metrics"

@@ -53,9 +53,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.app import Hub
-from hub.broker import BrokerTls, LoopbackPki, Mosquitto, loopback_pki
 from hub.config import HubConfig
-from hub.pipeline import BatchOutcome
+from hub.devtools.broker import BrokerTls, LoopbackPki, Mosquitto, loopback_pki
+from hub.ingest.pipeline import BatchOutcome
 
 TARGET_MSG_S = 5_000.0
 SITE = "test-school"

@@ -12,7 +12,7 @@ Data: generated straight into a SQLite file through the hub's own schema (`Store
 (3-10 bursts of 8-15 drop-outs of 1-5 minutes, 1-15 minutes apart: dozens to 150 outages each); 7% have long
 outages (1-6 days, so SLA breaches; some still down). Every outage has its fault (a recurrence within the
 10-minute flap window continues the fault, as the hub does) with log rows; a site-wide 4-hour maintenance window
-and 200 device windows exercise the planned-window path, and three hub gaps (`hub.liveness`: a 3-hour power cut,
+and 200 device windows exercise the planned-window path, and three hub gaps (`hub.health.liveness`: a 3-hour power cut,
 a 25-minute upgrade, a 7-minute crash) the not-monitored path.
 
 Baseline, in the same run: the cost of just reading the period's transitions with one SELECT (`fetchall()` of
@@ -38,11 +38,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.clock import SystemClock, to_iso
 from hub.config import HubConfig
-from hub.health_store import HealthStore
-from hub.liveness import SCHEMA as LIVENESS_SCHEMA
-from hub.report_store import (
+from hub.core.clock import SystemClock, to_iso
+from hub.health.liveness import SCHEMA as LIVENESS_SCHEMA
+from hub.reports import Format, Group, resolve_period
+from hub.store import Store
+from hub.store.health import HealthStore
+from hub.store.reports import (
     SCHEMA,
     config_digest,
     fingerprint,
@@ -50,8 +52,6 @@ from hub.report_store import (
     read_report,
     registry,
 )
-from hub.reports import Format, Group, resolve_period
-from hub.store import Store
 
 TARGET_S = 1.0
 DAY = 86400.0

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.vqd_set import TUNE, samples  # noqa: E402 - the repository root goes on the path first
+from tests.video.vqd_set import TUNE, samples  # noqa: E402 - the repository root goes on the path first
 from video.diagnosis import decode, diagnose  # noqa: E402
 
 TARGET_FPS = 100.0

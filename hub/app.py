@@ -27,31 +27,31 @@ from alerts.paths import PathMonitor
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
 from alerts.troubles import TroubleOutbox
 from device_adapters.base import DeviceKind
-from hub.api import ApiContext, create_api
-from hub.clock import Clock, SystemClock
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
-from hub.console import Console, DutyReminder
-from hub.faults import FaultKind
-from hub.feed import Feed
-from hub.ha_discovery import HomeAssistant, alarm_device, alarmed_devices
-from hub.health import HealthTracker
-from hub.health_store import HealthStore
-from hub.influx import InfluxCollector, InfluxSink
-from hub.influx_points import HubTelemetry
-from hub.ingest import MqttIngest
-from hub.liveness import Liveness
-from hub.maintenance import MaintenanceScheduler
+from hub.core.clock import Clock, SystemClock
+from hub.core.feed import Feed
+from hub.health.faults import FaultKind
+from hub.health.liveness import Liveness
+from hub.health.maintenance import MaintenanceScheduler
+from hub.health.model import HealthTracker
+from hub.health.recordings import RecordingsWatcher
+from hub.health.watch import HealthWatcher, announce_health, escalation_payload
+from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
+from hub.ingest.writer import MqttIngest
+from hub.integrations.ha_discovery import HomeAssistant, alarm_device, alarmed_devices
+from hub.integrations.influx import InfluxCollector, InfluxSink
+from hub.integrations.influx_points import HubTelemetry
+from hub.integrations.webhook import EscalationWebhook
 from hub.metrics import HubMetrics
-from hub.pipeline import BatchOutcome, Pipeline, device_snapshot
-from hub.recordings import RecordingsWatcher
-from hub.report_store import ReportStore
 from hub.reports import UptimePublisher
-from hub.retention import Purger, snapshot_dir
 from hub.store import Store
-from hub.watch import HealthWatcher, announce_health, escalation_payload
-from hub.webhook import EscalationWebhook
+from hub.store.health import HealthStore
+from hub.store.reports import ReportStore
+from hub.store.retention import Purger, snapshot_dir
+from hub.web.api import ApiContext, create_api
+from hub.web.console import Console, DutyReminder
+from hub.web.routes.cameras import camera_router
 from video.evidence import EvidenceWorker
-from video.routes import camera_router
 from video.scheduler import CameraChecker
 from video.store import SnapshotFiles, VideoStore
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from hub.config import HubConfig
-from hub.config_loader import ConfigError, load_config
+from hub.config.loader import ConfigError, load_config
 
 log = logging.getLogger("campus_hub")
 
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from hub.receiver import Receiver
+    from hub.devtools.receiver import Receiver
 
     secret = os.environ.get("CAMPUS_HUB_RECEIVER_SECRET") or args.secret
     receiver = Receiver(secret, args.host, args.port)
@@ -102,7 +102,7 @@ def cmd_camera_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from hub.simulate import School, press
+    from hub.devtools.simulate import School, press
 
     config = _load(Path(args.config))
     if args.press:
@@ -128,9 +128,9 @@ def _aware_time(text: str) -> datetime:
 
 def cmd_report_uptime(args: argparse.Namespace) -> int:
     """The uptime report offline, from the hub's SQLite file opened read-only: the same bytes the API sends."""
-    from hub.clock import SystemClock
-    from hub.report_store import open_readonly, read_report
+    from hub.core.clock import SystemClock
     from hub.reports import PeriodError, resolve_period
+    from hub.store.reports import open_readonly, read_report
 
     config = _load(Path(args.config))
     try:
@@ -157,7 +157,7 @@ def cmd_report_uptime(args: argparse.Namespace) -> int:
 
 def cmd_mqtt_acl(args: argparse.Namespace) -> int:
     """Mosquitto password-file commands and ACL for the registry; never prints a password."""
-    from hub.mqtt_acl import AclError, acl_for, render_json, render_text
+    from hub.mqtt.acl import AclError, acl_for, render_json, render_text
 
     config = _load(Path(args.config))
     try:
@@ -171,9 +171,9 @@ def cmd_mqtt_acl(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     """Delete (or with --dry-run only count) what is past its retention; safe while the hub runs (WAL, batches)."""
-    from hub.clock import SystemClock
-    from hub.retention import Purger, describe
+    from hub.core.clock import SystemClock
     from hub.store import Store
+    from hub.store.retention import Purger, describe
 
     config = _load(Path(args.config))
     if not config.storage.path.is_file():
@@ -317,10 +317,10 @@ def demo_config(
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.app import Hub
-    from hub.broker import Mosquitto
-    from hub.receiver import Receiver
-    from hub.sim_cameras import CameraServer
-    from hub.simulate import School
+    from hub.devtools.broker import Mosquitto
+    from hub.devtools.receiver import Receiver
+    from hub.devtools.sim_cameras import CameraServer
+    from hub.devtools.simulate import School
 
     workdir = Path(tempfile.mkdtemp(prefix="campus-hub-demo-"))
     broker = Mosquitto(workdir / "broker").start()
@@ -385,7 +385,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hub.mqtt_acl import DEFAULT_ACL_FILE, DEFAULT_PASSWORD_FILE
+    from hub.mqtt.acl import DEFAULT_ACL_FILE, DEFAULT_PASSWORD_FILE
 
     parser = argparse.ArgumentParser(prog="campus-hub", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -22,9 +22,9 @@ from pysiaalarm.sync.client import SIAClient
 from pysiaalarm.utils.enums import CommunicationsProtocol, MessageTypes
 
 from hub.app import Hub
-from hub.broker import Mosquitto
 from hub.config import HubConfig
-from hub.receiver import Receiver
+from hub.devtools.broker import Mosquitto
+from hub.devtools.receiver import Receiver
 
 RECEIVER_SECRET = "test-110-shared-secret"
 SIA_ACCOUNT = "1234"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.clock import Clock, to_iso
 from hub.config import CameraSource
+from hub.core.clock import Clock, to_iso
 from video.probe import Grab, grab
 from video.store import SnapshotFiles, VideoStore, evidence_url
 

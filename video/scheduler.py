@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hub.clock import Clock, to_iso
 from hub.config import CameraSource
+from hub.core.clock import Clock, to_iso
 from video.diagnosis import Diagnosis, Label, decode, diagnose, prepare
 from video.probe import Grab, grab
 from video.store import SnapshotFiles, snapshot_url

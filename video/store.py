@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hub.clock import from_iso, to_iso
+from hub.core.clock import from_iso, to_iso
 from hub.store import Store
 
 SCHEMA = """

@@ -1,0 +1,120 @@
+"""The health watcher: a thin timer around the pure decisions. Silent devices go offline (3 missed heartbeats,
+checked by the clock, not only when a message arrives) and open faults are warned about, then escalated at
+their deadline."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.core.clock import Clock, to_iso
+from hub.core.periodic import Periodic
+from hub.health.faults import sla_fraction, warnings_due
+from hub.health.model import HealthTracker, Transition
+from hub.store import Store
+from hub.store.health import FaultEvent, HealthStore
+
+log = logging.getLogger(__name__)
+
+Escalate = Callable[[dict[str, Any]], None]
+Notify = Callable[[str, dict[str, Any]], object]
+
+
+class HealthWatcher:
+    def __init__(
+        self,
+        tracker: HealthTracker,
+        health_store: HealthStore,
+        store: Store,
+        clock: Clock,
+        *,
+        warn_at: Sequence[float],
+        interval_s: float,
+        escalate: Escalate,
+        notify: Notify = lambda kind, data: None,
+    ) -> None:
+        self._tracker = tracker
+        self._health = health_store
+        self._store = store
+        self._clock = clock
+        self._warn_at = list(warn_at)
+        self._escalate = escalate
+        self._notify = notify
+        self._timer = Periodic("health-watch", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def run_once(self) -> list[FaultEvent]:
+        """One check at the clock's now (tests call this directly with a ManualClock)."""
+        now = self._clock.now()
+        events = self.check_devices(now)
+        self.check_deadlines(now)
+        return events
+
+    def check_devices(self, now: datetime) -> list[FaultEvent]:
+        with self._tracker.lock:
+            plan = self._tracker.plan_time(now)
+            if not plan.updates:
+                return []
+            with self._store.write() as conn:
+                events = self._health.save(conn, plan, now)
+            self._tracker.apply(plan)
+        for transition in plan.transitions:
+            log.warning("device %s is %s: %s", transition.device_id, transition.to_state.value, transition.reason)
+        announce_health(self._notify, plan.transitions, events)
+        return events
+
+    def check_deadlines(self, now: datetime) -> None:
+        for fault_id, subject, kind, opened_at, due_at, warned, breached_at in self._health.active_faults():
+            fraction = sla_fraction(opened_at, due_at, now)
+            crossed = warnings_due(fraction, warned, self._warn_at)
+            breach = now >= due_at and breached_at is None
+            if not crossed and not breach:
+                continue
+            left_h = (due_at - now).total_seconds() / 3600
+            if breach:
+                note = f"recovery deadline {to_iso(due_at)} passed"
+            else:
+                note = f"{max(crossed):.0%} of the recovery time used; {left_h:.1f} h left"
+            self._health.record_sla(fault_id, now, max([*crossed, warned]), breach, note)
+            level = "breach" if breach else "warning"
+            log.warning("fault %d (%s on %s): SLA %s: %s", fault_id, kind, subject, level, note)
+            if not breach:
+                self._notify(
+                    "sla_warning",
+                    {"fault_id": fault_id, "subject": subject, "kind": kind, "due_at": to_iso(due_at), "note": note},
+                )
+            else:
+                self._escalate(
+                    {
+                        "type": "sla_breach",
+                        "fault_id": fault_id,
+                        "subject": subject,
+                        "kind": kind,
+                        "opened_at": to_iso(opened_at),
+                        "due_at": to_iso(due_at),
+                        "at": to_iso(now),
+                    }
+                )
+
+
+def announce_health(notify: Notify, transitions: Sequence[Transition], faults: Sequence[FaultEvent]) -> None:
+    """Tell the live feed about device state changes and automatic fault events."""
+    for t in transitions:
+        notify(
+            "device_state",
+            {"device_id": t.device_id, "from": t.from_state.value, "to": t.to_state.value, "reason": t.reason},
+        )
+    for f in faults:
+        notify("fault", {"fault_id": f.fault_id, "subject": f.subject, "kind": f.kind.value, "what": f.what})
+
+
+def escalation_payload(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Ingest: inbound messages queued, parsed, committed in batches and only then acknowledged."""

@@ -1,0 +1,284 @@
+"""One ingest batch in one transaction: route and parse each message, store events and dead letters, raise alarms.
+
+Parsing happens before the transaction, so the write lock is held only for inserts. A payload that does not
+parse becomes a dead-letter row; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alerts.model import AlarmKind
+from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
+from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message, parse_vendor_message
+from device_adapters.base import DeadLetterReason
+from hub.config import DeviceConfig, HubConfig
+from hub.core.clock import Clock, SystemClock
+from hub.health.model import HealthTracker, Transition
+from hub.metrics import HubMetrics
+from hub.mqtt.topics import Topics, vendor_routes
+from hub.store import DeadLetterRow, EventRow, Store, Transaction
+from hub.store.health import FaultEvent, HealthStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as the MQTT thread handed it over."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    received_at: datetime
+    received_mono: float
+    generation: int = 0
+    retained: bool = False  # sent because the hub subscribed (a stored state), not because something just happened
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one committed batch did."""
+
+    events: int = 0
+    dead_letters: int = 0
+    opened: list[str] = field(default_factory=list)
+    retriggered: list[str] = field(default_factory=list)
+    opened_kinds: list[AlarmKind] = field(default_factory=list)
+    retriggered_kinds: list[AlarmKind] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    faults: list[FaultEvent] = field(default_factory=list)
+    committed: list[DeviceEvent] = field(default_factory=list)  # the stored events, for telemetry and Home Assistant
+
+    def merge(self, other: BatchOutcome) -> None:
+        self.events += other.events
+        self.dead_letters += other.dead_letters
+        self.opened += other.opened
+        self.retriggered += other.retriggered
+        self.opened_kinds += other.opened_kinds
+        self.retriggered_kinds += other.retriggered_kinds
+        self.transitions += other.transitions
+        self.faults += other.faults
+        self.committed += other.committed
+
+
+def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
+    """The device as an alarm records it: kept with the alarm so a later registry edit does not rewrite history."""
+    return {
+        "id": device.id,
+        "kind": device.kind.value,
+        "name": device.name,
+        "location": device.location.model_dump(),
+        "cameras": list(device.cameras),
+    }
+
+
+class Pipeline:
+    """Routes, parses and commits ingest batches."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        store: Store,
+        metrics: HubMetrics,
+        *,
+        clock: Clock | None = None,
+        health: tuple[HealthTracker, HealthStore] | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._health = health
+        self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
+        self._vendor = vendor_routes(config.devices)  # exact Zigbee2MQTT / Tasmota topics -> device
+        self._devices = config.device_index()
+        self._endpoints = [e.name for e in config.forwarding.endpoints]
+        # In failover mode only the first endpoint is live at once; the others stand by.
+        self._live = 1 if config.forwarding.mode == "first" else None
+        rules = config.alarms
+        self._heat = {
+            d.id: HeatRule(
+                threshold_c=d.heat_threshold_c if d.heat_threshold_c is not None else rules.heat_threshold_c,
+                rate_c_per_min=d.heat_rate_c_per_min
+                if d.heat_rate_c_per_min is not None
+                else rules.heat_rate_c_per_min,
+                window_s=rules.heat_rate_window_s,
+                min_span_s=rules.heat_rate_min_span_s,
+            )
+            for d in config.devices
+            if d.kind is DeviceKind.TEMPERATURE
+        }
+        self._history = TemperatureHistory(rules.heat_rate_window_s)
+
+    def parse(self, message: Inbound) -> DeviceEvent:
+        """Route and validate one message, or PayloadError with the dead-letter reason."""
+        if self._vendor:  # a site without vendor devices pays nothing on the canonical path
+            route = self._vendor.get(message.topic)
+            if route is not None:
+                return parse_vendor_message(
+                    route.device_id,
+                    route.kind,
+                    route.topic,
+                    message.payload,
+                    message.received_at,
+                    self._config.mqtt.max_payload_bytes,
+                    route.press_actions,
+                    retained=message.retained,
+                )
+        kind, device_id, channel = self._topics.parse(message.topic)
+        device = self._devices.get(device_id)
+        if device is None:
+            raise PayloadError(DeadLetterReason.UNKNOWN_DEVICE, f"device {device_id!r} is not in the registry")
+        if kind != device.kind.value:
+            raise PayloadError(
+                DeadLetterReason.KIND_MISMATCH,
+                f"device {device_id!r} is a {device.kind}, the topic says {kind!r}",
+            )
+        return parse_message(
+            device_id,
+            device.kind,
+            channel,
+            message.payload,
+            message.received_at,
+            self._config.mqtt.max_payload_bytes,
+        )
+
+    def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+        """Commit a batch; raises only if the store itself fails (then nothing was committed).
+
+        A message that parses but still cannot be stored (a bug, a value SQLite refuses) must not hold the
+        whole batch hostage, retried forever: the batch is then stored one message at a time and the
+        message that fails is kept as a dead letter instead.
+        """
+        events, dead = self._parse_all(batch)
+        try:
+            return self._commit(events, dead)
+        except sqlite3.OperationalError:
+            raise  # disk full, I/O error, locked: the store's problem, so the caller retries the same batch
+        except Exception as exc:
+            if len(batch) > 1:
+                log.exception("ingest: a batch of %d failed to store; storing one message at a time", len(batch))
+                total = BatchOutcome()
+                for message in batch:
+                    total.merge(self.process([message]))
+                return total
+            log.exception("ingest: message on %s cannot be stored; keeping it as a dead letter", batch[0].topic)
+            detail = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
+            return self._commit([], [self._dead_letter(batch[0], DeadLetterReason.ADAPTER_ERROR.value, detail)])
+
+    def _parse_all(self, batch: Sequence[Inbound]) -> tuple[list[tuple[Inbound, DeviceEvent]], list[DeadLetterRow]]:
+        events: list[tuple[Inbound, DeviceEvent]] = []
+        dead: list[DeadLetterRow] = []
+        for message in batch:
+            try:
+                events.append((message, self.parse(message)))
+            except PayloadError as exc:
+                dead.append(self._dead_letter(message, exc.reason.value, exc.detail))
+            except Exception as exc:
+                # An adapter bug must cost one message, not the ingest loop; the message is kept for analysis.
+                log.exception("adapter crashed on %s", message.topic)
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+                dead.append(self._dead_letter(message, DeadLetterReason.ADAPTER_ERROR.value, detail))
+        return events, dead
+
+    def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
+        outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
+        readings: list[tuple[str, float, float]] = []
+        # The health lock is held from plan to apply so the watcher cannot plan from a state about to change.
+        with self._health[0].lock if self._health else contextlib.nullcontext():
+            plan = self._health[0].plan_events((m.received_at, e) for m, e in events) if self._health else None
+            with self._store.transaction() as tx:
+                tx.insert_events(
+                    [
+                        EventRow(e.device_id, e.kind.value, e.channel.value, e.occurred_at, m.received_at, e.data)
+                        for m, e in events
+                    ]
+                )
+                if dead:
+                    tx.insert_dead_letters(dead)
+                for message, event in events:
+                    trigger = self._trigger(event, message.received_mono)
+                    if event.celsius is not None:
+                        readings.append((event.device_id, message.received_mono, event.celsius))
+                    if trigger is not None:
+                        self._raise(tx, message, event, trigger, outcome)
+                if self._health and plan is not None and plan.updates:
+                    outcome.faults = self._health[1].save(tx.connection, plan, self._clock.now())
+            if self._health and plan is not None:
+                self._health[0].apply(plan)
+                outcome.transitions = plan.transitions
+        # Only what was committed updates memory and counters.
+        outcome.committed = [e for _, e in events]
+        for device_id, at_s, celsius in readings:
+            self._history.add(device_id, at_s, celsius)
+        for _, event in events:
+            self._metrics.messages.labels(event.kind.value, event.channel.value).inc()
+        for row in dead:
+            self._metrics.dead_letters.labels(row.reason).inc()
+        for kind in outcome.opened_kinds:
+            self._metrics.alarms_raised.labels(kind.value).inc()
+        for kind in outcome.retriggered_kinds:
+            self._metrics.alarm_retriggers.labels(kind.value).inc()
+        return outcome
+
+    def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
+        history = self._history.readings(event.device_id, at_s) if event.celsius is not None else ()
+        return evaluate(event, self._heat.get(event.device_id), history, at_s)
+
+    def _raise(
+        self, tx: Transaction, message: Inbound, event: DeviceEvent, trigger: Trigger, out: BatchOutcome
+    ) -> None:
+        active = tx.active_alarm(event.device_id)
+        if active is not None:
+            if not tx.retrigger(active.id, message.received_at, event.seq, trigger.reason):
+                return  # the same press delivered again (QoS 1 redelivery): not a new trigger
+            out.retriggered.append(active.id)
+            out.retriggered_kinds.append(active.kind)
+            return
+        alarm_id = tx.open_alarm(
+            device_id=event.device_id,
+            kind=trigger.kind,
+            priority=int(trigger.priority),
+            reason=trigger.reason,
+            detail={k: v for k, v in trigger.detail.items() if v is not None},
+            device=device_snapshot(self._devices[event.device_id]),
+            occurred_at=event.occurred_at,
+            raised_at=message.received_at,
+            seq=event.seq,
+            endpoints=self._endpoints,
+            live=self._live,
+        )
+        out.opened.append(alarm_id)
+        out.opened_kinds.append(trigger.kind)
+        log.warning(
+            "ALARM %s %s on %s (%s): %s",
+            trigger.kind.value,
+            alarm_id,
+            event.device_id,
+            self._devices[event.device_id].name,
+            trigger.reason,
+        )
+
+    def close_thread_store(self) -> None:
+        """Release the calling thread's store connection (the writer thread calls this on exit)."""
+        self._store.close_thread_connection()
+
+    def _dead_letter(self, message: Inbound, reason: str, detail: str) -> DeadLetterRow:
+        log.info("dead letter on %s: %s: %s", message.topic[:200], reason, detail)
+        cap = self._config.mqtt.max_payload_bytes
+        return DeadLetterRow(
+            topic=message.topic[:1024],
+            reason=reason,
+            detail=detail,
+            payload=message.payload[:cap],
+            payload_size=len(message.payload),
+            received_at=message.received_at,
+        )

@@ -1,0 +1,1 @@
+"""The web layer: the HTTP API, authentication, console sessions and pages."""
