@@ -204,3 +204,35 @@ def sia() -> Iterator[ReceiverFactory]:
     yield factory
     for receiver in started:
         receiver.client.stop()
+
+
+# --- tiers ------------------------------------------------------------------------------------------------------
+
+# Fixtures that start a process or a whole hub (a broker, a browser, a metrics server, a hub process), or build the
+# labelled picture sets: a test that uses one is `slow`. `pytest -m "not slow"` is the quick inner loop: pure
+# functions and in-process tests.
+SLOW_FIXTURES = frozenset(
+    {
+        "broker",
+        "publisher",
+        "start_hub",
+        "hub",
+        "hubs",
+        "hub_process",
+        "hub_with_alarm",
+        "browser",
+        "page",
+        "victoria_metrics",
+        "secured",
+        "school",
+        "tune_set",
+        "holdout_set",
+        "hard_healthy",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
