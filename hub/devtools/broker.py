@@ -1,6 +1,8 @@
 """A private Mosquitto for the demo, tests and benchmarks: started on a free loopback port, stopped on exit.
 
-With a password file, an ACL and TLS when asked; `loopback_pki` makes throwaway certificates for that.
+Its limits are the ones the project ships for a school's box (`config/mosquitto.conf`), or Debian's defaults when
+asked (`limits="debian"`: what a box that was never configured runs). With a password file, an ACL and TLS when
+asked; `loopback_pki` makes throwaway certificates for that.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,6 +28,38 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 class BrokerError(RuntimeError):
     """Mosquitto is missing or did not start."""
+
+
+SHIPPED_CONF = Path(__file__).resolve().parents[2] / "config" / "mosquitto.conf"
+# The settings of the shipped file that a private broker takes over; listeners, paths, security and logging are
+# the private broker's own (loopback, a temporary folder).
+LIMIT_KEYS = frozenset(
+    {
+        "max_queued_messages",
+        "max_queued_bytes",
+        "max_inflight_messages",
+        "max_packet_size",
+        "max_keepalive",
+        "set_tcp_nodelay",
+        "sys_interval",
+        "autosave_interval",
+        "persistent_client_expiration",
+    }
+)
+Limits = Literal["shipped", "debian"]
+
+
+def shipped_limits(path: Path = SHIPPED_CONF) -> list[str]:
+    """The limit lines of the shipped broker configuration, in order; none when the file is not there (an
+    installed wheel has no `config/`), so the broker runs with Mosquitto's defaults."""
+    if not path.is_file():
+        return []
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and line.split()[0] in LIMIT_KEYS:
+            lines.append(line)
+    return lines
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -139,6 +174,7 @@ class Mosquitto:
         password_file: Path | None = None,
         acl_file: Path | None = None,
         tls: BrokerTls | None = None,
+        limits: Limits = "shipped",
     ) -> None:
         binary = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
@@ -154,6 +190,7 @@ class Mosquitto:
         self.password_file = password_file
         self.acl_file = acl_file
         self.tls = tls
+        self.limits = limits
         self.tls_port: int | None = free_port() if tls is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -172,11 +209,7 @@ class Mosquitto:
             f"{self._security_conf()}"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
-            # The hub acknowledges only after its commit: let the broker queue generously while it catches up.
-            # Not 0 (unlimited) under an ACL: Mosquitto before 2.0.22 then disconnects a client after any refused
-            # publish (eclipse-mosquitto/mosquitto#3244) instead of answering "Not authorized".
-            f"max_queued_messages {0 if self.acl_file is None else 1_000_000}\n"
-            "max_inflight_messages 0\n"
+            f"{self._limits_conf()}"
             f"log_dest file {self.workdir / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             f"{self.extra_conf}\n",
@@ -200,6 +233,11 @@ class Mosquitto:
                 time.sleep(0.02)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+
+    def _limits_conf(self) -> str:
+        if self.limits == "debian":
+            return ""  # Mosquitto's own defaults, as Debian ships them: 1000 queued, 20 in flight per client
+        return "".join(f"{line}\n" for line in shipped_limits())
 
     def _security_conf(self) -> str:
         # Global settings (per_listener_settings stays false): they hold for the TLS listener too.
