@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from hub.core.clock import Clock
 from hub.core.periodic import Periodic
 from hub.health.model import DeviceHealth, HealthPlan, HealthTracker, Transition, Trouble, derive_state
-from hub.reports import SITE_WIDE, MaintenanceWindow
+from hub.reports.model import SITE_WIDE, MaintenanceWindow
 from hub.store import Store
 from hub.store.health import FaultEvent, HealthStore
 from hub.store.reports import read_windows
