@@ -35,6 +35,7 @@ from hub.health.liveness import Liveness
 from hub.health.maintenance import MaintenanceScheduler
 from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
+from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
 from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
 from hub.ingest.writer import MqttIngest
@@ -131,7 +132,11 @@ class Hub:
             camera_fail_after=fail_after,
         )
         self.pipeline = Pipeline(
-            config, self.store, self.metrics, clock=self.clock, health=(self.tracker, self.health_store)
+            config,
+            self.store,
+            self.metrics,
+            clock=self.clock,
+            health=HealthUpdater(self.tracker, self.health_store, self.store),
         )
         forwarding = config.forwarding
         retry = RetryPolicy(forwarding.retry_base_s, forwarding.retry_max_s)

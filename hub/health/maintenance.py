@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from hub.core.clock import Clock
 from hub.core.periodic import Periodic
 from hub.health.model import DeviceHealth, HealthPlan, HealthTracker, Transition, Trouble, derive_state
-from hub.reports import SITE_WIDE, MaintenanceWindow
+from hub.health.updater import HealthUpdater
+from hub.reports.model import SITE_WIDE, MaintenanceWindow
 from hub.store import Store
 from hub.store.health import FaultEvent, HealthStore
 from hub.store.reports import read_windows
@@ -84,8 +85,7 @@ class MaintenanceScheduler:
         interval_s: float,
         announce: Announce = lambda transitions, faults: None,
     ) -> None:
-        self._tracker = tracker
-        self._health = health_store
+        self._updater = HealthUpdater(tracker, health_store, store)
         self._store = store
         self._clock = clock
         self._announce = announce
@@ -107,15 +107,15 @@ class MaintenanceScheduler:
         """One reconciliation at the clock's now (tests call this directly with a ManualClock)."""
         now = self._clock.now()
         windows = read_windows(self._store.connection(), now, now + timedelta(microseconds=1))
-        with self._tracker.lock:
-            healths = self._tracker.all()
-            plan = maintenance_plan(healths, covering(windows, [h.device_id for h in healths], now), now)
-            if not plan.updates:
-                return []
-            with self._store.write() as conn:
-                faults = self._health.save(conn, plan, now)
-            self._tracker.apply(plan)
-        for t in plan.transitions:
+
+        def plan(tracker: HealthTracker) -> HealthPlan:
+            healths = tracker.all()
+            return maintenance_plan(healths, covering(windows, [h.device_id for h in healths], now), now)
+
+        result = self._updater.update(plan, now)
+        if result is None:
+            return []
+        for t in result.transitions:
             log.info("device %s is %s: %s", t.device_id, t.to_state.value, t.reason)
-        self._announce(plan.transitions, faults)
-        return plan.transitions
+        self._announce(result.transitions, result.faults)
+        return result.transitions

@@ -2,7 +2,8 @@
 
 Pure functions decide (`derive_state`, `is_silent`, `troubles_of`); `HealthTracker` keeps the current state of every
 device in memory, plans the changes a batch of events or the passing of time makes, and applies them once the
-store has committed them. Every transition is stored: the state history is what uptime reports are computed from.
+store has committed them (`hub.health.updater` runs that protocol). Every transition is stored: the state history
+is what uptime reports are computed from.
 """
 
 from __future__ import annotations

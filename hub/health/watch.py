@@ -14,6 +14,7 @@ from hub.core.clock import Clock, to_iso
 from hub.core.periodic import Periodic
 from hub.health.faults import sla_fraction, warnings_due
 from hub.health.model import HealthTracker, Transition
+from hub.health.updater import HealthUpdater
 from hub.store import Store
 from hub.store.health import FaultEvent, HealthStore
 
@@ -36,9 +37,8 @@ class HealthWatcher:
         escalate: Escalate,
         notify: Notify = lambda kind, data: None,
     ) -> None:
-        self._tracker = tracker
+        self._updater = HealthUpdater(tracker, health_store, store)
         self._health = health_store
-        self._store = store
         self._clock = clock
         self._warn_at = list(warn_at)
         self._escalate = escalate
@@ -59,17 +59,13 @@ class HealthWatcher:
         return events
 
     def check_devices(self, now: datetime) -> list[FaultEvent]:
-        with self._tracker.lock:
-            plan = self._tracker.plan_time(now)
-            if not plan.updates:
-                return []
-            with self._store.write() as conn:
-                events = self._health.save(conn, plan, now)
-            self._tracker.apply(plan)
-        for transition in plan.transitions:
+        result = self._updater.update(lambda tracker: tracker.plan_time(now), now)
+        if result is None:
+            return []
+        for transition in result.transitions:
             log.warning("device %s is %s: %s", transition.device_id, transition.to_state.value, transition.reason)
-        announce_health(self._notify, plan.transitions, events)
-        return events
+        announce_health(self._notify, result.transitions, result.faults)
+        return result.faults
 
     def check_deadlines(self, now: datetime) -> None:
         for fault_id, subject, kind, opened_at, due_at, warned, breached_at in self._health.active_faults():

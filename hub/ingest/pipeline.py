@@ -20,11 +20,12 @@ from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message
 from device_adapters.base import DeadLetterReason
 from hub.config import DeviceConfig, HubConfig
 from hub.core.clock import Clock, SystemClock
-from hub.health.model import HealthTracker, Transition
+from hub.health.model import Transition
+from hub.health.updater import HealthUpdater
 from hub.metrics import HubMetrics
 from hub.mqtt.topics import Topics, vendor_routes
 from hub.store import DeadLetterRow, EventRow, Store, Transaction
-from hub.store.health import FaultEvent, HealthStore
+from hub.store.health import FaultEvent
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Pipeline:
         metrics: HubMetrics,
         *,
         clock: Clock | None = None,
-        health: tuple[HealthTracker, HealthStore] | None = None,
+        health: HealthUpdater | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -192,9 +193,14 @@ class Pipeline:
     def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
         readings: list[tuple[str, float, float]] = []
-        # The health lock is held from plan to apply so the watcher cannot plan from a state about to change.
-        with self._health[0].lock if self._health else contextlib.nullcontext():
-            plan = self._health[0].plan_events((m.received_at, e) for m, e in events) if self._health else None
+        # Health changes are saved in the batch's own transaction, so events and the states they caused commit
+        # together; the updater holds the health lock from plan to apply.
+        health = (
+            self._health.planning(lambda tracker: tracker.plan_events((m.received_at, e) for m, e in events))
+            if self._health
+            else contextlib.nullcontext()
+        )
+        with health as pending:
             with self._store.transaction() as tx:
                 tx.insert_events(
                     [
@@ -210,11 +216,11 @@ class Pipeline:
                         readings.append((event.device_id, message.received_mono, event.celsius))
                     if trigger is not None:
                         self._raise(tx, message, event, trigger, outcome)
-                if self._health and plan is not None and plan.updates:
-                    outcome.faults = self._health[1].save(tx.connection, plan, self._clock.now())
-            if self._health and plan is not None:
-                self._health[0].apply(plan)
-                outcome.transitions = plan.transitions
+                if pending is not None:
+                    pending.save(tx.connection, self._clock.now())
+        if pending is not None:
+            applied = pending.result()
+            outcome.transitions, outcome.faults = applied.transitions, applied.faults
         # Only what was committed updates memory and counters.
         outcome.committed = [e for _, e in events]
         for device_id, at_s, celsius in readings:

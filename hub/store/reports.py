@@ -21,26 +21,12 @@ from typing import Any
 from hub.config import HubConfig
 from hub.core.clock import from_iso, to_iso
 from hub.health.recordings import read_statuses
-from hub.reports import (
-    MAX_DAYS,
-    SITE_WIDE,
-    DeviceInfo,
-    Format,
-    Group,
-    MaintenanceWindow,
-    Period,
-    ReportInputs,
-    build_report,
-    fault_stats,
-    planned_spans,
-    previous_utc_day,
-    render,
-    report_etag,
-    resolve_period,
-    state_index_sql,
-    tally_rows,
-    uptime_summary,
-)
+from hub.reports.build import ReportInputs, build_report
+from hub.reports.counting import planned_spans, state_index_sql, tally_rows
+from hub.reports.fault_figures import fault_stats
+from hub.reports.formats import render, report_etag
+from hub.reports.model import MAX_DAYS, SITE_WIDE, DeviceInfo, Format, Group, MaintenanceWindow, Period, resolve_period
+from hub.reports.publisher import previous_utc_day, uptime_summary
 from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
 
 SCHEMA = """

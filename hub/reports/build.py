@@ -1,0 +1,327 @@
+"""Building the uptime report: rows per device, kind or site, the summary (with the "four 100%" shares and
+retention compliance), the maintenance windows and hub gaps shown, and the definitions sent with it.
+
+`build_report` takes `ReportInputs` already read and tallied (`hub.store.reports` reads them); what counts is
+defined in the package docstring (`hub.reports`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from device_adapters.base import DeviceKind
+from hub.core.clock import to_iso
+from hub.health.model import DeviceState
+from hub.reports.counting import STATES, Tally, Uptime, unmonitored_spans
+from hub.reports.fault_figures import FaultStats
+from hub.reports.model import DeviceInfo, Group, MaintenanceWindow, Period
+
+# Hoisted out of the per-device loops (an enum attribute look-up costs more than a constant).
+_STATE_UNKNOWN, _STATE_ONLINE, _STATE_OFFLINE = (
+    DeviceState.UNKNOWN.value,
+    DeviceState.ONLINE.value,
+    DeviceState.OFFLINE.value,
+)
+
+DEFINITIONS = {
+    "period": "[from, to), counted up to as_of: the earlier of to and now rounded down to the minute",
+    "uptime_pct": "online time / counted time; faulty devices are not working",
+    "networked_pct": "(online + faulty) time / counted time",
+    "counted": "the period minus excluded and not monitored time",
+    "excluded": "unknown (not yet monitored) time; with exclude_maintenance also maintenance-state time and "
+    "offline/faulty time inside planned maintenance windows (online time inside a window stays counted)",
+    "unmonitored_min": "minutes the hub itself was not running (hub_gaps), left out of counted time whatever "
+    "exclude_maintenance says (device-minutes in group rows; minutes of the period in the summary)",
+    "hub_gaps": "when the hub was not running, from its last proof of life to its next start; faults, recovery "
+    "times and SLA breaches run on through them",
+    "downtime_min": "counted minutes not online (device-minutes for groups)",
+    "faults": "faults opened in the period; non-device subjects (forwarding paths) count in the site row only",
+    "mttr_min": "mean of recovered_at - opened_at over those faults; one still open at the end counts to it",
+    "sla_breaches": "faults whose recovery deadline fell in the period unrecovered; maintenance windows never "
+    "hide a breach",
+    "current_state": "state now (device rows); the *_now columns count devices per state now",
+    "retention_days": "cameras: days their recordings reach back at the last check (null when not known)",
+    "retention_ok": "cameras: whether that is at least retention.days (null when not known)",
+}
+RETENTION_NOTE = (
+    "retention compliance: cameras whose recordings reach back at least retention.days, of the cameras with a "
+    "current verdict (null when none has one yet); per camera in retention_days / retention_ok"
+)
+INSTALLED_NOTE = (
+    "installed = in the registry (the hub cannot know of devices never registered); networked = not offline "
+    "or unknown now; working = online now"
+)
+
+COLUMNS = (
+    "group",
+    "key",
+    "name",
+    "kind",
+    "building",
+    "devices",
+    "uptime_pct",
+    "networked_pct",
+    "downtime_min",
+    "counted_min",
+    "excluded_min",
+    "unmonitored_min",
+    "planned_downtime_min",
+    "faults",
+    "mttr_min",
+    "longest_recovery_min",
+    "sla_breaches",
+    "current_state",
+    *(f"{state.value}_now" for state in STATES),
+    "retention_days",
+    "retention_ok",
+)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a report is built from, already read and tallied."""
+
+    site_id: str
+    site_name: str
+    devices: Sequence[DeviceInfo]
+    period: Period
+    exclude_maintenance: bool
+    tallies: Mapping[str, Tally]
+    faults: Mapping[str, FaultStats]  # by subject, including subjects that are not devices
+    current: Mapping[str, str]  # device id -> state now
+    windows: Sequence[MaintenanceWindow] = field(default_factory=tuple)
+    # camera id -> its latest recordings verdict (hub.recordings): retained_days, compliant, ...
+    retention: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    retention_days: int = 90
+    hub_gaps: Sequence[tuple[datetime, datetime]] = ()  # when the hub was not running, overlapping the period
+
+
+def _gap_json(gap: tuple[datetime, datetime], period: Period) -> dict[str, Any]:
+    inside = unmonitored_spans([gap], period.start, period.as_of)
+    return {
+        "started_at": to_iso(gap[0]),
+        "ended_at": to_iso(gap[1]),
+        "unmonitored_min": round(sum(b - a for a, b in inside) / 60.0, 2),
+    }
+
+
+def _row(
+    group: str,
+    key: str,
+    name: str,
+    kind: str | None,
+    building: str | None,
+    devices: int,
+    figures: Uptime,
+    faults: FaultStats,
+    states: Mapping[str, int],
+    current_state: str | None,
+) -> dict[str, Any]:
+    count = faults.count
+    counted = figures.counted_s
+    return {
+        "group": group,
+        "key": key,
+        "name": name,
+        "kind": kind,
+        "building": building,
+        "devices": devices,
+        "uptime_pct": round(min(100.0, 100.0 * figures.working_s / counted), 3) if counted > 0 else None,
+        "networked_pct": round(min(100.0, 100.0 * figures.networked_s / counted), 3) if counted > 0 else None,
+        "downtime_min": round(figures.downtime_s / 60.0, 2),
+        "counted_min": round(counted / 60.0, 2),
+        "excluded_min": round(figures.excluded_s / 60.0, 2),
+        "unmonitored_min": round(figures.unmonitored_s / 60.0, 2),
+        "planned_downtime_min": round(figures.planned_downtime_s / 60.0, 2),
+        "faults": count,
+        "mttr_min": round(faults.ttr_total_s / count / 60.0, 2) if count else None,
+        "longest_recovery_min": round(faults.ttr_max_s / 60.0, 2) if count else None,
+        "sla_breaches": faults.breaches,
+        "current_state": current_state,
+        "unknown_now": states.get("unknown", 0),
+        "online_now": states.get("online", 0),
+        "offline_now": states.get("offline", 0),
+        "faulty_now": states.get("faulty", 0),
+        "maintenance_now": states.get("maintenance", 0),
+        "retention_days": None,
+        "retention_ok": None,
+    }
+
+
+def retention_compliance(
+    devices: Sequence[DeviceInfo], retention: Mapping[str, Mapping[str, Any]], policy_days: int
+) -> dict[str, Any] | None:
+    """Cameras compliant / cameras with a current verdict; None while no camera has one."""
+    verdicts = [
+        retention[d.id].get("compliant") for d in devices if d.kind == DeviceKind.CAMERA.value and d.id in retention
+    ]
+    known = [v for v in verdicts if v is not None]
+    if not known:
+        return None
+    compliant = sum(v is True for v in known)
+    cameras = sum(d.kind == DeviceKind.CAMERA.value for d in devices)
+    return {
+        "policy_days": policy_days,
+        "cameras": cameras,
+        "known": len(known),
+        "compliant": compliant,
+        "share": round(compliant / len(known), 4),
+    }
+
+
+def four_100(devices: Sequence[DeviceInfo], current: Mapping[str, str]) -> dict[str, Any]:
+    """Shares of one-button alarms and cameras installed, networked and working now (the "four 100%" figure)."""
+    out: dict[str, Any] = {}
+    totals = Counter[str]()
+    unknown, online, not_networked = _STATE_UNKNOWN, _STATE_ONLINE, (_STATE_OFFLINE, _STATE_UNKNOWN)
+    for kind in (DeviceKind.PANIC_BUTTON, DeviceKind.CAMERA):
+        states = [current.get(d.id, unknown) for d in devices if d.kind == kind.value]
+        counts = Counter(
+            installed=len(states),
+            networked=sum(s not in not_networked for s in states),
+            working=sum(s == online for s in states),
+        )
+        totals.update(counts)
+        out[kind.value] = _shares(counts)
+    out["combined"] = _shares(totals)
+    out["note"] = INSTALLED_NOTE
+    return out
+
+
+def _shares(counts: Counter[str]) -> dict[str, Any]:
+    installed = counts["installed"]
+    return {
+        "installed": installed,
+        "networked": counts["networked"],
+        "working": counts["working"],
+        "installed_share": 1.0 if installed else 0.0,
+        "networked_share": round(counts["networked"] / installed, 4) if installed else None,
+        "working_share": round(counts["working"] / installed, 4) if installed else None,
+    }
+
+
+class _Group:
+    """Running sums of one group of devices."""
+
+    __slots__ = ("devices", "faults", "states", "sums")
+
+    def __init__(self) -> None:
+        self.devices = 0
+        self.sums = [0.0] * 8
+        self.faults = FaultStats()
+        self.states: Counter[str] = Counter()
+
+    def add(self, figures: Tally, faults: FaultStats | None, state: str) -> None:
+        sums = self.sums
+        sums[0] += figures.unknown_s
+        sums[1] += figures.online_s
+        sums[2] += figures.offline_s
+        sums[3] += figures.faulty_s
+        sums[4] += figures.maintenance_s
+        sums[5] += figures.planned_offline_s
+        sums[6] += figures.planned_faulty_s
+        sums[7] += figures.unmonitored_s
+        if faults is not None:
+            self.faults.add(faults)
+        self.states[state] += 1
+        self.devices += 1
+
+    def uptime(self, exclude_maintenance: bool) -> Uptime:
+        return Tally(*self.sums).uptime(exclude_maintenance)
+
+
+def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
+    """The report as a JSON-ready dict: period, rows of the chosen grouping, summary, windows, definitions."""
+    exclude = inputs.exclude_maintenance
+    zero, none = Tally(), FaultStats()
+    tallies = [inputs.tallies.get(d.id, zero) for d in inputs.devices]
+    states = [inputs.current.get(d.id, _STATE_UNKNOWN) for d in inputs.devices]
+    device_rows: list[dict[str, Any]] = []
+    kinds: dict[str, _Group] = {}
+    if group != "site":
+        for device, figures, state in zip(inputs.devices, tallies, states, strict=True):
+            faults = inputs.faults.get(device.id)
+            if group == "device":
+                device_rows.append(
+                    _row(
+                        "device",
+                        device.id,
+                        device.name,
+                        device.kind,
+                        device.building,
+                        1,
+                        figures.uptime(exclude),
+                        faults or none,
+                        {state: 1},
+                        state,
+                    )
+                )
+                verdict = inputs.retention.get(device.id)
+                if verdict is not None:
+                    days = verdict.get("retained_days")
+                    device_rows[-1]["retention_days"] = None if days is None else round(float(days), 2)
+                    device_rows[-1]["retention_ok"] = verdict.get("compliant")
+                continue
+            kind = kinds.get(device.kind)
+            if kind is None:
+                kind = kinds[device.kind] = _Group()
+            kind.add(figures, faults, state)
+    site_tally = Tally._make(map(sum, zip(*tallies, strict=True))) if tallies else zero
+    site_states = Counter(states)
+    site_faults = FaultStats()
+    for stats in inputs.faults.values():
+        site_faults.add(stats)  # every subject, devices or not: a forwarding path down is a failure too
+    site_row = _row(
+        "site",
+        inputs.site_id,
+        inputs.site_name,
+        None,
+        None,
+        len(tallies),
+        site_tally.uptime(exclude),
+        site_faults,
+        site_states,
+        None,
+    )
+    if group == "device":
+        rows = device_rows
+    elif group == "kind":
+        rows = [
+            _row("kind", k.value, k.value, k.value, None, g.devices, g.uptime(exclude), g.faults, g.states, None)
+            for k in DeviceKind
+            for g in [kinds.get(k.value)]
+            if g is not None
+        ]
+    else:
+        rows = [site_row]
+    gaps = unmonitored_spans(inputs.hub_gaps, inputs.period.start, inputs.period.as_of)
+    return {
+        "report": "uptime",
+        "site": {"id": inputs.site_id, "name": inputs.site_name},
+        "period": inputs.period.as_json(),
+        "group": group,
+        "exclude_maintenance": exclude,
+        "rows": rows,
+        "summary": {
+            "devices": len(tallies),
+            "uptime_pct": site_row["uptime_pct"],
+            "networked_pct": site_row["networked_pct"],
+            "downtime_min": site_row["downtime_min"],
+            "unmonitored_min": round(sum(b - a for a, b in gaps) / 60.0, 2),
+            "faults": site_faults.count,
+            "mttr_min": site_row["mttr_min"],
+            "longest_recovery_min": site_row["longest_recovery_min"],
+            "sla_breaches": site_faults.breaches,
+            "current_states": {s.value: site_states.get(s.value, 0) for s in STATES},
+            "four_100": four_100(inputs.devices, inputs.current),
+            "retention_compliance": retention_compliance(inputs.devices, inputs.retention, inputs.retention_days),
+            "retention_note": RETENTION_NOTE,
+        },
+        "maintenance_windows": [w.as_json() for w in inputs.windows],
+        "hub_gaps": [_gap_json(g, inputs.period) for g in inputs.hub_gaps],
+        "definitions": DEFINITIONS,
+    }
