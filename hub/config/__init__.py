@@ -30,7 +30,7 @@ from alerts.dc09_codes import DEFAULT_CODES
 from alerts.model import AlarmKind
 from device_adapters import DeviceFormat
 from device_adapters.base import DeviceKind
-from hub.mqtt.topics import vendor_topic_map
+from device_adapters.routing import vendor_topic_map
 
 ENV_PREFIX = "CAMPUS_HUB__"
 MIN_RETENTION_DAYS = 90
