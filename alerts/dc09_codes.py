@@ -3,7 +3,8 @@ and its zone to the Contact ID and SIA text a frame holds between its brackets.
 
 Codes follow the Contact ID table (event codes; qualifier 1 new event, 3 restore, so a restore keeps its event code)
 and SIA DC-03 (each event has its own restore code). An endpoint may override any row (`codes:` on a DC-09
-endpoint); a kind with no row is sent with a generic code and logged, never dropped.
+endpoint); a kind with no row is sent with a generic code and logged, never dropped. The periodic test report
+(Contact ID 602 / SIA RP) has fixed codes of its own.
 """
 
 from __future__ import annotations
@@ -88,3 +89,7 @@ def map_event(
         cid=f"{qualifier}{code.cid:03d} {CID_GROUP:02d} {zone:03d}",
         sia=f"Nri{zone}/{code.sia_restore if restore else code.sia}{zone:03d}",
     )
+
+
+PERIODIC_TEST_CID = f"1602 {CID_GROUP:02d} 000"  # periodic test report: Contact ID 602 / SIA RP, zone 0 (the hub)
+PERIODIC_TEST_SIA = "Nri0/RP000"

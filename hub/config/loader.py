@@ -1,7 +1,8 @@
 """Loading a configuration file: YAML with the line of every key, `CAMPUS_HUB__…` environment overrides (and
 `…_FILE` secrets), relative paths, and errors that name the key, the line and the reason.
 
-The models themselves are in `hub.config`; this module turns text into a `HubConfig` or a `ConfigError`.
+The models themselves are in `hub.config`'s section modules; this module turns text into a `HubConfig` or a
+`ConfigError`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hub.config import (
-    ENV_PREFIX,
-    REGISTRY_ERROR,
-    HubConfig,
-    Path_,
-    StorageConfig,
-    key_text,
-    redact_url,
-    registry_problems,
-)
+from hub.config.base import ENV_PREFIX, Path_, key_text, redact_url
+from hub.config.registry import REGISTRY_ERROR, registry_problems
+from hub.config.root import HubConfig
+from hub.config.storage import StorageConfig
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,23 @@
 """MQTT topic layout: `{prefix}/{site}/{kind}/{device_id}/{channel}`; the hub's own under `hub/`.
 
-Vendor devices (Zigbee2MQTT, Tasmota) publish on their vendor's topics instead: `vendor_topics` lists a device's
-exact topics (what ingest subscribes to and the broker ACL grants) and `vendor_routes` maps each of them back to
-its device. Routing is by exact topic, never by prefix, because a Z2M friendly name may itself contain `/`
-(`zigbee2mqtt/Block A/Floor 2/SOS`): with exact keys no name can shadow another, and the one overlap that could
-exist (a device named like another's `.../availability` topic) is refused as a registry error.
+Vendor devices (Zigbee2MQTT, Tasmota) publish on their vendor's topics instead (which ones, `device_adapters.routing`
+knows): `vendor_topics` lists a device's exact topics (what ingest subscribes to and the broker ACL grants) and
+`vendor_routes` maps each of them back to its device. Routing is by exact topic, never by prefix, because a Z2M
+friendly name may itself contain `/` (`zigbee2mqtt/Block A/Floor 2/SOS`): with exact keys no name can shadow another,
+and the one overlap that could exist (a device named like another's `.../availability` topic) is refused as a
+registry error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from device_adapters import DeviceFormat, TasmotaTopic, VendorTopic, Z2MTopic
+from device_adapters import VendorTopic
 from device_adapters.base import Channel, DeadLetterReason, DeviceKind, PayloadError
+from device_adapters.routing import vendor_topic_map as vendor_topic_map  # its home; re-exported for old callers
 from device_adapters.zigbee2mqtt import DEFAULT_PRESS_ACTIONS
-
-if TYPE_CHECKING:
-    from hub.config import DeviceConfig
+from hub.config import DeviceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,25 +65,6 @@ class VendorRoute:
     kind: DeviceKind
     topic: VendorTopic
     press_actions: frozenset[str] = DEFAULT_PRESS_ACTIONS
-
-
-def vendor_topic_map(format_: str, kind: str, source_topic: str) -> list[tuple[str, VendorTopic]]:
-    """The exact topics of a vendor device and what each carries; empty for the canonical format.
-
-    Plain values in, so the registry check can run it on raw YAML items too.
-    """
-    if format_ == DeviceFormat.ZIGBEE2MQTT:
-        return [(source_topic, Z2MTopic.STATE), (f"{source_topic}/availability", Z2MTopic.AVAILABILITY)]
-    if format_ == DeviceFormat.TASMOTA:
-        topics: list[tuple[str, VendorTopic]] = [
-            (f"tele/{source_topic}/SENSOR", TasmotaTopic.SENSOR),
-            (f"tele/{source_topic}/LWT", TasmotaTopic.LWT),
-            (f"tele/{source_topic}/STATE", TasmotaTopic.STATE),
-        ]
-        if kind == DeviceKind.PANIC_BUTTON:
-            topics.append((f"stat/{source_topic}/POWER", TasmotaTopic.POWER))  # the wired button input
-        return topics
-    return []
 
 
 def vendor_topics(device: DeviceConfig) -> list[str]:

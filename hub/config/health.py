@@ -1,0 +1,84 @@
+"""The `health:`, `sla:` and `reports:` sections: how device health is judged, the recovery-time rule and its
+escalations, and how uptime is reported."""
+
+from __future__ import annotations
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+
+from hub.config.base import StrictModel
+
+MAX_RECOVERY_HOURS = 24.0
+
+
+class EscalationWebhook(StrictModel):
+    """An HTTP endpoint that also receives each SLA escalation (the same JSON as the MQTT escalation)."""
+
+    url: AnyHttpUrl = Field(description="URL the escalation JSON is POSTed to.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret for X-Hub-Signature-256 (HMAC-SHA256 of the body). Without it: unsigned.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per-request timeout, seconds.")
+
+
+class SlaConfig(StrictModel):
+    """The recovery rule for failures of the technical security system."""
+
+    recovery_hours: float = Field(
+        default=MAX_RECOVERY_HOURS,
+        gt=0,
+        le=MAX_RECOVERY_HOURS,
+        description="Hours within which a failure must be restored; the rules allow at most 24.",
+    )
+    warn_at: list[float] = Field(
+        default_factory=lambda: [0.5, 0.8],
+        description="Fractions of the recovery time at which an open fault raises a warning.",
+    )
+    flap_window_s: float = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="A fault that recurs within this many seconds of recovering continues, with its original deadline.",
+    )
+    escalation_webhook: EscalationWebhook | None = Field(
+        default=None, description="Optional HTTP endpoint that receives every SLA escalation too."
+    )
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in values):
+            raise ValueError("each warn_at fraction must be between 0 and 1 (the deadline itself is the breach)")
+        return sorted(set(values))
+
+
+class HealthConfig(StrictModel):
+    """How device health is judged."""
+
+    low_battery_pct: float = Field(
+        default=20, ge=0, le=100, description="Battery below this percentage is a low-battery trouble."
+    )
+    battery_clear_pct: float = Field(
+        default=25,
+        ge=0,
+        le=100,
+        description="Low battery clears only at or above this, so a level near it cannot flap.",
+    )
+    check_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often silent devices and fault deadlines are checked, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> HealthConfig:
+        if self.battery_clear_pct < self.low_battery_pct:
+            raise ValueError("battery_clear_pct must not be below low_battery_pct")
+        return self
+
+
+class ReportsConfig(StrictModel):
+    """Uptime reports for the education bureau."""
+
+    exclude_maintenance: bool = Field(
+        default=True,
+        description="Leave downtime inside planned maintenance windows out of uptime (breaches always count).",
+    )
