@@ -48,8 +48,9 @@ from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
-from hub.web.api import ApiContext, create_api
+from hub.web.app import create_api
 from hub.web.console import Console, DutyReminder
+from hub.web.context import ApiContext
 from hub.web.routes.cameras import camera_router
 from video.evidence import EvidenceWorker
 from video.scheduler import CameraChecker

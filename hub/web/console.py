@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -34,12 +34,10 @@ from hub.reports import PeriodError, resolve_period
 from hub.store import Actor, Store
 from hub.store.reports import config_digest, read_report, registry
 from hub.web.auth import TokenBook, require, session_token
+from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.i18n import catalogue, pick_lang
 from hub.web.sessions import CSRF_FIELD, SESSION_COOKIE, LoginThrottle, Session, SessionStore
-
-if TYPE_CHECKING:
-    from hub.web.api import ApiContext
 
 log = logging.getLogger(__name__)
 
