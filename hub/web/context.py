@@ -36,6 +36,8 @@ class HealthSource(Protocol):
 
 @dataclass(frozen=True)
 class ApiContext:
+    """The hub's parts the routes use, and how they show devices, faults and alarms as JSON."""
+
     config: HubConfig
     store: Store
     metrics: HubMetrics

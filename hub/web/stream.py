@@ -78,6 +78,7 @@ class FeedStreams:
 
 
 def feed_router(streams: FeedStreams) -> APIRouter:
+    """The feed route, on the hub's open streams."""
     router = APIRouter()
 
     @router.get("/api/v1/feed", response_model=None)
