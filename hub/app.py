@@ -24,6 +24,7 @@ from alerts.forwarders import Forwarder, HttpForwarder
 from alerts.model import DeliveryState
 from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
+from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
 from alerts.troubles import TroubleOutbox
 from device_adapters.base import DeviceKind
@@ -49,8 +50,9 @@ from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
-from hub.web.api import ApiContext, create_api
-from hub.web.console import Console, DutyReminder
+from hub.web.app import create_api
+from hub.web.console import Console
+from hub.web.context import ApiContext
 from hub.web.routes.cameras import camera_router
 from video.evidence import EvidenceWorker
 from video.scheduler import CameraChecker

@@ -23,9 +23,11 @@ from hub.devtools.broker import Mosquitto
 from hub.health.faults import FaultAction, FaultKind, FaultState
 from hub.health.model import DeviceState
 from hub.store import Store
-from hub.web.console import HOME, LOGIN_COOKIE, open_faults_per_day, utc_days, visible_to
+from hub.web.console import HOME, LOGIN_COOKIE
 from hub.web.i18n import LANGS, MESSAGES, catalogue
+from hub.web.routes.reports import open_faults_per_day, utc_days
 from hub.web.sessions import SESSION_COOKIE, SessionStore, backoff_s
+from hub.web.stream import visible_to
 from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 HUB_DIR = Path(__file__).resolve().parents[2] / "hub" / "web"

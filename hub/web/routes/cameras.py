@@ -15,7 +15,7 @@ from hub.config import DeviceConfig
 from hub.core.clock import to_iso
 from hub.health.faults import ACTIVE
 from hub.store import Store
-from hub.web.api import AlarmReader, ContextDep, HealthReader, MaintenanceActor
+from hub.web.context import AlarmReader, ContextDep, HealthReader, MaintenanceActor
 from hub.web.errors import ApiError
 from video.probe import describe
 from video.scheduler import CameraChecker

@@ -1,0 +1,66 @@
+"""The FastAPI application of one hub: its error answers (`{"error": {"code", "message"}}` for every failure) and
+the console and route groups it serves. The camera routes are added by hub.app, which owns the camera checker."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.store import InvalidStateError, NotFoundError
+from hub.store.reports import ReportStore
+from hub.web.auth import TokenBook
+from hub.web.console import mount_console
+from hub.web.context import ApiContext
+from hub.web.errors import ApiError
+from hub.web.routes import alarms, devices, faults, system
+from hub.web.routes.maintenance import maintenance_router
+from hub.web.routes.reports import reports_router
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def create_api(context: ApiContext) -> FastAPI:
+    """The FastAPI application of one hub."""
+    app = FastAPI(title="campus-hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.context = context
+    app.state.tokens = TokenBook(context.config.api.tokens)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _error(404, f"{exc.what}_not_found", str(exc))
+
+    @app.exception_handler(InvalidStateError)
+    async def _conflict(request: Request, exc: InvalidStateError) -> JSONResponse:
+        return _error(409, f"{exc.what}_state_conflict", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    # The browser console: pages, login/logout, the live feed (/api/v1/feed).
+    mount_console(app, context)
+    app.include_router(system.router)  # /healthz, /metrics, forwarding, audit
+    app.include_router(alarms.router)
+    app.include_router(devices.router)  # and dead letters
+    app.include_router(faults.router)
+    # One report store for both: it keeps the maintenance windows that uptime reports take into account.
+    reports = ReportStore(context.store, context.config)
+    app.include_router(reports_router(context, reports))
+    app.include_router(maintenance_router(reports))
+    return app

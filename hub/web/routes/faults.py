@@ -1,0 +1,97 @@
+"""Fault routes for maintenance: list and read faults (with what the receiving centres were told), open one by hand,
+add notes, and take the closed-loop steps (assign, start repair, recover, verify, close)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.health.faults import ACTIVE, FaultAction, FaultKind, FaultState
+from hub.web.context import ApiContext, ContextDep, HealthReader, MaintenanceActor
+from hub.web.errors import ApiError
+
+
+class FaultOpenRequest(BaseModel):
+    """A fault registered by hand, e.g. an inspection finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=100, description="Device id (or another system part).")
+    kind: FaultKind = Field(default=FaultKind.INSPECTION, description="What kind of failure.")
+    summary: str = Field(min_length=1, max_length=2000, description="What was found.")
+
+
+class FaultStepRequest(BaseModel):
+    """One closed-loop step; `to` names the person when assigning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=4000, description="What was done or found.")
+    to: str | None = Field(default=None, min_length=1, max_length=200, description="Assignee (assign only).")
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=4000, description="The note.")
+
+
+router = APIRouter()
+
+
+def _fault(ctx: ApiContext, fault_id: int) -> dict[str, Any]:
+    fault = ctx.fault_json(ctx.health_store.get_fault(fault_id))
+    # What the receiving centres were told about this fault (trouble and restore, per endpoint).
+    return {**fault, "deliveries": ctx.store.trouble_deliveries(fault_id)}
+
+
+@router.get("/api/v1/faults")
+def faults(
+    ctx: ContextDep,
+    actor: HealthReader,
+    state: Annotated[list[str] | None, Query(description="Fault states, or 'open' for the active ones.")] = None,
+) -> dict[str, Any]:
+    wanted: set[FaultState] = set()
+    for value in state or []:
+        if value == "open":
+            wanted |= ACTIVE
+            continue
+        try:
+            wanted.add(FaultState(value))
+        except ValueError:
+            raise ApiError(422, "invalid_request", f"state: unknown fault state {value!r}") from None
+    return {"faults": [ctx.fault_json(f) for f in ctx.health_store.list_faults(sorted(wanted) or None)]}
+
+
+@router.get("/api/v1/faults/{fault_id}")
+def fault(fault_id: int, ctx: ContextDep, actor: HealthReader) -> dict[str, Any]:
+    return _fault(ctx, fault_id)
+
+
+@router.post("/api/v1/faults", status_code=201)
+def open_fault(body: FaultOpenRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
+    fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now())
+    return _fault(ctx, fault_id)
+
+
+# Before the `{step}` route below, which would otherwise take "notes" for a step name.
+@router.post("/api/v1/faults/{fault_id}/notes", status_code=201)
+def fault_note(fault_id: int, body: NoteRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
+    ctx.health_store.add_note(fault_id, actor, ctx.clock.now(), body.note)
+    return _fault(ctx, fault_id)
+
+
+@router.post("/api/v1/faults/{fault_id}/{step}")
+def fault_step(
+    fault_id: int, step: str, body: FaultStepRequest, ctx: ContextDep, actor: MaintenanceActor
+) -> dict[str, Any]:
+    try:
+        action = FaultAction(step.replace("-", "_"))
+    except ValueError:
+        raise ApiError(404, "not_found", f"no fault step {step!r}") from None
+    if action is FaultAction.ASSIGN and not body.to:
+        raise ApiError(422, "invalid_request", "to: assign needs the person's name")
+    ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to)
+    return _fault(ctx, fault_id)

@@ -1,0 +1,44 @@
+"""Routes about the hub itself rather than one alarm or device: /healthz, /metrics, the state of the alarm
+forwarding paths, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from hub.web.context import AdminActor, AlarmReader, ContextDep, MetricsReader, StoreDep
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz(ctx: ContextDep) -> JSONResponse:
+    mqtt_ok = ctx.health.mqtt_connected
+    store_ok = ctx.store.check_writable()
+    ok = mqtt_ok and store_ok
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok},
+        status_code=200 if ok else 503,
+    )
+
+
+@router.get("/metrics")
+def metrics(ctx: ContextDep, actor: MetricsReader) -> Response:
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/api/v1/forwarding")
+def forwarding(ctx: ContextDep, actor: AlarmReader) -> dict[str, Any]:
+    config = ctx.config.forwarding
+    return {
+        "mode": config.mode,
+        "paths": [p.as_json() for p in ctx.paths.snapshot()],
+        "outbox_depth": ctx.store.outbox_depth(),
+    }
+
+
+@router.get("/api/v1/audit")
+def audit(store: StoreDep, actor: AdminActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    return {"audit": store.list_audit(limit)}
