@@ -6,7 +6,7 @@ Collaborators come from `app.state` (set by `hub.app`), reached through `Annotat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -22,6 +22,7 @@ from device_adapters.base import DeviceKind
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
+from hub.core.worker import Workers
 from hub.health.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fraction
 from hub.health.model import DeviceState, HealthTracker
 from hub.metrics import HubMetrics
@@ -58,6 +59,7 @@ class ApiContext:
     camera_retention: Callable[[str], dict[str, Any] | None] = lambda _id: None
     # Alarm id -> its evidence snapshots, [{camera_id, captured_at, url}] (video.store).
     evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
+    workers: Workers = field(default_factory=Workers)
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -234,12 +236,13 @@ def create_api(context: ApiContext) -> FastAPI:
     mount_console(app, context)
 
     @app.get("/healthz")
-    def healthz(ctx: ContextDep) -> JSONResponse:
+    def healthz(ctx: ContextDep, workers: bool = False) -> JSONResponse:
         mqtt_ok = ctx.health.mqtt_connected
         store_ok = ctx.store.check_writable()
-        ok = mqtt_ok and store_ok
+        threads = ctx.workers.health(detail=workers)
+        ok = mqtt_ok and store_ok and "reason" not in threads
         return JSONResponse(
-            {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok},
+            {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok, **threads},
             status_code=200 if ok else 503,
         )
 
