@@ -7,13 +7,13 @@ it have failed often enough, or the alarm has waited long enough, and the rest a
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.model import DeliveryState
 from hub.core.clock import Clock
+from hub.core.worker import Worker
 from hub.store import Leg, Store
 
 log = logging.getLogger(__name__)
@@ -60,22 +60,19 @@ class Failover:
         self._clock = clock
         self._policy = policy
         self._wake_endpoints = wake_endpoints
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # The time rule needs a tick; a quarter of a second keeps failover well inside the 2 s budget. A nudge
+        # (an attempt failed) evaluates at once; a failed evaluation is logged and tried again at the next tick.
+        tick = min(0.25, policy.after_s / 4)
+        self.worker = Worker("failover", self._tick, interval=tick, on_thread_exit=store.close_thread_connection)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="failover", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def nudge(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.worker.stop(5)
 
     def run_once(self) -> int:
         """Bring in what is due; returns how many legs were activated."""
@@ -89,16 +86,5 @@ class Failover:
             self._wake_endpoints()
         return len(due)
 
-    def _run(self) -> None:
-        # The time rule needs a tick; a quarter of a second keeps failover well inside the 2 s budget.
-        tick = min(0.25, self._policy.after_s / 4)
-        try:
-            while not self._stop.is_set():
-                self._wake.clear()  # before looking, so a nudge during run_once is not lost
-                try:
-                    self.run_once()
-                except Exception:
-                    log.exception("failover: evaluation failed; trying again")
-                self._wake.wait(tick)
-        finally:
-            self._store.close_thread_connection()
+    def _tick(self) -> None:
+        self.run_once()

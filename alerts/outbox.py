@@ -22,6 +22,7 @@ from alerts.forwarders import AlarmMessage, Delivery, Forwarder, ForwardError, P
 from alerts.model import DeliveryState
 from alerts.troubles import TroubleMessage
 from hub.core.clock import Clock, from_iso, to_iso
+from hub.core.worker import Worker
 from hub.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -113,45 +114,30 @@ class OutboxWorker:
         # Troubles only when the endpoint takes them and the forwarder can carry them.
         self._troubles = troubles and isinstance(forwarder, TroubleSender)
         self._trouble_slots = trouble_slots if self._troubles else 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._inflight: set[int] = set()
         self._trouble_inflight: set[int] = set()
         self._trouble_rows: set[int] = set()  # trouble rows in flight or waiting: kept out of the alarm query
         self._not_before: dict[int, float] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._thread: threading.Thread | None = None
+        self.worker = Worker(f"outbox-{self.endpoint}", self._dispatch, on_thread_exit=store.close_thread_connection)
 
     def start(self) -> None:
         # Trouble slots come on top of the alarm slots: a trouble in flight never takes an alarm's place.
         workers = self._concurrency + self._trouble_slots
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"send-{self.endpoint}")
-        self._thread = threading.Thread(target=self._run, name=f"outbox-{self.endpoint}", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def wake(self) -> None:
         """New work may be due (a fresh alarm was committed)."""
-        self._wake.set()
+        self.worker.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        # The sends in flight finish (the pool is drained); their attempts are recorded unless stopping came first.
+        self.worker.stop(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._forwarder.close()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                # Clear before looking, not after waking: a wake-up set while dispatching must not be lost.
-                self._wake.clear()
-                wait_s = self._dispatch()
-                self._wake.wait(wait_s)
-        finally:
-            self._store.close_thread_connection()
 
     def _dispatch(self) -> float:
         """Submit what is due; return how long to sleep if nothing wakes the worker sooner."""
@@ -253,7 +239,7 @@ class OutboxWorker:
         rtt_ms: float,
         delay: float,
     ) -> None:
-        while not self._stop.is_set():
+        while not self.worker.stopping:
             try:
                 self._store.record_attempt(
                     item,
@@ -270,7 +256,7 @@ class OutboxWorker:
             except Exception:
                 # The row stays pending in the store; it will be sent again, never forgotten.
                 log.exception("outbox %s: could not record attempt on alarm %s", self.endpoint, item.alarm_id)
-                self._stop.wait(0.5)
+                self.worker.wait_stop(0.5)
         with self._lock:
             self._inflight.discard(item.id)
             self._trouble_inflight.discard(item.id)
@@ -313,4 +299,4 @@ class OutboxWorker:
                 self._observer(result)
             except Exception:
                 log.exception("outbox %s: attempt observer failed", self.endpoint)
-        self._wake.set()
+        self.worker.wake()

@@ -86,6 +86,10 @@ class Supervisor:
         tick_s = 1.0 if self._supervised else 5.0
         self._timer = Periodic("supervision", self.run_once, lambda: tick_s)
 
+    @property
+    def worker(self) -> Periodic:
+        return self._timer
+
     def start(self) -> None:
         self._timer.start()
 

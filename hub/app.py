@@ -31,6 +31,7 @@ from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
+from hub.core.worker import Workers
 from hub.health.faults import FaultKind
 from hub.health.liveness import Liveness
 from hub.health.maintenance import MaintenanceScheduler
@@ -281,6 +282,14 @@ class Hub:
             },
             kinds=frozenset(k.value for k in config.incidents.kinds),
         )
+        # Supervision in one place (/healthz): the alarm path's workers are critical, the views for others are not.
+        self.worker_registry = Workers()
+        failover = [self.failover.worker] if self.failover is not None else []
+        for alarm_path in [self.ingest.worker, *(w.worker for w in self.workers), *failover]:
+            self.worker_registry.add(alarm_path, critical=True)
+        for optional in (self.supervisor, self.liveness, self.influx, self.homeassistant, self.escalation_webhook):
+            if optional is not None:
+                self.worker_registry.add(optional.worker)
         context = ApiContext(
             config,
             self.store,
@@ -295,6 +304,7 @@ class Hub:
             wake_outbox=self._wake_workers,
             camera_retention=self.recordings.status,
             evidence_of=self.video_store.evidence_of,
+            workers=self.worker_registry,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)

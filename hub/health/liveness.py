@@ -60,6 +60,10 @@ class Liveness:
         self._started = False
         self._timer = Periodic("liveness", self.beat, lambda: interval_s, on_exit=store.close_thread_connection)
 
+    @property
+    def worker(self) -> Periodic:
+        return self._timer
+
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
 

@@ -22,6 +22,7 @@ from typing import Any
 from device_adapters.base import DeviceEvent, DeviceKind
 from hub.config import DeviceConfig, HubConfig
 from hub.core.feed import FeedEvent
+from hub.core.worker import OnError, Worker
 from hub.health.model import DeviceHealth, DeviceState
 from hub.mqtt.topics import Topics
 from hub.store import Store
@@ -191,14 +192,21 @@ class HomeAssistant:
         self._states = states
         self._alarmed = alarmed
         self._alarm_device = alarm_device
-        self._on_thread_exit = on_thread_exit
         self._cond = threading.Condition()
         # Latest value per topic: bounded by the number of entities, however fast readings come.
         self._dirty: dict[str, str] = {}
         self._alarms: deque[tuple[str, bool]] = deque()
         self._resync = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        # Wakes when there is something to publish; a failure ends it (Home Assistant's states stop, the hub goes on).
+        self.worker = Worker(
+            "homeassistant",
+            self._publish_once,
+            wait_first=True,
+            on_error=OnError.DIE,
+            on_thread_exit=on_thread_exit,
+            cond=self._cond,
+            ready=lambda: bool(self._resync or self._dirty or self._alarms),
+        )
         self.published = 0
 
     # --- hooks (any thread, never block) ----------------------------------------------------------------------
@@ -234,33 +242,18 @@ class HomeAssistant:
     # --- worker ---------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="homeassistant", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self.worker.stop(timeout)
 
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    self._cond.wait_for(lambda: self._stopping or self._resync or self._dirty or self._alarms)
-                    if self._stopping:
-                        return
-                    resync, self._resync = self._resync, False
-                    dirty, self._dirty = self._dirty, {}
-                    alarms = list(self._alarms)
-                    self._alarms.clear()
-                self._send(resync, dirty, alarms)
-        except Exception:
-            log.exception("homeassistant: publisher failed; Home Assistant states stop here (the hub goes on)")
-        finally:
-            self._on_thread_exit()
+    def _publish_once(self) -> None:
+        with self._cond:
+            resync, self._resync = self._resync, False
+            dirty, self._dirty = self._dirty, {}
+            alarms = list(self._alarms)
+            self._alarms.clear()
+        self._send(resync, dirty, alarms)
 
     def _send(self, resync: bool, dirty: dict[str, str], alarms: list[tuple[str, bool]]) -> None:
         messages: list[Message] = []

@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.config import InfluxConfig
+from hub.core.worker import OnError, Worker
 from hub.integrations.influx_points import Point
 from hub.store import Store
 
@@ -144,7 +145,15 @@ class InfluxSink:
         self._delay = 0.0
         self._checked = False
         self._refused = False
-        self._thread: threading.Thread | None = None
+        # Drains on stop by itself (it ends once what is queued is written or spilled); a crash turns the sink off.
+        # A tick waits up to the flush interval, then makes up to three requests.
+        self.worker = Worker(
+            "influx-writer",
+            self._write_once,
+            on_error=OnError.DIE,
+            on_thread_exit=store.close_thread_connection,
+            stuck_after_s=60.0 + config.flush_interval_s + 3 * config.timeout_s,
+        )
         self._client: InfluxDBClient | None = None
         self._write_api: Any = None
         self._write = write or self._client_write
@@ -179,49 +188,47 @@ class InfluxSink:
             self._spill(overflow)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write (or spill) what is queued, then stop."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self.worker.join(timeout)
         if self._client is not None:
             self._client.close()  # type: ignore[no-untyped-call]  # influxdb-client leaves it untyped
             self._client = None
 
     # --- writer thread ----------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _write_once(self) -> float:
         try:
-            while True:
-                batch, stopping = self._take()
-                if self._clock() < self._retry_at:
-                    self._spill(batch)
-                    if stopping:
-                        return
-                    continue
-                try:
-                    ok = self._check() and self._drain_one() and self._send(batch)
-                except sqlite3.Error as exc:  # reading or emptying the spill table; the batch is still in hand
-                    self._failed(f"spill table: {exc}")
-                    ok = False
-                if self._refused:
-                    return  # nothing is written or kept: the sink is off until the bucket is fixed and the hub restarts
-                if not ok:
-                    self._spill(batch)
-                if stopping and (not ok or not batch):
-                    return
+            if self._write_batch():
+                self.worker.finish()
         except Exception:
-            log.exception("influx: writer thread failed; telemetry stops here (the hub goes on)")
+            # The worker logs it and stops: telemetry stops here (the hub goes on).
             with self._cond:
                 self._counts.state = "failed"
-        finally:
-            self._store.close_thread_connection()
+            raise
+        return 0.0
+
+    def _write_batch(self) -> bool:
+        """Write (or spill) one batch; True when the writer is done (stopped and drained, or refused)."""
+        batch, stopping = self._take()
+        if self._clock() < self._retry_at:
+            self._spill(batch)
+            return stopping
+        try:
+            ok = self._check() and self._drain_one() and self._send(batch)
+        except sqlite3.Error as exc:  # reading or emptying the spill table; the batch is still in hand
+            self._failed(f"spill table: {exc}")
+            ok = False
+        if self._refused:
+            return True  # nothing is written or kept: the sink is off until the bucket is fixed and the hub restarts
+        if not ok:
+            self._spill(batch)
+        return stopping and (not ok or not batch)
 
     @staticmethod
     def _clock() -> float:

@@ -12,11 +12,11 @@ import hashlib
 import hmac
 import logging
 import queue
-import threading
 from typing import Any
 
 import httpx
 
+from hub.core.worker import Worker
 from hub.health.watch import escalation_payload
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,13 @@ class EscalationWebhook:
         self._base = backoff_base_s
         self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False)
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(QUEUE_LIMIT)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A tick waits briefly for one escalation and posts it with its retries: up to `attempts` timeouts and the
+        # capped back-off between them.
+        self.worker = Worker(
+            "escalation-webhook",
+            self._post_next,
+            stuck_after_s=60.0 + self._attempts * (timeout_s + BACKOFF_MAX_S),
+        )
         self.delivered = 0
         self.failed = 0
 
@@ -81,31 +86,28 @@ class EscalationWebhook:
         return True
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="escalation-webhook", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
         self._client.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                event = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                delivered = self.deliver(event)
-            except Exception:
-                # Whatever went wrong with this one, the thread must live on for the next escalation.
-                log.exception("escalation webhook failed on fault %s", event.get("fault_id"))
-                delivered = False
-            if delivered:
-                self.delivered += 1
-            else:
-                self.failed += 1
+    def _post_next(self) -> float:
+        try:
+            event = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            return 0.0
+        try:
+            delivered = self.deliver(event)
+        except Exception:
+            # Whatever went wrong with this one, the worker must live on for the next escalation.
+            log.exception("escalation webhook failed on fault %s", event.get("fault_id"))
+            delivered = False
+        if delivered:
+            self.delivered += 1
+        else:
+            self.failed += 1
+        return 0.0
 
     def deliver(self, event: dict[str, Any]) -> bool:
         """POST one escalation, retrying timeouts, refused connections, 5xx, 408, 425 and 429; True on a 2xx."""
@@ -128,6 +130,6 @@ class EscalationWebhook:
                 log.error("escalation webhook gave up on fault %s: %s", event.get("fault_id"), error)
                 return False
             log.warning("escalation webhook attempt %d failed (%s); retrying", attempt, error)
-            if self._stop.wait(retry_delay(attempt, self._base)):
+            if self.worker.wait_stop(retry_delay(attempt, self._base)):
                 return False
         return False

@@ -8,7 +8,7 @@ Routes and the console import from here and this module imports none of them, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
@@ -19,6 +19,7 @@ from alerts.paths import PathMonitor
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
+from hub.core.worker import Workers
 from hub.health.faults import ACTIVE, FaultState, sla_fraction
 from hub.health.model import HealthTracker
 from hub.metrics import HubMetrics
@@ -53,6 +54,8 @@ class ApiContext:
     camera_retention: Callable[[str], dict[str, Any] | None] = lambda _id: None
     # Alarm id -> its evidence snapshots, [{camera_id, captured_at, url}] (video.store).
     evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
+    # The hub's background workers, whose health /healthz reports.
+    workers: Workers = field(default_factory=Workers)
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)

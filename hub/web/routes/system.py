@@ -14,12 +14,13 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-def healthz(ctx: ContextDep) -> JSONResponse:
+def healthz(ctx: ContextDep, workers: bool = False) -> JSONResponse:
     mqtt_ok = ctx.health.mqtt_connected
     store_ok = ctx.store.check_writable()
-    ok = mqtt_ok and store_ok
+    threads = ctx.workers.health(detail=workers)
+    ok = mqtt_ok and store_ok and "reason" not in threads
     return JSONResponse(
-        {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok},
+        {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok, **threads},
         status_code=200 if ok else 503,
     )
 

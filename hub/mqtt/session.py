@@ -1,0 +1,228 @@
+"""One persistent MQTT session of the hub: the paho client, its connection, subscriptions, status topic and acks.
+
+The session connects (TLS verified, clean_start off so the broker keeps what the hub has not acknowledged), reconnects
+with paho's backoff, subscribes on each connect and says `online` on the status topic (`offline` is its last will
+and its goodbye). Messages are handed to `on_message` with the connection's generation; nothing is acknowledged
+until the owner calls `ack`, and an ack from an earlier connection is dropped. It knows nothing of what the
+messages mean, so an ingest session and, later, an alarm session can run side by side with their own client ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hub.config import MqttConfig, TlsConfig
+
+log = logging.getLogger(__name__)
+
+# Called on paho's network thread with a message and the generation of the connection it came on.
+MessageHandler = Callable[[mqtt.MQTTMessage, int], None]
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """Verify the broker's certificate and name (never optional), TLS 1.2 or later, our certificate if configured."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls.cert_file is not None:
+
+        def no_passphrase() -> str:
+            # Without a callback OpenSSL would prompt on the terminal, hanging a hub started by systemd.
+            raise ValueError(f"{tls.key_file} is encrypted; give the hub an unencrypted key readable only by it")
+
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None, no_passphrase)
+    return context
+
+
+class Ackable(Protocol):
+    """A received message as the owner keeps it until it is committed."""
+
+    @property
+    def mid(self) -> int: ...
+
+    @property
+    def qos(self) -> int: ...
+
+    @property
+    def generation(self) -> int: ...
+
+
+class MqttSession:
+    """A persistent paho session with manual acknowledgement; `on_connection(up)` follows the connected flag."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        status_topic: str,
+        filters: Sequence[tuple[str, int]],
+        on_message: MessageHandler,
+        *,
+        on_connection: Callable[[bool], None] = lambda up: None,
+    ) -> None:
+        self._config = config
+        self.client_id = client_id
+        self._status_topic = status_topic
+        self._filters = list(filters)
+        self._on_message_cb = on_message
+        self._on_connection = on_connection
+        self._closing = threading.Event()
+        self._connected = threading.Event()
+        # Acks of a message received on an earlier connection must not be sent on a later one: the broker
+        # may have reused that packet id for a message not yet committed.
+        self._ack_lock = threading.Lock()
+        self._generation = 0
+        self._connect_listeners: list[Callable[[], None]] = []
+        self._client = self._make_client()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def add_connect_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on paho's thread; it must not block) each time the session is up and subscribed."""
+        self._connect_listeners.append(callback)
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self._config
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+        if cfg.tls is not None:
+            client.tls_set_context(tls_context(cfg.tls))
+        client.will_set(self._status_topic, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    # --- life cycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self._config
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
+        props.SessionExpiryInterval = cfg.session_expiry_s
+        props.ReceiveMaximum = cfg.receive_maximum
+        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
+        self._client.loop_start()
+        log.info("MQTT: connecting to %s:%d as %s", cfg.host, cfg.port, self.client_id)
+
+    def closing(self) -> None:
+        """The owner is shutting down: a disconnect from now on is expected, not a fault to report."""
+        self._closing.set()
+
+    def stop(self) -> None:
+        """Say `offline` on the status topic (if connected), disconnect and stop paho's thread."""
+        self._closing.set()
+        if self._connected.is_set():
+            info = self._client.publish(self._status_topic, "offline", qos=1, retain=True)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                try:
+                    info.wait_for_publish(timeout=2.0)
+                except (ValueError, RuntimeError):
+                    log.warning("MQTT: could not publish the offline status before leaving")
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        self._on_connection(False)
+
+    # --- acknowledging and publishing -------------------------------------------------------------------------
+
+    def ack(self, items: Iterable[Ackable]) -> None:
+        """Send the PUBACKs of committed messages, in order; those of an earlier connection are dropped."""
+        with self._ack_lock:
+            generation = self._generation
+            for item in items:
+                if item.qos > 0 and item.generation == generation:
+                    self._client.ack(item.mid, item.qos)
+
+    def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> bool:
+        """Publish from the hub (status, summaries); False when it could not be queued."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # --- paho callbacks (network thread) -----------------------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            # A refused connect is not a connection: stay disconnected and let paho retry with backoff.
+            log.error("MQTT: broker refused the connection: %s", reason)
+            return
+        with self._ack_lock:
+            self._generation += 1
+        log.info("MQTT: connected (session present: %s)", flags.session_present)
+        result, _ = client.subscribe(self._filters)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("MQTT: subscribe failed to go out: %s", mqtt.error_string(result))
+        client.publish(self._status_topic, "online", qos=1, retain=True)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho calls this inside its `except OSError` around the connect and passes no reason: the exception being
+        # handled is the reason (broker down, or TLS: unknown CA, name mismatch), which is otherwise never seen.
+        error = sys.exc_info()[1]
+        cfg = self._config
+        log.warning("MQTT: cannot connect to %s:%d: %s; retrying", cfg.host, cfg.port, error or "unknown error")
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(code.is_failure for code in reason_codes):
+            refused = [f for (f, _), code in zip(self._filters, reason_codes, strict=False) if code.is_failure]
+            log.error("MQTT: subscription to %s refused: %s", refused, reason_codes)
+            return
+        self._connected.set()
+        self._on_connection(True)
+        for listener in self._connect_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("MQTT: connect listener failed")
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        self._on_connection(False)
+        if not self._closing.is_set():
+            log.warning("MQTT: disconnected (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._on_message_cb(msg, self._generation)
