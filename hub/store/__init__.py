@@ -4,7 +4,7 @@ and beside them device health, faults and report data.
 Where each subject's SQL lives:
 - `db`: connections (one per thread), the write lock, transactions, `meta`, the error tree.
 - `schema`: the store's tables, their versions (`schema:<set>` in `meta`) and the migrations of older files.
-- `events`: events and dead letters.  `alarms`: alarms, triggers, acknowledge/close, reports.
+- `events`: events and dead letters.  `alarms`: alarms, triggers, acknowledge/close, reports, the API's `AlarmView`.
 - `outbox`: delivery rows, attempts, failover legs, device troubles.  `audit`: the audit log.
 - `store`: `Store` and `Transaction`, the subjects put together; call sites use those two.
 - `health`, `reports`, `retention`: device health and faults, report reads and maintenance windows, purging.
@@ -16,14 +16,16 @@ the file through `ensure_schema`, `connection()` and `write()`.
 
 from __future__ import annotations
 
-from hub.store.alarms import ActiveAlarm
+from hub.store.alarms import ActiveAlarm, AlarmView, DutyCandidate, ReportView, TriggerView
 from hub.store.audit import Actor
 from hub.store.db import InvalidStateError, NotFoundError, StoreError, has_table
 from hub.store.events import DeadLetterRow, EventRow
 from hub.store.outbox import (
     TROUBLE_PRIORITY,
     Leg,
+    OutboxAlarm,
     OutboxItem,
+    OutboxTrouble,
     enqueue_trouble,
     enqueue_trouble_restore,
 )
@@ -41,15 +43,21 @@ __all__ = [
     "_SCHEMA",
     "ActiveAlarm",
     "Actor",
+    "AlarmView",
     "DeadLetterRow",
+    "DutyCandidate",
     "EventRow",
     "InvalidStateError",
     "Leg",
     "NotFoundError",
+    "OutboxAlarm",
     "OutboxItem",
+    "OutboxTrouble",
+    "ReportView",
     "Store",
     "StoreError",
     "Transaction",
+    "TriggerView",
     "enqueue_trouble",
     "enqueue_trouble_restore",
     "has_table",

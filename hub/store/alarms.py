@@ -1,5 +1,5 @@
 """Alarms: opening one with its outbox rows, its triggers, acknowledge and close, follow-up reports, and the
-alarm as the API shows it.
+alarm as the API shows it (`AlarmView`).
 
 A partial unique index keeps one active alarm per device, and an alarm and its outbox rows are written in one
 transaction, so a crash or a redelivered message can never open a second one.
@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
 from hub.core.clock import to_iso
@@ -26,6 +26,62 @@ from hub.store.outbox import close_alarm_legs, insert_alarm_legs
 class ActiveAlarm:
     id: str
     kind: AlarmKind
+
+
+class DutyCandidate(NamedTuple):
+    """An alarm that may still owe a follow-up report (a tuple, so callers may unpack it)."""
+
+    alarm_id: str
+    kind: str
+    raised_at: str
+    disposition: str | None
+    reports: list[tuple[str, str]]  # (report type, at) of the reports made so far
+
+
+class TriggerView(TypedDict):
+    at: str
+    seq: int | None
+    reason: str
+
+
+class ReportView(TypedDict):
+    type: str
+    at: str
+    by: str
+    note: str
+    recorded_at: str
+    recorded_by: str
+
+
+class AlarmView(TypedDict):
+    """An alarm as the API returns it: its row, its deliveries, triggers and reports (a dict at run time, so the
+    JSON is the dict as built).
+
+    A delivery stays a plain dict: it has `history` (its attempts) only in `get_alarm`, and callers pass it on as a
+    mapping.
+    """
+
+    id: str
+    number: int
+    kind: str
+    priority: int
+    state: str
+    reason: str
+    detail: dict[str, Any]
+    device: dict[str, Any]
+    occurred_at: str
+    raised_at: str
+    trigger_count: int
+    last_trigger_at: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    closed_at: str | None
+    closed_by: str | None
+    close_note: str | None
+    disposition: str | None
+    deliveries: list[dict[str, Any]]
+    triggers: list[TriggerView]
+    reports: list[ReportView]
 
 
 class AlarmWrites(TransactionBase):
@@ -99,7 +155,7 @@ class AlarmWrites(TransactionBase):
 class AlarmRows(Database):
     """The guard's alarm reads and state changes, each change audited in its own transaction."""
 
-    def list_alarms(self, state: AlarmState | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def list_alarms(self, state: AlarmState | None = None, limit: int = 200) -> list[AlarmView]:
         """Alarms, most urgent first, then newest; with their delivery states."""
         sql = "SELECT * FROM alarms"
         args: list[Any] = []
@@ -112,95 +168,59 @@ class AlarmRows(Database):
         conn.row_factory = sqlite3.Row
         try:
             rows = conn.execute(sql, args).fetchall()
-            return [self._alarm_dict(conn, row) for row in rows]
+            return [self._alarm_view(conn, row) for row in rows]
         finally:
             conn.row_factory = None
 
-    def get_alarm(self, alarm_id: str) -> dict[str, Any]:
+    def get_alarm(self, alarm_id: str) -> AlarmView:
         conn = self._conn()
         conn.row_factory = sqlite3.Row
         try:
             row = conn.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
             if row is None:
                 raise NotFoundError("alarm", f"no alarm {alarm_id}")
-            return self._alarm_dict(conn, row, with_attempts=True)
+            return self._alarm_view(conn, row, with_attempts=True)
         finally:
             conn.row_factory = None
 
-    def _alarm_dict(self, conn: sqlite3.Connection, row: sqlite3.Row, with_attempts: bool = False) -> dict[str, Any]:
-        alarm = {
-            "id": row["id"],
-            "number": row["number"],
-            "kind": row["kind"],
-            "priority": row["priority"],
-            "state": row["state"],
-            "reason": row["reason"],
-            "detail": json.loads(row["detail"]),
-            "device": json.loads(row["device"]),
-            "occurred_at": row["occurred_at"],
-            "raised_at": row["raised_at"],
-            "trigger_count": row["trigger_count"],
-            "last_trigger_at": row["last_trigger_at"],
-            "acknowledged_at": row["acknowledged_at"],
-            "acknowledged_by": row["acknowledged_by"],
-            "closed_at": row["closed_at"],
-            "closed_by": row["closed_by"],
-            "close_note": row["close_note"],
-            "disposition": row["disposition"],
-        }
-        deliveries = []
-        for out in conn.execute(
-            "SELECT * FROM outbox WHERE alarm_id = ? ORDER BY event = 'restore', position", (row["id"],)
-        ).fetchall():
-            delivery = {
-                "endpoint": out["endpoint"],
-                "event": out["event"],
-                "position": out["position"],
-                "state": out["state"],
-                "attempts": out["attempts"],
-                "last_attempt_at": out["last_attempt_at"],
-                "next_attempt_at": out["next_attempt_at"] if out["state"] == DeliveryState.PENDING else None,
-                "delivered_at": out["delivered_at"],
-                "receipt": out["receipt"],
-                "http_status": out["http_status"],
-                "last_error": out["last_error"],
-                "latency_ms": out["latency_ms"],
-            }
-            if with_attempts:
-                delivery["history"] = [
-                    {
-                        k: a[k]
-                        for k in (
-                            "attempt",
-                            "started_at",
-                            "finished_at",
-                            "outcome",
-                            "http_status",
-                            "error",
-                            "receipt",
-                        )
-                    }
-                    for a in conn.execute(
-                        "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", (out["id"],)
-                    ).fetchall()
-                ]
-            deliveries.append(delivery)
-        alarm["deliveries"] = deliveries
-        alarm["triggers"] = [
-            {"at": t[0], "seq": t[1], "reason": t[2]}
-            for t in conn.execute(
-                "SELECT at, seq, reason FROM alarm_triggers WHERE alarm_id = ? ORDER BY id", (row["id"],)
-            ).fetchall()
-        ]
-        alarm["reports"] = [
-            {"type": r[0], "at": r[1], "by": r[2], "note": r[3], "recorded_at": r[4], "recorded_by": r[5]}
-            for r in conn.execute(
-                "SELECT type, at, by, note, recorded_at, recorded_by FROM alarm_reports WHERE alarm_id = ?"
-                " ORDER BY at, id",
-                (row["id"],),
-            ).fetchall()
-        ]
-        return alarm
+    def _alarm_view(self, conn: sqlite3.Connection, row: sqlite3.Row, with_attempts: bool = False) -> AlarmView:
+        alarm_id = row["id"]
+        # Keys in the order the API has always sent them.
+        return AlarmView(
+            id=alarm_id,
+            number=row["number"],
+            kind=row["kind"],
+            priority=row["priority"],
+            state=row["state"],
+            reason=row["reason"],
+            detail=json.loads(row["detail"]),
+            device=json.loads(row["device"]),
+            occurred_at=row["occurred_at"],
+            raised_at=row["raised_at"],
+            trigger_count=row["trigger_count"],
+            last_trigger_at=row["last_trigger_at"],
+            acknowledged_at=row["acknowledged_at"],
+            acknowledged_by=row["acknowledged_by"],
+            closed_at=row["closed_at"],
+            closed_by=row["closed_by"],
+            close_note=row["close_note"],
+            disposition=row["disposition"],
+            deliveries=_deliveries(conn, alarm_id, with_attempts),
+            triggers=[
+                TriggerView(at=t[0], seq=t[1], reason=t[2])
+                for t in conn.execute(
+                    "SELECT at, seq, reason FROM alarm_triggers WHERE alarm_id = ? ORDER BY id", (alarm_id,)
+                ).fetchall()
+            ],
+            reports=[
+                ReportView(type=r[0], at=r[1], by=r[2], note=r[3], recorded_at=r[4], recorded_by=r[5])
+                for r in conn.execute(
+                    "SELECT type, at, by, note, recorded_at, recorded_by FROM alarm_reports WHERE alarm_id = ?"
+                    " ORDER BY at, id",
+                    (alarm_id,),
+                ).fetchall()
+            ],
+        )
 
     def acknowledge(self, alarm_id: str, actor: Actor) -> None:
         """open -> acknowledged, audited in the same transaction."""
@@ -246,8 +266,8 @@ class AlarmRows(Database):
             )
             write_audit(conn, now, actor, "alarm.report", alarm_id, {"type": report_type, "at": to_iso(at), "by": by})
 
-    def duty_candidates(self, kinds: Sequence[str]) -> list[tuple[str, str, str, str | None, list[tuple[str, str]]]]:
-        """(id, kind, raised_at, disposition, [(report type, at)]) of alarms that may still owe a report."""
+    def duty_candidates(self, kinds: Sequence[str]) -> list[DutyCandidate]:
+        """Alarms of these kinds that may still owe a report, with the reports made so far."""
         if not kinds:
             return []
         marks = ",".join("?" * len(kinds))
@@ -258,10 +278,10 @@ class AlarmRows(Database):
             " AND (SELECT COUNT(DISTINCT type) FROM alarm_reports r WHERE r.alarm_id = alarms.id) < 2",
             tuple(kinds),
         ).fetchall()
-        out = []
+        out: list[DutyCandidate] = []
         for alarm_id, kind, raised_at, disposition in rows:
             reports = conn.execute("SELECT type, at FROM alarm_reports WHERE alarm_id = ?", (alarm_id,)).fetchall()
-            out.append((alarm_id, kind, raised_at, disposition, [(t, a) for t, a in reports]))
+            out.append(DutyCandidate(alarm_id, kind, raised_at, disposition, [(t, a) for t, a in reports]))
         return out
 
     @staticmethod
@@ -270,3 +290,38 @@ class AlarmRows(Database):
         if row is None:
             raise NotFoundError("alarm", f"no alarm {alarm_id}")
         return AlarmState(row[0])
+
+
+# A delivery attempt's columns as the API shows them.
+_ATTEMPT_KEYS = ("attempt", "started_at", "finished_at", "outcome", "http_status", "error", "receipt")
+
+
+def _deliveries(conn: sqlite3.Connection, alarm_id: str, with_attempts: bool) -> list[dict[str, Any]]:
+    """Each leg (and restore) of an alarm with its state; with its attempts when `with_attempts`."""
+    deliveries = []
+    for out in conn.execute(
+        "SELECT * FROM outbox WHERE alarm_id = ? ORDER BY event = 'restore', position", (alarm_id,)
+    ).fetchall():
+        delivery = {
+            "endpoint": out["endpoint"],
+            "event": out["event"],
+            "position": out["position"],
+            "state": out["state"],
+            "attempts": out["attempts"],
+            "last_attempt_at": out["last_attempt_at"],
+            "next_attempt_at": out["next_attempt_at"] if out["state"] == DeliveryState.PENDING else None,
+            "delivered_at": out["delivered_at"],
+            "receipt": out["receipt"],
+            "http_status": out["http_status"],
+            "last_error": out["last_error"],
+            "latency_ms": out["latency_ms"],
+        }
+        if with_attempts:
+            delivery["history"] = [
+                {k: a[k] for k in _ATTEMPT_KEYS}
+                for a in conn.execute(
+                    "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", (out["id"],)
+                ).fetchall()
+            ]
+        deliveries.append(delivery)
+    return deliveries

@@ -1,7 +1,8 @@
 """The outbox: one row per alarm (or device trouble) and endpoint, what is due, each attempt, and failover's legs.
 
-A row carries an alarm (`alarm`, or `restore` once it is closed) or a device trouble (`trouble`, `trouble_restore`).
-Alarm rows are added with their alarm (`hub.store.alarms`), trouble rows in the transaction
+A row carries an alarm (`alarm`, or `restore` once it is closed) or a device trouble (`trouble`, `trouble_restore`);
+the forwarders get the alarm or trouble as a typed record read with the row (`OutboxAlarm`, `OutboxTrouble`), never
+as the columns' names. Alarm rows are added with their alarm (`hub.store.alarms`), trouble rows in the transaction
 that opens or recovers the fault (`enqueue_trouble*`, called by `alerts.troubles` from the health store's hook).
 """
 
@@ -23,11 +24,40 @@ TROUBLE_PRIORITY = 100
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxAlarm:
+    """The alarm an outbox row carries, as its forwarder sends it."""
+
+    kind: str
+    device: dict[str, Any]
+    occurred_at: str
+    raised_at: str
+    trigger_count: int
+    reason: str
+    detail: dict[str, Any]
+    closed_at: str | None
+    disposition: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxTrouble:
+    """A device trouble as it was first sent (the registry entry of then, not of now), and its occurrence."""
+
+    occurrence: int
+    kind: str
+    subject: str
+    summary: str
+    device: dict[str, Any] | None
+    opened_at: str
+    occurred_at: str  # when this trouble began, or (restore) ended
+    recovered_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     """One alarm (or device trouble) waiting for one endpoint, with what the forwarder needs to build the request.
 
-    A trouble row has `fault_id` and `trouble` (the trouble as sent, with its `occurrence`); its `alarm_id` is the
-    trouble's key (`trouble:<fault>.<occurrence>`) and its `alarm` is empty.
+    An alarm row has `alarm`; a trouble row has `fault_id` and `trouble`, and its `alarm_id` is the trouble's key
+    (`trouble:<fault>.<occurrence>`).
     """
 
     id: int
@@ -35,10 +65,19 @@ class OutboxItem:
     endpoint: str
     priority: int
     attempts: int
-    alarm: dict[str, Any]
+    alarm: OutboxAlarm | None
     event: str = "alarm"
     fault_id: int | None = None
-    trouble: dict[str, Any] | None = None
+    trouble: OutboxTrouble | None = None
+
+    @property
+    def began_at(self) -> str:
+        """When the alarm was raised or the trouble began (or ended, for a restore): what delivery time counts from."""
+        if self.alarm is not None:
+            return self.alarm.raised_at
+        if self.trouble is not None:
+            return self.trouble.occurred_at
+        raise ValueError(f"outbox row {self.id} carries neither an alarm nor a trouble")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +88,21 @@ class Leg:
     position: int
     state: str
     attempts: int
+
+
+def _trouble(subject: dict[str, Any], occurrence: int) -> OutboxTrouble:
+    # Read as leniently as the JSON was once read by key: a field missing from an old row is sent as before.
+    recovered = subject.get("recovered_at")
+    return OutboxTrouble(
+        occurrence=int(occurrence),
+        kind=str(subject.get("kind")),
+        subject=str(subject.get("subject")),
+        summary=str(subject.get("summary", "")),
+        device=subject.get("device"),
+        opened_at=str(subject.get("opened_at")),
+        occurred_at=str(subject.get("occurred_at")),
+        recovered_at=None if recovered is None else str(recovered),
+    )
 
 
 class OutboxRows(Database):
@@ -74,17 +128,17 @@ class OutboxRows(Database):
                 endpoint=r[2],
                 priority=r[3],
                 attempts=r[4],
-                alarm={
-                    "kind": r[5],
-                    "device": json.loads(r[6]),
-                    "occurred_at": r[7],
-                    "raised_at": r[8],
-                    "trigger_count": r[9],
-                    "reason": r[10],
-                    "detail": json.loads(r[11]),
-                    "closed_at": r[13],
-                    "disposition": r[14],
-                },
+                alarm=OutboxAlarm(
+                    kind=r[5],
+                    device=json.loads(r[6]),
+                    occurred_at=r[7],
+                    raised_at=r[8],
+                    trigger_count=r[9],
+                    reason=r[10],
+                    detail=json.loads(r[11]),
+                    closed_at=r[13],
+                    disposition=r[14],
+                ),
                 event=r[12],
             )
             for r in rows
@@ -111,10 +165,10 @@ class OutboxRows(Database):
                 endpoint=r[1],
                 priority=r[2],
                 attempts=r[3],
-                alarm={},
+                alarm=None,
                 event=r[6],
                 fault_id=r[4],
-                trouble={**json.loads(r[7]), "occurrence": r[5]},
+                trouble=_trouble(json.loads(r[7]), r[5]),
             )
             for r in rows
         ]

@@ -26,7 +26,7 @@ from hub.health.faults import ACTIVE, FaultAction, FaultKind, FaultState, sla_fr
 from hub.health.model import DeviceState, HealthTracker
 from hub.metrics import HubMetrics
 from hub.reports import Format, Group, PeriodError, etag_matches, resolve_period
-from hub.store import Actor, InvalidStateError, NotFoundError, Store
+from hub.store import Actor, AlarmView, InvalidStateError, NotFoundError, Store
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore, WindowError
 from hub.web.auth import TokenBook, require
@@ -88,7 +88,7 @@ class ApiContext:
             "breached": fault["breached_at"] is not None or until > due,
         }
 
-    def present(self, alarm: dict[str, Any]) -> dict[str, Any]:
+    def present(self, alarm: AlarmView) -> dict[str, Any]:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
         disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
         reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]
