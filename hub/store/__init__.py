@@ -8,10 +8,11 @@ Where each subject's SQL lives:
 - `outbox`: delivery rows, attempts, failover legs, device troubles.  `audit`: the audit log.
 - `store`: `Store` and `Transaction`, the subjects put together; call sites use those two.
 - `health`, `reports`, `retention`: device health and faults, report reads and maintenance windows, purging.
+- `gaps`, `sessions`: the hub's own downtime (for `hub.health.liveness`), console logins (for `hub.web.sessions`).
 
-Writers use `transaction()` or `write()`; every thread gets its own connection. A few components keep a small table
-of their own next to their logic (liveness's gaps, console sessions, recording status, the Influx spill) and reach
-the file through `ensure_schema`, `connection()` and `write()`.
+Writers use `transaction()` or `write()`; every thread gets its own connection. A few components still keep a small
+table of their own next to their logic (recording status, the Influx spill) and reach the file through
+`ensure_schema`, `connection()` and `write()`.
 """
 
 from __future__ import annotations
