@@ -69,20 +69,43 @@ class TroubleSender(Protocol):
 
 def trouble_message(item: OutboxItem, sent_at: str) -> TroubleMessage:
     """The message one attempt at a trouble row sends."""
-    trouble = item.trouble or {}
+    trouble = item.trouble
+    if trouble is None:
+        raise ValueError(f"outbox row {item.id} carries no trouble")
     return TroubleMessage(
         fault_id=int(item.fault_id or 0),
-        occurrence=int(trouble.get("occurrence", 0)),
-        kind=str(trouble.get("kind")),
-        subject=str(trouble.get("subject")),
-        device=trouble.get("device"),
-        summary=str(trouble.get("summary", "")),
-        opened_at=str(trouble.get("opened_at")),
-        occurred_at=str(trouble.get("occurred_at")),
+        occurrence=trouble.occurrence,
+        kind=trouble.kind,
+        subject=trouble.subject,
+        device=trouble.device,
+        summary=trouble.summary,
+        opened_at=trouble.opened_at,
+        occurred_at=trouble.occurred_at,
         sent_at=sent_at,
         attempt=item.attempts + 1,
         event=item.event,
-        recovered_at=trouble.get("recovered_at"),
+        recovered_at=trouble.recovered_at,
+    )
+
+
+def alarm_message(item: OutboxItem, sent_at: str) -> AlarmMessage:
+    """The message one attempt at an alarm row (alarm or restore) sends."""
+    alarm = item.alarm
+    if alarm is None:
+        raise ValueError(f"outbox row {item.id} carries no alarm")
+    return AlarmMessage(
+        alarm_id=item.alarm_id,
+        kind=alarm.kind,
+        priority=item.priority,
+        device=alarm.device,
+        occurred_at=alarm.occurred_at,
+        raised_at=alarm.raised_at,
+        sent_at=sent_at,
+        attempt=item.attempts + 1,
+        trigger_count=alarm.trigger_count,
+        event=item.event,
+        closed_at=alarm.closed_at,
+        disposition=alarm.disposition,
     )
 
 
@@ -180,21 +203,7 @@ class OutboxWorker:
         if item.fault_id is not None:
             self._attempt(item, started, started_mono, trouble_message(item, to_iso(started)))
             return
-        message = AlarmMessage(
-            alarm_id=item.alarm_id,
-            kind=str(item.alarm["kind"]),
-            priority=item.priority,
-            device=item.alarm["device"],
-            occurred_at=str(item.alarm["occurred_at"]),
-            raised_at=str(item.alarm["raised_at"]),
-            sent_at=to_iso(started),
-            attempt=item.attempts + 1,
-            trigger_count=int(item.alarm["trigger_count"]),
-            event=item.event,
-            closed_at=item.alarm["closed_at"],
-            disposition=item.alarm["disposition"],
-        )
-        self._attempt(item, started, started_mono, message)
+        self._attempt(item, started, started_mono, alarm_message(item, to_iso(started)))
 
     def _attempt(
         self, item: OutboxItem, started: datetime, started_mono: float, message: AlarmMessage | TroubleMessage
@@ -283,9 +292,7 @@ class OutboxWorker:
                 delay,
             )
         if self._observer is not None:
-            raised = from_iso(
-                str(item.alarm["raised_at"] if item.fault_id is None else (item.trouble or {})["occurred_at"])
-            )
+            raised = from_iso(item.began_at)
             result = AttemptResult(
                 self.endpoint,
                 item.alarm_id,

@@ -20,24 +20,16 @@ from datetime import datetime, timedelta
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.periodic import Periodic
 from hub.store import Store
+from hub.store.gaps import SCHEMA as SCHEMA
+from hub.store.gaps import Gap as Gap
+from hub.store.gaps import read_gaps, record_alive
 
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS hub_gaps (
-    id INTEGER PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    ended_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hub_gaps_time ON hub_gaps(ended_at, started_at);
-"""
 
 ALIVE_KEY = "alive_at"
 INTERVAL_S = 60.0
 # A proof of life may be one interval old plus a slow tick; older than two means the hub was away.
 GAP_AFTER_INTERVALS = 2
-
-Gap = tuple[datetime, datetime]
 
 
 def gap_to_record(alive_at: datetime | None, now: datetime, interval_s: float) -> Gap | None:
@@ -80,15 +72,7 @@ class Liveness:
         if alive_at is not None and alive_at > now:
             log.warning("the last proof of life (%s) is after now (%s): has the clock gone back?", text, to_iso(now))
         gap = gap_to_record(alive_at, now, self._interval_s)
-        with self._store.write() as conn:
-            if gap is not None:
-                conn.execute(
-                    "INSERT INTO hub_gaps (started_at, ended_at) VALUES (?, ?)", (to_iso(gap[0]), to_iso(gap[1]))
-                )
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (ALIVE_KEY, to_iso(now)),
-            )
+        record_alive(self._store, ALIVE_KEY, now, gap)
         if gap is not None:
             minutes = (gap[1] - gap[0]).total_seconds() / 60.0
             log.warning(
@@ -122,5 +106,4 @@ class Liveness:
 
     def gaps(self) -> list[Gap]:
         """Every recorded gap, earliest first."""
-        rows = self._store.connection().execute("SELECT started_at, ended_at FROM hub_gaps ORDER BY started_at, id")
-        return [(from_iso(a), from_iso(b)) for a, b in rows.fetchall()]
+        return read_gaps(self._store.connection())

@@ -23,7 +23,7 @@ from hub.core.worker import Workers
 from hub.health.faults import ACTIVE, FaultState, sla_fraction
 from hub.health.model import HealthTracker
 from hub.metrics import HubMetrics
-from hub.store import Actor, Store
+from hub.store import Actor, AlarmView, Store
 from hub.store.health import HealthStore
 from hub.web.auth import require
 
@@ -86,7 +86,7 @@ class ApiContext:
             "breached": fault["breached_at"] is not None or until > due,
         }
 
-    def present(self, alarm: dict[str, Any]) -> dict[str, Any]:
+    def present(self, alarm: AlarmView) -> dict[str, Any]:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
         disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
         reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]

@@ -11,11 +11,14 @@ import hashlib
 import hmac
 import secrets
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
-from hub.core.clock import Clock, from_iso, to_iso
+from hub.core.clock import Clock
 from hub.store import Store
+from hub.store.sessions import SCHEMA as SCHEMA
+from hub.store.sessions import Session as Session
+from hub.store.sessions import delete_session, extend_session, find_session, insert_session
 
 SESSION_COOKIE = "campus_hub_session"
 CSRF_HEADER = "x-csrf-token"
@@ -25,28 +28,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_TTL = timedelta(hours=12)
 # Sliding expiry is written at most this often, so reads do not each cost a synchronous commit.
 TOUCH_EVERY = timedelta(seconds=60)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash TEXT PRIMARY KEY,
-    token_name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A logged-in person: the token name and role they logged in with, and the CSRF secret of their pages."""
-
-    token_name: str
-    role: str
-    csrf: str
-    expires_at: datetime
 
 
 def _hash(session_id: str) -> str:
@@ -74,40 +55,26 @@ class SessionStore:
         session_id = secrets.token_urlsafe(32)
         now = self._clock.now()
         session = Session(token_name, role, secrets.token_urlsafe(32), now + self._ttl)
-        with self._store.write() as conn:
-            # Expired rows go on the way: a login is rare enough to pay for the sweep.
-            conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (to_iso(now),))
-            conn.execute(
-                "INSERT INTO sessions (id_hash, token_name, role, csrf, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (_hash(session_id), token_name, role, session.csrf, to_iso(now), to_iso(session.expires_at)),
-            )
+        insert_session(self._store, _hash(session_id), session, now)
         return session_id, session
 
     def lookup(self, session_id: str) -> Session | None:
         """The live session for a cookie value, its expiry pushed forward; None when unknown, expired or revoked."""
         key = _hash(session_id)
-        row = (
-            self._store.connection()
-            .execute("SELECT token_name, role, csrf, expires_at FROM sessions WHERE id_hash = ?", (key,))
-            .fetchone()
-        )
-        if row is None:
+        session = find_session(self._store, key)
+        if session is None:
             return None
         now = self._clock.now()
-        expires = from_iso(row[3])
-        if expires <= now:
+        if session.expires_at <= now:
             return None
         renewed = now + self._ttl
-        if renewed - expires >= TOUCH_EVERY:
-            with self._store.write() as conn:
-                conn.execute("UPDATE sessions SET expires_at = ? WHERE id_hash = ?", (to_iso(renewed), key))
-            expires = renewed
-        return Session(str(row[0]), str(row[1]), str(row[2]), expires)
+        if renewed - session.expires_at >= TOUCH_EVERY:
+            extend_session(self._store, key, renewed)
+            return replace(session, expires_at=renewed)
+        return session
 
     def revoke(self, session_id: str) -> bool:
-        with self._store.write() as conn:
-            return conn.execute("DELETE FROM sessions WHERE id_hash = ?", (_hash(session_id),)).rowcount > 0
+        return delete_session(self._store, _hash(session_id))
 
 
 def backoff_s(failures: int, *, free: int = 3, base_s: float = 1.0, cap_s: float = 300.0) -> float:
