@@ -63,6 +63,11 @@ class DutyReminder:
             "duty-reminder", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection
         )
 
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
     def start(self) -> None:
         self._timer.start()
 

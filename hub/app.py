@@ -1,21 +1,21 @@
-"""The one place that builds the hub: store, metrics, pipeline, forwarders, outbox workers, MQTT ingest and API."""
+"""The composition root: builds the hub in named steps (store, health, forwarding, ingest, video, integrations,
+watchers, supervision, API), starts them in dependency order and stops them in reverse.
+
+A panic press crosses: hub.mqtt.session -> hub.ingest.writer -> hub.ingest.pipeline (device_adapters, alerts.rules,
+hub.store in one transaction with its outbox rows) -> alerts.outbox -> alerts.forwarders -> the 110 receiver.
+This module only wires them; `_committed` is the hand-off from a commit to the outbox workers.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import signal
-import socket
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
-import uvicorn
 
 from alerts.dc09 import Dc09Forwarder, SequenceAllocator
 from alerts.duties import DutyPolicy, DutyType
@@ -55,6 +55,7 @@ from hub.web.app import create_api
 from hub.web.console import Console
 from hub.web.context import ApiContext
 from hub.web.routes.cameras import camera_router
+from hub.web.server import ApiServer
 from video.evidence import EvidenceWorker
 from video.scheduler import CameraChecker
 from video.store import SnapshotFiles, VideoStore
@@ -64,30 +65,12 @@ log = logging.getLogger(__name__)
 TransportFactory = Callable[[str], httpx.BaseTransport | None]
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, minus re-raising SIGTERM/SIGINT after its shutdown: the hub still has to commit, acknowledge and
-    say goodbye on MQTT, which a re-raised SIGTERM would cut short. `on_exit` runs first on a signal: it ends the
-    console's feed streams, which never end by themselves and which uvicorn would otherwise wait for."""
+class Service(Protocol):
+    """What the hub starts and stops: every worker-owning part has these two."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_exit = on_exit
+    def start(self) -> None: ...
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._on_exit()
-        super().handle_exit(sig, frame)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+    def stop(self) -> None: ...
 
 
 class Hub:
@@ -104,6 +87,21 @@ class Hub:
         self.clock = clock or SystemClock()
         self.metrics = HubMetrics()
         self.feed = Feed(self.clock)
+        self.init_store()
+        self.init_health()
+        self.init_forwarding(transport_for)
+        self.init_ingest()
+        self.init_video()
+        self.init_integrations()
+        self.init_watchers()
+        self.init_supervision()
+        self.init_api()
+
+    # --- building, in dependency order ---------------------------------------------------------------------------
+
+    def init_store(self) -> None:
+        """The SQLite file and the tables of every subject (created or migrated on open)."""
+        config = self.config
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
         self.health_store = HealthStore(
@@ -118,14 +116,19 @@ class Hub:
         # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
         self.liveness = Liveness(self.store, self.clock)
         self.liveness.open()
-        # Camera pictures: evidence rows and snapshot files. A camera's failing-check streak is not a column of
-        # its health record; it is counted again from the stored health results, so a restart does not reset it.
+        # Camera pictures: evidence rows and snapshot files.
         self.video_store = VideoStore(self.store)
         self.video_store.open()
         self.snapshots = SnapshotFiles(snapshot_dir(config))
+
+    def init_health(self) -> None:
+        """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
+        config = self.config
+        # A camera's failing-check streak is not a column of its health record; it is counted again from the
+        # stored health results, so a restart does not reset it.
         fail_after = config.video.fail_after_checks
-        camera_ids = [d.id for d in config.devices if d.kind is DeviceKind.CAMERA]
-        streaks = {c: self.video_store.failing_streak(c, max(fail_after, 100)) for c in camera_ids}
+        self.camera_ids = [d.id for d in config.devices if d.kind is DeviceKind.CAMERA]
+        streaks = {c: self.video_store.failing_streak(c, max(fail_after, 100)) for c in self.camera_ids}
         self.tracker = HealthTracker(
             {d.id: d.heartbeat_s for d in config.devices},
             [replace(h, camera_failures=streaks.get(h.device_id, 0)) for h in self.health_store.load()],
@@ -134,14 +137,11 @@ class Hub:
             battery_clear_pct=config.health.battery_clear_pct,
             camera_fail_after=fail_after,
         )
-        self.pipeline = Pipeline(
-            config,
-            self.store,
-            self.metrics,
-            clock=self.clock,
-            health=HealthUpdater(self.tracker, self.health_store, self.store),
-        )
-        forwarding = config.forwarding
+        self.health_updater = HealthUpdater(self.tracker, self.health_store, self.store)
+
+    def init_forwarding(self, transport_for: TransportFactory | None) -> None:
+        """One outbox worker and forwarder per receiving endpoint, path health, failover and path supervision."""
+        forwarding = self.config.forwarding
         retry = RetryPolicy(forwarding.retry_base_s, forwarding.retry_max_s)
         self.paths = PathMonitor(
             {e.name: e.kind for e in forwarding.endpoints}, self.clock, forwarding.path_down_after_failures
@@ -185,7 +185,15 @@ class Hub:
         )
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
         self.metrics.watch_paths(self.paths.snapshot)
-        self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
+
+    def init_ingest(self) -> None:
+        """The pipeline (parse, store, raise alarms, health) and the MQTT session that feeds it."""
+        self.pipeline = Pipeline(self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater)
+        self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
+
+    def init_video(self) -> None:
+        """Scheduled camera checks, and evidence snapshots grabbed when an alarm opens."""
+        config = self.config
         sources = {d.id: d.source for d in config.devices if d.source is not None}
         self.cameras = CameraChecker(
             list(sources.items()),
@@ -205,7 +213,10 @@ class Hub:
             budget_s=config.video.evidence_budget_s,
             on_thread_exit=self.store.close_thread_connection,
         )
-        # Views for other systems, off by default; alarms never depend on them.
+
+    def init_integrations(self) -> None:
+        """Views for other systems, off by default; alarms never depend on them."""
+        config = self.config
         self.influx: InfluxSink | None = None
         self.telemetry: HubTelemetry | None = None
         if config.influx.enabled:
@@ -225,6 +236,19 @@ class Hub:
             )
             self.feed.listen(self.homeassistant.notice)
             self.ingest.add_connect_listener(self.homeassistant.connected)
+        webhook = config.sla.escalation_webhook
+        self.escalation_webhook = (
+            EscalationWebhook(
+                str(webhook.url), webhook.secret.get_secret_value() if webhook.secret else None, webhook.timeout_s
+            )
+            if webhook is not None
+            else None
+        )
+
+    def init_watchers(self) -> None:
+        """The timers: silent devices and SLA clocks, maintenance windows, recordings, retention, the daily
+        summary, overdue incident reports."""
+        config = self.config
         self.watcher = HealthWatcher(
             self.tracker,
             self.health_store,
@@ -234,22 +258,6 @@ class Hub:
             interval_s=config.health.check_interval_s,
             escalate=self._escalate,
             notify=self.feed.publish,
-        )
-        # The retained daily summary for district brokers; published only while connected.
-        self.uptime = UptimePublisher(
-            self.reports.daily_summary,
-            lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
-            f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
-            self.clock,
-            on_thread_exit=self.store.close_thread_connection,
-        )
-        webhook = config.sla.escalation_webhook
-        self.escalation_webhook = (
-            EscalationWebhook(
-                str(webhook.url), webhook.secret.get_secret_value() if webhook.secret else None, webhook.timeout_s
-            )
-            if webhook is not None
-            else None
         )
         # Planned windows put devices into the maintenance state while they run (and out when they end).
         self.maintenance = MaintenanceScheduler(
@@ -263,7 +271,7 @@ class Hub:
         self.recordings = RecordingsWatcher(
             self.store,
             self.clock,
-            camera_ids,
+            self.camera_ids,
             policy_days=config.retention.days,
             horizon_days=config.recordings.forecast_horizon_days,
             root=config.recordings.root,
@@ -275,28 +283,66 @@ class Hub:
         )
         self.recordings.open()
         self.purger = Purger.from_config(self.store, self.clock, config)
-        duties = DutyPolicy(
+        # The retained daily summary for district brokers; published only while connected.
+        self.uptime = UptimePublisher(
+            self.reports.daily_summary,
+            lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
+            f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
+            self.clock,
+            on_thread_exit=self.store.close_thread_connection,
+        )
+        self.duties = DutyPolicy(
             minutes={
                 DutyType.PHONE: config.incidents.phone_report_minutes,
                 DutyType.WRITTEN: config.incidents.written_report_minutes,
             },
             kinds=frozenset(k.value for k in config.incidents.kinds),
         )
-        # Supervision in one place (/healthz): the alarm path's workers are critical, the views for others are not.
+        # Overdue follow-up reports are announced on the console feed (and counted in /metrics).
+        self.duty_reminder = DutyReminder(self.store, self.duties, self.clock, self.feed)
+
+    def init_supervision(self) -> None:
+        """Every background worker in one registry (/healthz): the alarm path's workers are critical."""
         self.worker_registry = Workers()
         failover = [self.failover.worker] if self.failover is not None else []
         for alarm_path in [self.ingest.worker, *(w.worker for w in self.workers), *failover]:
             self.worker_registry.add(alarm_path, critical=True)
-        for optional in (self.supervisor, self.liveness, self.influx, self.homeassistant, self.escalation_webhook):
+        timers = (self.watcher, self.maintenance, self.recordings, self.purger, self.uptime, self.duty_reminder)
+        for timer in (self.supervisor, self.liveness, *timers):
+            self.worker_registry.add(timer.worker)
+        for optional in (self.influx, self.homeassistant, self.escalation_webhook):
             if optional is not None:
                 self.worker_registry.add(optional.worker)
+        # Start order: the views for others (so they see everything), forwarding (undelivered alarms from before a
+        # restart go first), then ingest, then the timers. Stop order is the reverse: timers, ingest (its last
+        # commit and acks), forwarding, views; the liveness mark last (see `stop`).
+        views: list[Service | None] = [self.influx, self.homeassistant]
+        self._services: list[Service] = [
+            *(s for s in views if s is not None),
+            *self.workers,
+            *([self.failover] if self.failover is not None else []),
+            self.evidence,
+            self.ingest,
+            self.watcher,
+            self.duty_reminder,
+            self.cameras,
+            self.uptime,
+            self.supervisor,
+            *([self.escalation_webhook] if self.escalation_webhook is not None else []),
+            self.maintenance,
+            self.recordings,
+            self.purger,
+        ]
+
+    def init_api(self) -> None:
+        """The HTTP API and console, with the hub's parts the routes read."""
         context = ApiContext(
-            config,
+            self.config,
             self.store,
             self.metrics,
             self,
             self.clock,
-            duties,
+            self.duties,
             self.paths,
             self.tracker,
             self.health_store,
@@ -309,11 +355,14 @@ class Hub:
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
         self.console: Console = self.api.state.console
-        # Overdue follow-up reports are announced on the console feed (and counted in /metrics).
-        self.duty_reminder = DutyReminder(self.store, duties, self.clock, self.feed)
         self.api.include_router(camera_router(self.cameras, self.snapshots, self.video_store))
-        self._server: uvicorn.Server | None = None
-        self._server_thread: threading.Thread | None = None
+        self._server = ApiServer(
+            self.api,
+            self.config.api.host,
+            self.config.api.port,
+            on_exit=self.console.close_streams,
+            on_start=self.console.reopen,
+        )
         self.api_port: int | None = None
 
     @property
@@ -411,106 +460,36 @@ class Hub:
             self.failover.nudge()
 
     def start(self) -> None:
-        """Start forwarding (undelivered alarms from before a restart go first) and ingest."""
+        """Start forwarding (undelivered alarms from before a restart go first), ingest, then the rest."""
         for warning in self.config.warnings():
             log.warning("config: %s", warning)
         # Before the health watcher runs: silence while the hub itself was away is not the devices' silence.
         gap = self.liveness.start()
         if gap is not None:
             self.tracker.hub_absent(*gap)
-        for worker in self.workers:
-            worker.start()
-        if self.failover is not None:
-            self.failover.start()
-        if self.influx is not None:
-            self.influx.start()
-        if self.homeassistant is not None:
-            self.homeassistant.start()
-        self.evidence.start()
-        self.ingest.start()
-        self.watcher.start()
-        self.duty_reminder.start()
-        self.cameras.start()
-        self.uptime.start()
-        self.supervisor.start()
-        if self.escalation_webhook is not None:
-            self.escalation_webhook.start()
-        self.maintenance.start()
-        self.recordings.start()
-        self.purger.start()
+        for service in self._services:
+            service.start()
 
     def stop(self) -> None:
         self.stop_api()
-        self.cameras.stop()
-        self.evidence.stop()
-        self.purger.stop()
-        self.recordings.stop()
-        self.maintenance.stop()
-        if self.escalation_webhook is not None:
-            self.escalation_webhook.stop()
-        self.supervisor.stop()
-        self.uptime.stop()
-        self.watcher.stop()
-        self.duty_reminder.stop()
-        self.ingest.stop()
-        if self.failover is not None:
-            self.failover.stop()
-        for worker in self.workers:
-            worker.stop()
-        if self.homeassistant is not None:
-            self.homeassistant.stop()
-        if self.influx is not None:
-            self.influx.stop()
+        for service in reversed(self._services):
+            service.stop()
         self.liveness.stop()  # last: the proof of life says when the hub stopped watching
         self.store.close_thread_connection()
 
     # --- HTTP server ---------------------------------------------------------------------------------------
 
-    def _uvicorn(self) -> uvicorn.Server:
-        config = uvicorn.Config(self.api, log_level="warning", access_log=False, lifespan="off")
-        self.console.reopen()
-        return _Server(config, on_exit=self.console.close_streams)
-
     def serve(self) -> None:
         """Run the API in this thread until SIGINT/SIGTERM, then stop everything."""
-        self._server = self._uvicorn()
-        sock = bind_listener(self.config.api.host, self.config.api.port)
-        log.info("API on http://%s:%d", *sock.getsockname()[:2])
         try:
-            self._server.run(sockets=[sock])
+            self._server.run()
         finally:
             self.stop()
 
     def start_api_thread(self) -> int:
         """Run the API in a background thread (tests, demo); returns the bound port."""
-        self._server = self._uvicorn()
-        sock = bind_listener(self.config.api.host, self.config.api.port)
-        port: int = sock.getsockname()[1]
-        self.api_port = port
-        server = self._server
-        self._server_thread = threading.Thread(target=lambda: server.run(sockets=[sock]), name="api", daemon=True)
-        self._server_thread.start()
-        return port
+        self.api_port = self._server.start_thread()
+        return self.api_port
 
     def stop_api(self) -> None:
-        self.console.close_streams()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._server_thread is not None:
-            self._server_thread.join(5.0)
-            self._server_thread = None
-
-
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A listening socket, bound before uvicorn starts so the port is known and a clash fails loudly."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(128)
-    sock.set_inheritable(False)
-    return sock
+        self._server.stop()

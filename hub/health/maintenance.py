@@ -96,6 +96,11 @@ class MaintenanceScheduler:
             on_exit=store.close_thread_connection,
         )
 
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
     def start(self) -> None:
         """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
         self._timer.start(tick_now=True)

@@ -224,6 +224,11 @@ class RecordingsWatcher:
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
 
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
     def start(self) -> None:
         """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
         self._timer.start(tick_now=True)

@@ -98,6 +98,11 @@ class UptimePublisher:
             self._published_day = day
             return True
 
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
     def start(self) -> None:
         self._timer.start()
 

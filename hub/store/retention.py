@@ -267,6 +267,11 @@ class Purger:
             snapshots=snapshot_dir(config),
         )
 
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
     def start(self) -> None:
         self._timer.start()
 
