@@ -19,7 +19,6 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from alerts.reminders import DutyReminder as DutyReminder  # old import path, kept while parallel branches merge
 from hub.config import Role
 from hub.core.clock import to_iso
 from hub.store import Actor, Store
