@@ -199,6 +199,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.port, args.press_every, _load)
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    import secrets
+
+    # 32 random bytes, URL-safe: 43 characters, far past the 16 check-config demands.
+    print(secrets.token_urlsafe(32))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hub.mqtt.acl import DEFAULT_ACL_FILE, DEFAULT_PASSWORD_FILE
 
@@ -268,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
     p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("token", help="print a new random API token (for api.tokens, from the environment)")
+    p.set_defaults(func=cmd_token)
     return parser
 
 

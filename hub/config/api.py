@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 
 from hub.config.base import IdStr, StrictModel, require_unique
 
@@ -18,6 +18,9 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+MIN_TOKEN_LENGTH = 16
+
+
 class ApiToken(StrictModel):
     """A bearer token and the role it grants."""
 
@@ -27,9 +30,13 @@ class ApiToken(StrictModel):
 
     @field_validator("token")
     @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 8:
-            raise ValueError("token is shorter than 8 characters")
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # 16 characters of a random token (`campus-hub token` prints 43) are 96 bits: with the credential throttle
+        # (one guess per minutes once an address keeps failing) guessing is hopeless; 8 were not.
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"token is shorter than {MIN_TOKEN_LENGTH} characters; `campus-hub token` prints a good one"
+            )
         return value
 
 
@@ -39,6 +46,11 @@ class ApiConfig(StrictModel):
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port the API listens on; 0 picks a free one.")
     tokens: list[ApiToken] = Field(default_factory=list, description="Bearer tokens; none means no API access.")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For names the client (addresses or networks); none by "
+        "default, so the header is ignored and the TCP peer is the client.",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="Mark console session cookies Secure (only sent over https); on when a TLS proxy fronts the hub.",

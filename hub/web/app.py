@@ -3,20 +3,25 @@ the console and route groups it serves. The camera routes are added by hub.app, 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.store import InvalidStateError, NotFoundError
+from hub.core.clock import to_iso
+from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.reports import ReportStore
 from hub.web.auth import TokenBook
 from hub.web.console import mount_console
 from hub.web.context import ApiContext
 from hub.web.errors import ApiError
+from hub.web.guard import RequestGuard
 from hub.web.routes import alarms, devices, faults, system
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.reports import reports_router
+from hub.web.throttle import AuditDue, CredentialThrottle, client_address
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -27,7 +32,36 @@ def create_api(context: ApiContext) -> FastAPI:
     """The FastAPI application of one hub."""
     app = FastAPI(title="campus-hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.context = context
-    app.state.tokens = TokenBook(context.config.api.tokens)
+    tokens = app.state.tokens = TokenBook(context.config.api.tokens)
+    trusted = context.config.api.trusted_proxies
+    # Failed credential checks are audited one row per address per minute, on a thread of their own: the event
+    # loop never waits for a commit, and a guessing client cannot flood the audit log.
+    auditor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auth-audit")
+
+    def audit_failures(due: AuditDue) -> None:
+        def write() -> None:
+            with context.store.write() as conn:
+                detail = {"address": due.address, "failures": due.count}
+                Store.audit(
+                    conn, to_iso(context.clock.now()), Actor("anonymous", "none"), due.kind, due.address, detail
+                )
+
+        auditor.submit(write)
+
+    throttle = app.state.throttle = CredentialThrottle(context.clock, audit=audit_failures)
+
+    def check_bearer(token: str, peer: str, forwarded_for: str | None) -> float:
+        address = client_address(peer, forwarded_for, trusted)
+        wait = throttle.wait_s(address, token)
+        if wait > 0:
+            return wait
+        if tokens.lookup(token) is None:
+            throttle.failed(address, "auth.bearer_failed")
+            return -1.0
+        throttle.succeeded(address, token)
+        return 0.0
+
+    app.add_middleware(RequestGuard, check_bearer=check_bearer)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -26,8 +26,9 @@ from hub.web.auth import TokenBook, session_token
 from hub.web.context import ApiContext, FeedReader
 from hub.web.errors import ApiError
 from hub.web.i18n import catalogue, pick_lang
-from hub.web.sessions import CSRF_FIELD, SESSION_COOKIE, LoginThrottle, Session, SessionStore
+from hub.web.sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionStore
 from hub.web.stream import FeedStreams, feed_router
+from hub.web.throttle import CredentialThrottle, client_address
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "lang"
@@ -62,7 +63,6 @@ class Console:
         self.tokens = tokens
         self.sessions = SessionStore(context.store, context.clock)
         self.sessions.open()
-        self.throttle = LoginThrottle(context.clock)
         self.streams = FeedStreams(context.feed, context.clock)
         self.secure = context.config.api.secure_cookies
         self.templates = Environment(
@@ -143,22 +143,24 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         form = await request.form()
-        address = request.client.host if request.client else "unknown"
+        peer = request.client.host if request.client else "unknown"
+        address = client_address(peer, request.headers.get("x-forwarded-for"), self.context.config.api.trusted_proxies)
         field, cookie = form.get(CSRF_FIELD), request.cookies.get(LOGIN_COOKIE)
         if not isinstance(field, str) or not cookie or not secrets.compare_digest(field, cookie):
             return self.login_page(request, 403, "login_form_expired")
-        wait = self.throttle.wait_s(address)
+        presented = form.get("token")
+        presented = presented if isinstance(presented, str) and presented else None
+        throttle: CredentialThrottle = request.app.state.throttle
+        wait = throttle.wait_s(address, presented)
         if wait > 0:
             refused = self.login_page(request, 429, "login_wait")
             refused.headers["Retry-After"] = str(int(wait) + 1)
             return refused
-        presented = form.get("token")
-        token = self.tokens.lookup(presented) if isinstance(presented, str) and presented else None
-        if token is None:
-            self.throttle.failed(address)
-            await run_in_threadpool(self._audit, Actor("anonymous", "none"), "session.login_failed", address, {})
+        token = self.tokens.lookup(presented) if presented is not None else None
+        if token is None or presented is None:
+            throttle.failed(address, "session.login_failed")
             return self.login_page(request, 401, "login_bad_token")
-        self.throttle.succeeded(address)
+        throttle.succeeded(address, presented)
         cookie_value, _ = await run_in_threadpool(self.sessions.create, token.name, token.role.value)
         await run_in_threadpool(
             self._audit, Actor(token.name, token.role.value), "session.login", token.name, {"address": address}

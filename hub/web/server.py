@@ -59,7 +59,9 @@ class ApiServer:
         self._thread: threading.Thread | None = None
 
     def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
-        config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off")
+        # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client's
+        # address (a header anyone can set); the hub decides that itself, from api.trusted_proxies.
+        config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False)
         self._on_start()
         self._server = _Server(config, on_exit=self._on_exit)
         return self._server, bind_listener(self._host, self._port)
@@ -90,8 +92,12 @@ class ApiServer:
 def bind_listener(host: str, port: int) -> socket.socket:
     """A listening socket, bound before uvicorn starts so the port is known and a clash fails loudly."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and accepted
+    # sockets inherit proto 0 from a listener made without it; Nagle plus delayed ACKs then add ~40 ms to every
+    # response on a kept-alive connection. Set on the listener too (Linux accepted sockets inherit it).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

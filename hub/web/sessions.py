@@ -1,4 +1,4 @@
-"""Console login sessions: server-side rows in the hub's SQLite, a CSRF secret per session, and login backoff.
+"""Console login sessions: server-side rows in the hub's SQLite and a CSRF secret per session.
 
 The cookie carries only a random session id; the table keeps its SHA-256, so a copy of the database does not
 log anyone in. Rows outlive a hub restart (the guard stays logged in) and logout deletes the row (it really
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -75,39 +74,3 @@ class SessionStore:
 
     def revoke(self, session_id: str) -> bool:
         return delete_session(self._store, _hash(session_id))
-
-
-def backoff_s(failures: int, *, free: int = 3, base_s: float = 1.0, cap_s: float = 300.0) -> float:
-    """How long an address must wait before its next login attempt after `failures` failures in a row."""
-    if failures < free:
-        return 0.0
-    return min(cap_s, base_s * 2.0 ** (failures - free))
-
-
-class LoginThrottle:
-    """Per-address backoff on failed logins (monotonic time, so clock changes cannot lift it)."""
-
-    def __init__(self, clock: Clock, *, max_addresses: int = 10_000) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, tuple[int, float]] = {}  # address -> (failures in a row, time of the last)
-        self._max = max_addresses
-
-    def wait_s(self, address: str) -> float:
-        """Seconds the address must still wait; 0 when it may try."""
-        with self._lock:
-            failures, last = self._failures.get(address, (0, 0.0))
-        return max(0.0, last + backoff_s(failures) - self._clock.monotonic())
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            if len(self._failures) >= self._max and address not in self._failures:
-                # Bounded memory under a spray of addresses: forget the quietest half.
-                for old, _ in sorted(self._failures.items(), key=lambda i: i[1][1])[: self._max // 2]:
-                    del self._failures[old]
-            failures, _ = self._failures.get(address, (0, 0.0))
-            self._failures[address] = (failures + 1, self._clock.monotonic())
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)

@@ -452,10 +452,10 @@ def test_env_addresses_list_items_by_index_and_case_insensitively() -> None:
         base_dir=Path("/srv"),
         environ={
             "CAMPUS_HUB__API__TOKENS__0__TOKEN": "guard-by-index-1",
-            "CAMPUS_HUB__API__TOKENS__ADMIN__TOKEN": "admin-upper-1",
+            "CAMPUS_HUB__API__TOKENS__ADMIN__TOKEN": "admin-upper-case-1",
         },
     )
-    assert [t.token.get_secret_value() for t in config.api.tokens] == ["guard-by-index-1", "admin-upper-1"]
+    assert [t.token.get_secret_value() for t in config.api.tokens] == ["guard-by-index-1", "admin-upper-case-1"]
 
 
 def test_env_file_variant_reads_and_strips_the_file(tmp_path: Path) -> None:
@@ -485,7 +485,9 @@ def test_token_missing_everywhere_is_reported() -> None:
 @pytest.mark.parametrize("text", [TOKENS, SITE + "api:\n  tokens: []\n", SITE, SITE + "api:\n  tokens:\n"])
 def test_env_var_naming_an_unknown_list_item_is_an_error_naming_it(text: str) -> None:
     var = "CAMPUS_HUB__API__TOKENS__nobody__TOKEN"
-    issues = errors(text, {var: "zq7-unknown-item-secret", "CAMPUS_HUB__API__TOKENS__guard__TOKEN": "guard-token-ok"})
+    issues = errors(
+        text, {var: "zq7-unknown-item-secret", "CAMPUS_HUB__API__TOKENS__guard__TOKEN": "guard-token-long-enough"}
+    )
     unknown = [i for i in issues if i.source == var]
     assert len(unknown) == 1
     assert "'nobody'" in unknown[0].message
@@ -504,7 +506,7 @@ def test_env_error_in_a_list_item_is_attributed_to_the_variable() -> None:
 
 def test_setting_a_whole_list_item_from_env_is_refused() -> None:
     var = "CAMPUS_HUB__API__TOKENS__guard"
-    issues = errors(TOKENS, {var: "x", "CAMPUS_HUB__API__TOKENS__guard__TOKEN": "guard-token-ok"})
+    issues = errors(TOKENS, {var: "x", "CAMPUS_HUB__API__TOKENS__guard__TOKEN": "guard-token-long-enough"})
     assert [i.source for i in issues] == [var]
 
 
@@ -515,7 +517,7 @@ def test_too_short_token_is_refused_without_echoing_it() -> None:
     text = SITE + "api:\n  tokens:\n    - {name: guard, role: guard, token: zq7}\n"
     (issue,) = errors(text)
     assert issue.key == "api.tokens[0].token"
-    assert "shorter than 8" in issue.message
+    assert "shorter than 16" in issue.message
     assert "zq7" not in rendered([issue])
 
 
@@ -551,8 +553,8 @@ def test_check_config_never_prints_a_secret(tmp_path: Path) -> None:
 def test_duplicate_token_values_are_refused_without_echoing_them() -> None:
     text = SITE + (
         "api:\n  tokens:\n"
-        "    - {name: a, role: guard, token: zq7-same-value}\n"
-        "    - {name: b, role: admin, token: zq7-same-value}\n"
+        "    - {name: a, role: guard, token: zq7-the-same-value}\n"
+        "    - {name: b, role: admin, token: zq7-the-same-value}\n"
     )
     (issue,) = errors(text)
     assert issue.key == "api.tokens"

@@ -26,8 +26,9 @@ from hub.store import Store
 from hub.web.console import HOME, LOGIN_COOKIE
 from hub.web.i18n import LANGS, MESSAGES, catalogue
 from hub.web.routes.reports import open_faults_per_day, utc_days
-from hub.web.sessions import SESSION_COOKIE, SessionStore, backoff_s
+from hub.web.sessions import SESSION_COOKIE, SessionStore
 from hub.web.stream import visible_to
+from hub.web.throttle import backoff_s
 from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 HUB_DIR = Path(__file__).resolve().parents[2] / "hub" / "web"
@@ -174,19 +175,26 @@ def test_logout_needs_the_csrf_field_and_really_revokes(hub: Hub) -> None:
 
 
 def test_failed_logins_are_audited_and_backed_off(hub: Hub) -> None:
-    with httpx.Client(base_url=_base(hub), timeout=5) as client:
-
-        def attempt(token: str) -> httpx.Response:
-            match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    def attempt(token: str) -> httpx.Response:
+        # A browser of its own each time (a logged-in one would be sent past the login form), same address.
+        with httpx.Client(base_url=_base(hub), timeout=5) as browser:
+            match = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)
             assert match is not None  # each login page has a fresh form token (and cookie)
-            return client.post("/login", data={"token": token, "csrf_token": match.group(1)})
+            return browser.post("/login", data={"token": token, "csrf_token": match.group(1)})
 
+    # The admin's tool on this machine has used its token before (it keeps working through the backoff below).
+    assert audit(hub) is not None
+    with httpx.Client(base_url=_base(hub), timeout=5) as client:
+        # The guard room logged in from this address before the guessing started.
+        assert attempt(TOKENS["guard"]).status_code == 303
         codes = [attempt("not-a-valid-token").status_code for _ in range(4)]
         assert codes == [401, 401, 401, 429]
-        # Even the right token waits out the backoff.
-        late = attempt(TOKENS["guard"])
+        # A token that has not proven itself from this address waits out the backoff, unchecked ...
+        late = attempt(TOKENS["maintenance"])
         assert late.status_code == 429
         assert int(late.headers["retry-after"]) >= 1
+        # ... but the guard room's own token still logs in: guessing from its address does not lock it out.
+        assert attempt(TOKENS["guard"]).status_code == 303
         # No form token (a cross-site POST) is refused before the token is even looked at.
         assert client.post("/login", data={"token": TOKENS["guard"]}).status_code in (403, 429)
     failed = [row for row in audit(hub) if row["action"] == "session.login_failed"]
