@@ -10,7 +10,7 @@ there, as the MQTT thread would), and the whole hub on a real Mosquitto with a r
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,14 @@ from alerts.model import Disposition
 from device_adapters.base import Channel, DeviceEvent, DeviceKind
 from hub.app import Hub
 from hub.config import HubConfig
-from hub.core.clock import SystemClock
+from hub.core.clock import ManualClock, SystemClock
 from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Received, Receiver
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.ingest.replay import Delivery, HandledPress, ReplayMark, fingerprint, replay_mark, self_identified
 from hub.metrics import HubMetrics
 from hub.store import Actor, Store
+from hub.store.retention import Purger
 from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
 
 GUARD = Actor("guard-on-duty", "guard")
@@ -160,6 +161,26 @@ def test_a_fresh_press_naming_itself_again_is_a_replay(pipeline: tuple[Pipeline,
     # The same seq at another device time is another press.
     other = b'{"pressed": true, "seq": 9, "ts": "2026-12-06T09:30:00+08:00"}'
     assert len(pipe.process([_inbound(PRESS, other)]).opened) == 1
+
+
+def test_the_purger_keeps_fingerprints_the_broker_may_still_send(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    store = Store(tmp_path / "hub.db", clock)
+    store.open()
+    with store.transaction() as tx:
+        tx.remember_press(b"old-1", "btn-1", PRESS, "a1", NOW - timedelta(days=400))
+        tx.remember_press(b"old-2", "btn-1", PRESS, "a2", NOW - timedelta(days=380))  # the topic's newest
+        tx.remember_press(b"old-3", "btn-2", PRESS, "a3", NOW - timedelta(days=500))  # the only one of its topic
+        tx.remember_press(b"young", "smoke-1", SMOKE, "a4", NOW - timedelta(days=100))
+        tx.remember_press(b"young-2", "smoke-1", SMOKE, "a5", NOW - timedelta(days=10))
+    # records_days 365, but the broker's session lasts 420 days here: nothing is past that but old-3, which stays
+    # as the newest of its topic.
+    purger = Purger(store, clock, days=90, records_days=365, batch=10, pause_s=0, session_expiry_s=420 * 86400)
+    assert purger.run_once().tables["handled_presses"].count == 0
+    purger = Purger(store, clock, days=90, records_days=365, batch=10, pause_s=0, session_expiry_s=3600)
+    assert purger.run_once().tables["handled_presses"].count == 1  # old-1: older than a year, not its topic's newest
+    left = {row[0] for row in store.connection().execute("SELECT fingerprint FROM handled_presses")}
+    assert left == {b"old-2", b"old-3", b"young", b"young-2"}
 
 
 # --- the whole hub on a real Mosquitto, alarms to a real 110 receiver ------------------------------------------
