@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from alerts.model import Disposition
@@ -28,7 +29,7 @@ from hub.ingest.replay import Delivery, HandledPress, ReplayMark, fingerprint, r
 from hub.metrics import HubMetrics
 from hub.store import Actor, Store
 from hub.store.retention import Purger
-from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
+from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 GUARD = Actor("guard-on-duty", "guard")
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -230,7 +231,7 @@ def test_a_retained_alarm_is_not_raised_again_after_a_hub_restart(
     publisher.publish(topic_, payload, retain=True)
     alarm_id = _close_latest(hub, receiver, 1)
     hub.stop()
-    hub2 = start_hub(raw)  # subscribing again: the broker sends the retained copy
+    hub2 = start_hub(raw, api=True)  # subscribing again: the broker sends the retained copy
     assert _replayed(hub2), "the retained copy was not recorded as a replay"
     assert hub2.store.count("alarms") == 1
     assert [(r["alarm_id"], r["mark"], r["kind"]) for r in hub2.store.replays()] == [(alarm_id, "retained", kind)]
@@ -239,6 +240,10 @@ def test_a_retained_alarm_is_not_raised_again_after_a_hub_restart(
     )
     assert sample == 1.0
     assert receiver.state.unique_alarm_ids() == {alarm_id}
+    # The alarm's record (its timeline in the console) shows the replay.
+    auth = {"Authorization": f"Bearer {TOKENS['guard']}"}
+    shown = httpx.get(f"http://127.0.0.1:{hub2.api_port}/api/v1/alarms/{alarm_id}", headers=auth, timeout=5).json()
+    assert [(r["mark"], r["device_id"]) for r in shown["replays"]] == [("retained", topic_.split("/")[3])]
 
 
 def test_a_retained_press_is_not_raised_again_after_a_broker_restart(
