@@ -9,7 +9,6 @@ publish in a vendor's format (Zigbee2MQTT, Tasmota) on the vendor's own topics.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -72,25 +71,18 @@ def parse_vendor_message(
     received_at: datetime,
     max_bytes: int,
     press_actions: frozenset[str] = zigbee2mqtt.DEFAULT_PRESS_ACTIONS,
-    *,
-    retained: bool = False,
 ) -> DeviceEvent:
     """Decode one message a registered vendor device sent on one of its own topics; same contract as parse_message.
 
-    `retained`: the broker replayed a stored message because the hub subscribed. Vendors may retain a device's
-    last state (Z2M's `retain` option, Tasmota's PowerRetain), and a replayed `action: single` or `POWER ON` is a
-    press from the past, so it is never a press now; levels such as `smoke: true` still count.
+    Vendors may retain a device's last state (Z2M's `retain` option, Tasmota's PowerRetain). A retained press is
+    still a press here: ingest (hub.ingest.replay) tells one it already handled from one it never saw, for vendor
+    and canonical devices alike.
     """
     if len(payload) > max_bytes:
         raise PayloadError(DeadLetterReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes, the cap is {max_bytes}")
     if isinstance(topic, Z2MTopic):
-        event = zigbee2mqtt.parse(device_id, kind, topic, payload, received_at, press_actions)
-    else:
-        event = tasmota.parse(device_id, kind, topic, payload, received_at)
-    if retained and event.pressed:
-        data = {**event.data, "pressed": False, "retained": True}
-        return replace(event, channel=Channel.TELEMETRY, pressed=False, data=data)
-    return event
+        return zigbee2mqtt.parse(device_id, kind, topic, payload, received_at, press_actions)
+    return tasmota.parse(device_id, kind, topic, payload, received_at)
 
 
 __all__ = [

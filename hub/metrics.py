@@ -70,6 +70,12 @@ class HubMetrics:
             ["kind"],
             registry=r,
         )
+        self.press_replays = Counter(
+            "campus_hub_press_replays",
+            "Handled presses the broker sent again (retained, DUP, old persistence) that raised nothing.",
+            ["kind", "mark"],
+            registry=r,
+        )
         self.forward_latency = Histogram(
             "campus_hub_forward_latency_seconds",
             "From an alarm being raised to its endpoint's ACK.",

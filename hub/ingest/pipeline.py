@@ -22,6 +22,7 @@ from hub.config import DeviceConfig, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.health.model import Transition
 from hub.health.updater import HealthUpdater
+from hub.ingest.replay import Delivery, ReplayMark, fingerprint, replay_mark, self_identified
 from hub.metrics import HubMetrics
 from hub.mqtt.topics import Topics, vendor_routes
 from hub.store import DeadLetterRow, EventRow, Store, Transaction
@@ -42,6 +43,7 @@ class Inbound:
     received_mono: float
     generation: int = 0
     retained: bool = False  # sent because the hub subscribed (a stored state), not because something just happened
+    dup: bool = False  # the broker sent this message before (QoS 1 redelivery)
 
 
 @dataclass(slots=True)
@@ -57,6 +59,7 @@ class BatchOutcome:
     transitions: list[Transition] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     committed: list[DeviceEvent] = field(default_factory=list)  # the stored events, for telemetry and Home Assistant
+    replays: list[tuple[AlarmKind, ReplayMark]] = field(default_factory=list)  # handled presses the broker sent again
 
     def merge(self, other: BatchOutcome) -> None:
         self.events += other.events
@@ -68,6 +71,7 @@ class BatchOutcome:
         self.transitions += other.transitions
         self.faults += other.faults
         self.committed += other.committed
+        self.replays += other.replays
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -132,7 +136,6 @@ class Pipeline:
                     message.received_at,
                     self._config.mqtt.max_payload_bytes,
                     route.press_actions,
-                    retained=message.retained,
                 )
         kind, device_id, channel = self._topics.parse(message.topic)
         device = self._devices.get(device_id)
@@ -233,6 +236,8 @@ class Pipeline:
             self._metrics.alarms_raised.labels(kind.value).inc()
         for kind in outcome.retriggered_kinds:
             self._metrics.alarm_retriggers.labels(kind.value).inc()
+        for kind, mark in outcome.replays:
+            self._metrics.press_replays.labels(kind.value, mark.value).inc()
         return outcome
 
     def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
@@ -242,8 +247,17 @@ class Pipeline:
     def _raise(
         self, tx: Transaction, message: Inbound, event: DeviceEvent, trigger: Trigger, out: BatchOutcome
     ) -> None:
+        seen = fingerprint(event.device_id, message.topic, message.payload)
+        handled = tx.handled_press(seen)
+        mark = replay_mark(Delivery(message.retained, message.dup, self_identified(event)), handled)
+        if handled is not None and mark is not None:
+            tx.record_replay(seen, handled, event.device_id, message.topic, trigger.kind, mark, message.received_at)
+            out.replays.append((trigger.kind, mark))
+            log.info("replay (%s) of a handled press on %s: no new alarm", mark.value, event.device_id)
+            return
         active = tx.active_alarm(event.device_id)
         if active is not None:
+            tx.remember_press(seen, event.device_id, message.topic, active.id, message.received_at)
             if not tx.retrigger(active.id, message.received_at, event.seq, trigger.reason):
                 return  # the same press delivered again (QoS 1 redelivery): not a new trigger
             out.retriggered.append(active.id)
@@ -262,6 +276,7 @@ class Pipeline:
             endpoints=self._endpoints,
             live=self._live,
         )
+        tx.remember_press(seen, event.device_id, message.topic, alarm_id, message.received_at)
         out.opened.append(alarm_id)
         out.opened_kinds.append(trigger.kind)
         log.warning(

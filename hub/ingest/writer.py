@@ -118,6 +118,7 @@ class MqttIngest:
             received_mono=self._clock.monotonic(),
             generation=generation,
             retained=bool(msg.retain),
+            dup=bool(msg.dup),
         )
         while True:
             try:

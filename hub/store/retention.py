@@ -4,7 +4,9 @@ batches off the hot path.
 `should_purge` is the one gate: nothing younger than max(policy, 90) days passes it, whatever the clock or the
 configuration says (a naive, non-finite or negative input, a record time after `now`). Events (telemetry
 included), dead letters and snapshot files are kept `retention.days`; closed alarms, closed faults and the audit
-log `retention.records_days`. Active alarms and open faults are never deleted, however old.
+log `retention.records_days`. Active alarms and open faults are never deleted, however old. Handled presses
+(hub.ingest.replay) are kept `retention.records_days` and at least the MQTT session expiry after the broker last
+sent them, the newest of each device topic for ever.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ class Target:
 
 
 _PENDING = "('pending', 'standby')"
+_NEWER_PRESS = (
+    "EXISTS (SELECT 1 FROM handled_presses n WHERE n.device_id = h.device_id AND n.topic = h.topic"
+    " AND n.last_seen_at > h.last_seen_at)"
+)
 TARGET_SQL: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "events": (
         "SELECT id, received_at FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?",
@@ -146,14 +152,32 @@ TARGET_SQL: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         (),
         "SELECT COUNT(*), MIN(at), MAX(at) FROM audit WHERE at < ?",
     ),
+    # A handled press the broker has not sent again for longer than its session lasts; the newest of each device
+    # topic stays whatever its age, as the broker may hold it retained for ever (see hub.ingest.replay).
+    "handled_presses": (
+        f"SELECT fingerprint, last_seen_at FROM handled_presses h WHERE last_seen_at < ? AND {_NEWER_PRESS}"  # noqa: S608
+        " ORDER BY last_seen_at LIMIT ?",
+        "DELETE FROM handled_presses WHERE fingerprint IN ({keys})",
+        (),
+        "SELECT COUNT(*), MIN(last_seen_at), MAX(last_seen_at) FROM handled_presses h"  # noqa: S608
+        f" WHERE last_seen_at < ? AND {_NEWER_PRESS}",
+    ),
+    "press_replays": (
+        "SELECT id, received_at FROM press_replays WHERE received_at < ? ORDER BY received_at LIMIT ?",
+        "DELETE FROM press_replays WHERE id IN ({keys})",
+        (),
+        "SELECT COUNT(*), MIN(received_at), MAX(received_at) FROM press_replays WHERE received_at < ?",
+    ),
 }
 MEDIA_TABLES = ("events", "dead_letters", "alarm_evidence")  # kept retention.days; the rest retention.records_days
 
 
-def targets(days: int, records_days: int) -> list[Target]:
+def targets(days: int, records_days: int, session_expiry_s: int = 0) -> list[Target]:
     out: list[Target] = []
     for name, (select, delete, children, summary) in TARGET_SQL.items():
         policy = days if name in MEDIA_TABLES else records_days
+        if name == "handled_presses":  # at least as long as the broker may still send a handled press again
+            policy = max(policy, math.ceil(session_expiry_s / 86400))
         out.append(Target(name, policy, select, delete, children, summary))
     return out
 
@@ -239,6 +263,7 @@ class Purger:
         interval_s: float = 3600,
         snapshots: Path | None = None,
         pause_s: float = BATCH_PAUSE_S,
+        session_expiry_s: int = 0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -247,6 +272,7 @@ class Purger:
         self._batch = max(1, batch)
         self._snapshots = snapshots
         self._pause_s = pause_s
+        self._session_expiry_s = session_expiry_s
         self._stop = threading.Event()
         self._wall0 = clock.now()
         self._mono0 = clock.monotonic()
@@ -265,6 +291,7 @@ class Purger:
             batch=retention.purge_batch,
             interval_s=retention.purge_interval_s,
             snapshots=snapshot_dir(config),
+            session_expiry_s=config.mqtt.session_expiry_s,
         )
 
     @property
@@ -289,7 +316,7 @@ class Purger:
         now = self.trusted_now()
         result = PurgeResult(dry_run, now)
         conn = self._store.connection()
-        for target in targets(self._days, self._records_days):
+        for target in targets(self._days, self._records_days, self._session_expiry_s):
             if not has_table(conn, target.name):
                 continue
             try:

@@ -1,8 +1,9 @@
 """The schema: every table of the store's own subjects, and the migrations that bring an older file up to date.
 
 The tables come in sets, each with its version in `meta` (`schema:<set>`): `core` (events, dead letters, alarms and
-their triggers, reports and delivery attempts, the audit log) and `outbox`. A set's version rises with each migration
-it gets. Components with tables of their own (health, reports, sessions, ...) create them with `ensure_schema`.
+their triggers, reports and delivery attempts, the audit log), `outbox` and `replays` (presses the hub handled and
+the broker's replays of them). A set's version rises with each migration it gets. Components with tables of their
+own (health, reports, sessions, ...) create them with `ensure_schema`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import sqlite3
 from hub.store.db import Database
 
 # The version of each table set, written to `meta` as `schema:<set>` on every open.
-# outbox 2: a row may carry a device trouble (fault_id) instead of an alarm.
-SCHEMA_VERSIONS = {"core": 1, "outbox": 2}
+# outbox 2: a row may carry a device trouble (fault_id) instead of an alarm. replays 1: handled presses, replays.
+SCHEMA_VERSIONS = {"core": 1, "outbox": 2, "replays": 1}
 # The single number files had before the sets were versioned apart; kept as it was for tools that read it.
 SCHEMA_VERSION = 2
 
@@ -141,6 +142,34 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, creat
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_one_trouble ON outbox(fault_id, occurrence, endpoint, event)
     WHERE fault_id IS NOT NULL;
 """
+# Alarm-raising messages the hub handled, by fingerprint (hub.ingest.replay), and the broker's replays of them that
+# raised nothing. `alarm_id` has no REFERENCES: a fingerprint outlives its alarm's purge while the broker may still
+# hold the message; `last_seen_at` is renewed by each replay, so a retained copy is remembered while it keeps coming.
+REPLAYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS handled_presses (
+    fingerprint BLOB PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    alarm_id TEXT NOT NULL,
+    handled_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handled_presses_topic ON handled_presses(device_id, topic, last_seen_at);
+CREATE INDEX IF NOT EXISTS handled_presses_seen ON handled_presses(last_seen_at);
+CREATE TABLE IF NOT EXISTS press_replays (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    alarm_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    mark TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    handled_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS press_replays_alarm ON press_replays(alarm_id);
+CREATE INDEX IF NOT EXISTS press_replays_received ON press_replays(received_at);
+"""
+
 # Columns of a schema-1 outbox that a rebuild copies (`event` and `position` came later without a migration, so a
 # file may lack them; their defaults then apply).
 _OUTBOX_V1_COLUMNS = (
@@ -158,6 +187,7 @@ class Migrations(Database):
         self.ensure_schema(CORE_SCHEMA)
         self._migrate_outbox()
         self.ensure_schema(_OUTBOX_INDEXES)
+        self.ensure_schema(REPLAYS_SCHEMA)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO NOTHING",

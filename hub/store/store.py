@@ -13,17 +13,28 @@ from hub.store.alarms import AlarmRows, AlarmWrites
 from hub.store.audit import AuditRows
 from hub.store.events import EventRows, EventWrites
 from hub.store.outbox import OutboxRows
+from hub.store.replays import ReplayRows, ReplayWrites
 from hub.store.schema import Migrations
 
 # The tables `count` may be asked about: the store's own.
-_COUNTED = ("events", "dead_letters", "alarms", "outbox", "delivery_attempts", "audit", "alarm_reports")
+_COUNTED = (
+    "events",
+    "dead_letters",
+    "alarms",
+    "outbox",
+    "delivery_attempts",
+    "audit",
+    "alarm_reports",
+    "handled_presses",
+    "press_replays",
+)
 
 
-class Transaction(AlarmWrites, EventWrites):
+class Transaction(AlarmWrites, EventWrites, ReplayWrites):
     """The writes ingest makes in one commit."""
 
 
-class Store(AlarmRows, OutboxRows, AuditRows, EventRows, Migrations):
+class Store(AlarmRows, OutboxRows, AuditRows, EventRows, ReplayRows, Migrations):
     """SQLite access for every thread of the hub."""
 
     @contextmanager

@@ -93,7 +93,12 @@ class ApiContext:
         statuses = duty_status(
             alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
         )
-        return {**alarm, "duties": [s.as_json() for s in statuses], "evidence": self.evidence_of(alarm["id"])}
+        return {
+            **alarm,
+            "duties": [s.as_json() for s in statuses],
+            "evidence": self.evidence_of(alarm["id"]),
+            "replays": self.store.replays(alarm_id=alarm["id"], limit=50),  # the broker's copies that raised nothing
+        }
 
     def overdue_duties(self) -> dict[str, int]:
         """How many reports of each type are past due now (for /metrics)."""

@@ -97,6 +97,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "tl_report": {"zh": "{type}（{by}）", "en": "{type} by {by}"},
     "tl_evidence": {"zh": "抓拍 {camera}", "en": "snapshot from {camera}"},
     "tl_closed": {"zh": "{by} 关闭", "en": "closed by {by}"},
+    "tl_replay": {"zh": "消息服务器重发（{mark}），未再报警", "en": "sent again by the broker ({mark}), no new alarm"},
+    "replay_mark_retained": {"zh": "保留消息", "en": "retained copy"},
+    "replay_mark_dup": {"zh": "重复投递", "en": "redelivery"},
+    "replay_mark_identity": {"zh": "同一序号与时间", "en": "same seq and time"},
     # maintenance
     "faults_title": {"zh": "故障工单", "en": "Faults"},
     "no_open_faults": {"zh": "没有未关闭的故障", "en": "No open faults"},

@@ -22,6 +22,7 @@ from hub.core.clock import ManualClock
 from hub.devtools.broker import Mosquitto
 from hub.health.faults import FaultAction, FaultKind, FaultState
 from hub.health.model import DeviceState
+from hub.ingest.replay import ReplayMark
 from hub.store import Store
 from hub.web.console import HOME, LOGIN_COOKIE
 from hub.web.i18n import LANGS, MESSAGES, catalogue
@@ -267,6 +268,7 @@ def test_every_message_has_both_languages_and_every_used_key_exists() -> None:
         ("device_state_", DeviceState),
         ("fault_kind_", FaultKind),
         ("fault_state_", FaultState),
+        ("replay_mark_", ReplayMark),
         ("step_", [a.value.replace("_", "-") for a in FaultAction]),
     ):
         used |= {f"{prefix}{value}" for value in values}

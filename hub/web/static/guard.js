@@ -79,6 +79,7 @@
     if (alarm.acknowledged_at) rows.push([alarm.acknowledged_at, t("tl_ack", { by: alarm.acknowledged_by || "" })]);
     for (const r of alarm.reports || []) rows.push([r.at, t("tl_report", { type: label("duty_", r.type), by: r.by })]);
     for (const e of alarm.evidence || []) rows.push([e.captured_at, t("tl_evidence", { camera: e.camera_id })]);
+    for (const r of alarm.replays || []) rows.push([r.received_at, t("tl_replay", { mark: label("replay_mark_", r.mark) })]);
     if (alarm.closed_at) rows.push([alarm.closed_at, t("tl_closed", { by: alarm.closed_by || "" })]);
     rows.sort((a, b) => Date.parse(a[0]) - Date.parse(b[0]));
     return h(
