@@ -17,6 +17,7 @@ import httpx
 
 from alerts.troubles import TroubleMessage, trouble_body
 from hub.config import HttpEndpoint, SiteConfig
+from hub.core.redact import redact_text
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -25,7 +26,8 @@ class ForwardError(Exception):
     """An alarm did not reach an endpoint."""
 
     def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(message)
+        # The message reaches the API, the log and the feed: no URL credentials in it, whatever raised it.
+        super().__init__(redact_text(message))
         self.http_status = http_status
 
 

@@ -15,10 +15,22 @@ from typing import Any
 
 from hub.config import HubConfig
 from hub.config.loader import ConfigError, load_config
+from hub.core.redact import redact_text
 
 log = logging.getLogger("campus_hub")
 
 EXIT_CONFIG = 2
+
+
+class _Redacting(logging.Filter):
+    """The last line of defence: no URL credentials in any log line, whichever library wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 def _logging(verbose: bool) -> None:
@@ -26,6 +38,8 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redacting())
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 

@@ -18,7 +18,8 @@ import cv2
 import httpx
 import numpy as np
 
-from hub.config import CameraSource, FileSource, HttpSnapshotSource, StreamSource, redact_url
+from hub.config import CameraSource, FileSource, HttpSnapshotSource, StreamSource
+from hub.core.redact import redact_text, redact_url
 from video.diagnosis import decode
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def describe(source: CameraSource) -> dict[str, str]:
     """The source as the API shows it: its kind and a URL or path without credentials."""
     if isinstance(source, FileSource):
         return {"kind": source.kind, "path": str(source.path)}
-    return {"kind": source.kind, "url": strip_credentials(str(source.url))[0]}
+    return {"kind": source.kind, "url": redact_url(str(source.url))}
 
 
 def strip_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -80,7 +81,7 @@ def grab(source: CameraSource, timeout_s: float | None = None) -> Grab:
         except ProbeError as exc:
             failure.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - a decoder or driver bug is a failed check, not a dead worker
-            failure.append(f"{type(exc).__name__}: {redact_url(str(exc))[:200]}")
+            failure.append(f"{type(exc).__name__}: {redact_text(str(exc))[:200]}")
 
     worker = threading.Thread(target=run, name=f"grab-{source.kind}", daemon=True)
     worker.start()
@@ -119,7 +120,7 @@ def _jpeg(frame: np.ndarray, what: str) -> bytes:
 
 def _http(source: HttpSnapshotSource, limit: float) -> tuple[bytes, np.ndarray]:
     url, creds = strip_credentials(str(source.url))
-    shown = url
+    shown = redact_url(url)
     if source.username:
         creds = (source.username, source.password.get_secret_value() if source.password else "")
     auth: httpx.Auth | None = None
@@ -163,7 +164,7 @@ def _with_credentials(url: str, username: str | None, password: str | None) -> s
 
 
 def _stream(source: StreamSource, limit: float) -> tuple[bytes, np.ndarray]:
-    shown = strip_credentials(source.url)[0]
+    shown = redact_url(source.url)
     password = source.password.get_secret_value() if source.password else None
     url = _with_credentials(source.url, source.username, password)
     return _capture(url, shown, source.frames, limit)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig, ApiToken, Role
-from hub.config.base import ENV_PREFIX, IdStr, Path_, StrictModel, key_text, redact_url
+from hub.config.base import ENV_PREFIX, IdStr, Path_, StrictModel, key_text
 from hub.config.devices import CameraSource, DeviceConfig, FileSource, HttpSnapshotSource, Location, StreamSource
 from hub.config.forwarding import Dc09Code, Dc09Endpoint, Endpoint, ForwardingConfig, HttpEndpoint
 from hub.config.health import MAX_RECOVERY_HOURS, EscalationWebhook, HealthConfig, ReportsConfig, SlaConfig
@@ -29,6 +29,7 @@ from hub.config.root import HubConfig
 from hub.config.site import SiteConfig
 from hub.config.storage import MIN_RETENTION_DAYS, RetentionConfig, StorageConfig
 from hub.config.video import RecordingsConfig, VideoConfig
+from hub.core.redact import redact_url
 
 __all__ = [
     "ENV_PREFIX",

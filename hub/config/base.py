@@ -3,7 +3,6 @@ place in the document is written, and URLs made safe for logs."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -46,11 +45,3 @@ def key_text(path: Path_) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
-
-
-_SECRET_RE = re.compile(r"(://[^:/@]*:)[^@/]*@")
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for logs: any password in it is replaced."""
-    return _SECRET_RE.sub(r"\1***@", url)

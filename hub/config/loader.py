@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hub.config.base import ENV_PREFIX, Path_, key_text, redact_url
+from hub.config.base import ENV_PREFIX, Path_, key_text
 from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.root import HubConfig
 from hub.config.storage import StorageConfig
+from hub.core.redact import redact_url
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.config import InfluxConfig
+from hub.core.redact import redact_text
 from hub.core.worker import OnError, Worker
 from hub.integrations.influx_points import Point
 from hub.store import Store
@@ -99,7 +100,7 @@ def check_bucket(client: httpx.Client, org: str, bucket: str, days: int) -> tupl
         client.post("/api/v2/buckets", json=body).raise_for_status()
         return "created", f"bucket {bucket!r} created with {days} days' retention"
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return "failed", f"bucket check failed: {type(exc).__name__}: {exc}"
+        return "failed", redact_text(f"bucket check failed: {type(exc).__name__}: {exc}")
 
 
 # --- the worker -----------------------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class InfluxSink:
             self._failed(f"HTTP {exc.status}: {str(exc.body)[:200]}")
             return False
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            self._failed(f"{type(exc).__name__}: {str(exc)[:200]}")
+            self._failed(redact_text(f"{type(exc).__name__}: {str(exc)[:200]}"))
             return False
         with self._cond:
             self._counts.written += len(lines)

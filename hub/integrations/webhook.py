@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from hub.core.redact import redact_text
 from hub.core.worker import Worker
 from hub.health.watch import escalation_payload
 
@@ -119,7 +120,7 @@ class EscalationWebhook:
             try:
                 response = self._client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact_text(f"{type(exc).__name__}: {exc}")
                 again = True
             else:
                 if 200 <= response.status_code < 300:
