@@ -165,6 +165,7 @@ def test_healthz_reports_mqtt_and_store(tmp_path: Path, broker: Mosquitto, start
         assert ok.status_code == 200
         workers = [w.name for w in hub.worker_registry]
         assert "ingest-writer" in workers
+        assert "worker-supervisor" in workers
         assert ok.json() == {
             "status": "ok",
             "mqtt_connected": True,
