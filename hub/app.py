@@ -31,6 +31,7 @@ from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
+from hub.core.supervisor import Policy, WorkerSupervisor, exit_process
 from hub.core.worker import Workers
 from hub.health.faults import FaultKind
 from hub.health.liveness import Liveness
@@ -82,9 +83,11 @@ class Hub:
         *,
         clock: Clock | None = None,
         transport_for: TransportFactory | None = None,
+        exit_action: Callable[[int], None] = exit_process,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self._exit_action = exit_action  # how the worker supervisor ends the process (tests record it instead)
         self.metrics = HubMetrics()
         self.feed = Feed(self.clock)
         self.init_store()
@@ -302,11 +305,20 @@ class Hub:
         self.duty_reminder = DutyReminder(self.store, self.duties, self.clock, self.feed)
 
     def init_supervision(self) -> None:
-        """Every background worker in one registry (/healthz): the alarm path's workers are critical."""
+        """Every background worker in one registry (/healthz): the alarm path's workers are critical, and the
+        worker supervisor restarts them when they die (or ends the process, for systemd to restart it)."""
         self.worker_registry = Workers()
+        limits = self.config.supervision
+        self.worker_supervisor = WorkerSupervisor(
+            self.worker_registry,
+            Policy(limits.max_restarts, limits.window_s, limits.restart_backoff_s, limits.stuck_exit_s),
+            on_restart=lambda name: self.metrics.worker_restarts.labels(name).inc(),
+            exit_action=self._exit_action,
+        )
         failover = [self.failover.worker] if self.failover is not None else []
         for alarm_path in [self.ingest.worker, *(w.worker for w in self.workers), *failover]:
             self.worker_registry.add(alarm_path, critical=True)
+        self.worker_registry.add(self.worker_supervisor.worker, critical=True)
         timers = (self.watcher, self.maintenance, self.recordings, self.purger, self.uptime, self.duty_reminder)
         for timer in (self.supervisor, self.liveness, *timers):
             self.worker_registry.add(timer.worker)
@@ -314,8 +326,9 @@ class Hub:
             if optional is not None:
                 self.worker_registry.add(optional.worker)
         # Start order: the views for others (so they see everything), forwarding (undelivered alarms from before a
-        # restart go first), then ingest, then the timers. Stop order is the reverse: timers, ingest (its last
-        # commit and acks), forwarding, views; the liveness mark last (see `stop`).
+        # restart go first), then ingest, then the timers, then the worker supervisor. Stop order is the reverse:
+        # the supervisor first (it must not restart what is being stopped), timers, ingest (its last commit and
+        # acks), forwarding, views; the liveness mark last (see `stop`).
         views: list[Service | None] = [self.influx, self.homeassistant]
         self._services: list[Service] = [
             *(s for s in views if s is not None),
@@ -332,6 +345,7 @@ class Hub:
             self.maintenance,
             self.recordings,
             self.purger,
+            self.worker_supervisor,
         ]
 
     def init_api(self) -> None:

@@ -88,6 +88,12 @@ class HubMetrics:
         )
         self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
         self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
+        self.worker_restarts = Counter(
+            "campus_hub_worker_restarts",
+            "Critical workers restarted by the supervisor after they died.",
+            ["worker"],
+            registry=r,
+        )
         self.commit_seconds = Histogram(
             "campus_hub_ingest_commit_seconds",
             "Time to commit one ingest batch.",

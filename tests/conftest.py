@@ -136,11 +136,16 @@ HubFactory = Callable[..., Hub]
 
 @pytest.fixture
 def start_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[HubFactory]:
-    """Start hubs on the test's broker; each is stopped at the end. Pass a config dict or get the default."""
+    """Start hubs on the test's broker; each is stopped at the end. Pass a config dict or get the default.
+
+    The worker supervisor's exit is recorded instead of ending pytest (pass `exit_action` to see it); an exit no
+    test asked about fails the test."""
     hubs: list[Hub] = []
+    exits: list[int] = []
 
     def factory(raw: dict[str, Any] | None = None, *, api: bool = False, **kwargs: Any) -> Hub:
         config = HubConfig.model_validate(raw if raw is not None else base_config(tmp_path, broker.port, None))
+        kwargs.setdefault("exit_action", exits.append)
         hub = Hub(config, **kwargs)
         hubs.append(hub)
         hub.start()
@@ -152,6 +157,7 @@ def start_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[HubFactory]:
     yield factory
     for hub in hubs:
         hub.stop()
+    assert not exits, f"the worker supervisor would have ended the hub process ({exits})"
 
 
 # --- a real SIA DC-09 receiver (pysiaalarm) --------------------------------------------------------------

@@ -3,7 +3,8 @@
 One module per section, as the YAML file reads: `site`, `mqtt` (with TLS), `storage` (storage and retention),
 `health` (health, sla, reports), `video` (video, recordings), `forwarding` (HTTP and DC-09 endpoints), `api`
 (tokens and roles), `alarms` (alarm rules and incident duties), `devices` (an entry, its location and camera
-source), `integrations` (influx, homeassistant); `registry` checks the device list as a whole and `root` holds
+source), `integrations` (influx, homeassistant), `supervision` (restart and exit limits of the alarm path's
+workers); `registry` checks the device list as a whole and `root` holds
 `HubConfig`, the whole file. `base` is what they share.
 
 Every model forbids unknown keys and documents every field. Secrets are `SecretStr`; they may come from
@@ -28,6 +29,7 @@ from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.root import HubConfig
 from hub.config.site import SiteConfig
 from hub.config.storage import MIN_RETENTION_DAYS, RetentionConfig, StorageConfig
+from hub.config.supervision import SupervisionConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 from hub.core.redact import redact_url
 
@@ -65,6 +67,7 @@ __all__ = [
     "SiteConfig",
     "SlaConfig",
     "StorageConfig",
+    "SupervisionConfig",
     "StreamSource",
     "StrictModel",
     "TlsConfig",

@@ -17,6 +17,7 @@ from hub.config.mqtt import MqttConfig
 from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.site import SiteConfig
 from hub.config.storage import RetentionConfig, StorageConfig
+from hub.config.supervision import SupervisionConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 
 
@@ -44,6 +45,9 @@ class HubConfig(StrictModel):
         default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery (off by default)."
     )
     video: VideoConfig = Field(default_factory=VideoConfig, description="Camera checks and alarm evidence.")
+    supervision: SupervisionConfig = Field(
+        default_factory=SupervisionConfig, description="Restarting the alarm path's workers, or exiting."
+    )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 
     @field_validator("devices")

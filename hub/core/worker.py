@@ -4,12 +4,18 @@ A `Worker` runs `tick` on its own daemon thread, then waits: for the delay the t
 `wake()` is called, until a `ready()` condition holds, or until `stop()`. It closes the thread's resources through
 `on_thread_exit` on that thread, logs and counts a tick that raises, and either goes on or is marked dead. It keeps a
 heartbeat (the monotonic times of the last tick's start and finish) so a tick that runs far too long shows as stuck.
-`Workers` is the composition root's list of them, which `/healthz` reports.
+A dead worker can be `restart`ed on a new thread (`hub.core.supervisor` decides when). `Workers` is the composition
+root's list of them, which `/healthz` reports.
+
+Test-only: the environment variable `CAMPUS_HUB_TEST_FAIL_WORKERS` (comma-separated worker names, read when a worker
+is built) makes every tick of those workers raise `InjectedFault` before it runs. It exists so that a test can make
+a real hub process lose a critical worker; never set it on a real hub.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,12 +31,20 @@ STUCK_MIN_S = 60.0
 # After a failed tick, a worker with no interval (one that waits to be woken) tries again this much later: soon,
 # but not in a tight loop of the same error.
 ERROR_RETRY_S = 1.0
+# Test-only (see the module docstring): the workers whose every tick fails.
+FAIL_WORKERS_ENV = "CAMPUS_HUB_TEST_FAIL_WORKERS"
+# How long `restart` waits for the dead thread to finish its clean-up before starting the new one.
+RESTART_JOIN_S = 1.0
+
+
+class InjectedFault(RuntimeError):
+    """The failure `CAMPUS_HUB_TEST_FAIL_WORKERS` puts into a worker's tick (tests only)."""
 
 
 class WorkerState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"  # not started yet, stopped, or ended its own work
-    DEAD = "dead"  # a tick raised and the worker's policy is to stop there
+    DEAD = "dead"  # a tick raised and the worker's policy is to stop there, or the thread ended unasked
     STUCK = "stuck"  # the thread lives but one tick has run longer than `stuck_after_s`
 
 
@@ -48,7 +62,7 @@ class WorkerStatus:
     state: WorkerState
     last_error: str | None
     errors: int  # ticks that raised
-    restarts: int  # of those, the ones after which the worker went on
+    restarts: int  # new threads started after the worker died (`Worker.restart`, by the supervisor)
 
     def json(self) -> dict[str, object]:
         return {
@@ -73,7 +87,10 @@ class Worker:
     cleared before the tick, not after it.
 
     A tick that raises is logged with its traceback and counted; with `OnError.CONTINUE` the next tick comes after
-    the interval (or `ERROR_RETRY_S` without one), with `OnError.DIE` the thread ends and the worker is dead.
+    the interval (or `ERROR_RETRY_S` without one), with `OnError.DIE` the thread ends and the worker is dead. So is
+    a worker whose thread ended without `stop()`/`finish()` (a `BaseException` such as `SystemExit` in its tick).
+    `restart()` runs a dead worker on a new thread, then `on_restart`: what its owner must redo once the thread that
+    died is gone (the ingest writer reconnects, so the broker sends again what it had not acknowledged).
     `stop()` ends the loop at the next wait; a worker that drains by itself is told so by its owner and `join`ed,
     and its tick calls `finish()` when done. `on_thread_exit` runs last on the worker's own thread either way.
     """
@@ -90,6 +107,7 @@ class Worker:
         cond: threading.Condition | None = None,
         ready: Callable[[], bool] | None = None,
         stuck_after_s: float | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._tick = tick
@@ -100,6 +118,8 @@ class Worker:
         self._cond = cond or threading.Condition()
         self._ready = ready
         self._stuck_after_s = stuck_after_s
+        self._on_restart = on_restart
+        self._injected_fault = name in os.environ.get(FAIL_WORKERS_ENV, "").split(",")
         self._stopping = False
         self._woken = False
         self._thread: threading.Thread | None = None
@@ -118,8 +138,18 @@ class Worker:
         with self._cond:
             self._stopping = False
         self._dead = False
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        thread.start()
+        self._thread = thread  # only once alive: a created thread not yet started would read as one that ended
+
+    def restart(self) -> None:
+        """Run a dead worker again on a new thread, counted in `restarts`, then call `on_restart` (after the start:
+        the owner's recovery may need the new thread running, e.g. to drain a queue a blocked producer waits on)."""
+        self.join(RESTART_JOIN_S)  # the dead thread may still be in on_thread_exit
+        self._restarts += 1
+        self.start()
+        if self._on_restart is not None:
+            self._on_restart()
 
     def wake(self) -> None:
         """Run the next tick now (or as soon as the current one is done)."""
@@ -168,7 +198,8 @@ class Worker:
         now = time.monotonic() if now is None else now
         limit = self.stuck_after_s
         in_tick = started is not None and (finished is None or finished < started)
-        if self._dead:
+        if self._dead or (self._thread is not None and not alive and not self._stopping):
+            # The second case: the thread ended although nobody asked it to (a tick let a BaseException out).
             state = WorkerState.DEAD
         elif not alive:
             state = WorkerState.STOPPED
@@ -199,6 +230,8 @@ class Worker:
         """One tick and the wait after it; False when the loop is to end."""
         self._tick_started = time.monotonic()
         try:
+            if self._injected_fault:
+                raise InjectedFault(f"{FAIL_WORKERS_ENV} names {self.name} (tests only)")
             delay = self._tick()
         except Exception as exc:
             self._errors += 1
@@ -207,9 +240,15 @@ class Worker:
                 self._dead = True
                 log.exception("%s failed; the worker stops (dead)", self.name)
                 return False
-            self._restarts += 1
             log.exception("%s failed; trying again", self.name)
             delay = None if self._interval is not None else ERROR_RETRY_S
+        except BaseException as exc:
+            # SystemExit (or the like) in a thread would end it silently: whatever the policy, the worker is dead.
+            self._errors += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._dead = True
+            log.exception("%s ended by %s; the worker stops (dead)", self.name, type(exc).__name__)
+            return False
         finally:
             self._tick_finished = time.monotonic()
         return not self._pause(delay)
@@ -238,6 +277,10 @@ class Workers:
         self._workers.append((worker, critical))
         return worker
 
+    def critical(self) -> list[Worker]:
+        """The workers the alarm path needs (the supervisor restarts them, or ends the process)."""
+        return [w for w, critical in self._workers if critical]
+
     def __iter__(self) -> Iterator[Worker]:
         return iter(w for w, _ in self._workers)
 
@@ -257,12 +300,12 @@ class Workers:
         return reasons
 
     def health(self, *, detail: bool = False) -> dict[str, object]:
-        """What `/healthz` adds: `workers` (each one's state) when asked or when one is not running, and `reason`
-        when a critical worker is dead or stuck (the hub is then unhealthy)."""
+        """What `/healthz` adds: `workers`, each one's state (with `detail`, its whole status), and `reason` when a
+        critical worker is dead or stuck (the hub is then unhealthy)."""
         statuses = self.statuses()
-        extra: dict[str, object] = {}
-        if detail or any(s.state is not WorkerState.RUNNING for s in statuses):
-            extra["workers"] = {s.name: s.json() for s in statuses}
+        extra: dict[str, object] = {
+            "workers": {s.name: s.json() for s in statuses} if detail else {s.name: s.state.value for s in statuses}
+        }
         failing = self.failing()
         if failing:
             extra["reason"] = "; ".join(failing)

@@ -63,13 +63,14 @@ class MqttIngest:
             on_connection=lambda up: metrics.mqtt_connected.set(1 if up else 0),
         )
         self._accepting = threading.Event()
-        # A writer that died holds every later message unacknowledged: it stays dead (and /healthz says so)
-        # rather than acknowledging past a batch it could not finish.
+        # A writer that died may have taken a batch it never committed: it stays dead (and /healthz says so) until
+        # the supervisor restarts it, and the restart reconnects, so the broker sends that batch again.
         self.worker = Worker(
             "ingest-writer",
             self._write_once,
             on_error=OnError.DIE,
             on_thread_exit=pipeline.close_thread_store,
+            on_restart=self.session.reconnect,
         )
 
     @property

@@ -83,6 +83,8 @@ class MqttSession:
         self._ack_lock = threading.Lock()
         self._generation = 0
         self._connect_listeners: list[Callable[[], None]] = []
+        # Held while paho's network thread is being replaced (`reconnect`) or stopped, so the two never interleave.
+        self._life_lock = threading.Lock()
         self._client = self._make_client()
 
     @property
@@ -132,9 +134,34 @@ class MqttSession:
         """The owner is shutting down: a disconnect from now on is expected, not a fault to report."""
         self._closing.set()
 
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one on the same session, so that the broker sends again every message
+        the hub has not acknowledged (an owner that lost some received messages gets them back this way).
+
+        Returns at once: paho's thread may be held in `on_message` until the owner makes room (a full queue), so a
+        helper thread waits for it to end and starts the next one.
+        """
+        threading.Thread(target=self._reconnect, name=f"mqtt-reconnect-{self.client_id}", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        with self._life_lock:
+            if self._closing.is_set():
+                return
+            log.warning("MQTT: reconnecting %s so the broker sends again what was not acknowledged", self.client_id)
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._connected.clear()
+            self._on_connection(False)
+            if not self._closing.is_set():
+                self.start()
+
     def stop(self) -> None:
         """Say `offline` on the status topic (if connected), disconnect and stop paho's thread."""
         self._closing.set()
+        with self._life_lock:
+            self._stop()
+
+    def _stop(self) -> None:
         if self._connected.is_set():
             info = self._client.publish(self._status_topic, "offline", qos=1, retain=True)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:

@@ -38,7 +38,7 @@ def test_a_failing_tick_is_logged_counted_and_the_worker_goes_on(caplog: pytest.
     worker.stop(WAIT)
     assert status.state is WorkerState.RUNNING
     assert status.alive
-    assert (status.errors, status.restarts, status.last_error) == (1, 1, "ValueError: bad row")
+    assert (status.errors, status.restarts, status.last_error) == (1, 0, "ValueError: bad row")  # same thread
     assert "flaky failed; trying again" in caplog.text
     assert "ValueError: bad row" in caplog.text  # the traceback is logged
 
@@ -218,9 +218,8 @@ def test_workers_report_and_a_dead_critical_worker_makes_the_hub_unhealthy() -> 
     optional.start()
     try:
         assert _ended(optional)
-        health = workers.health()
-        assert "reason" not in health  # only the optional one is dead
-        assert health["workers"] == {
+        assert workers.health() == {"workers": {"outbox-a": "running", "influx": "dead"}}  # only an optional one
+        assert workers.health(detail=True)["workers"] == {
             "outbox-a": {"alive": True, "state": "running", "last_error": None, "errors": 0, "restarts": 0},
             "influx": {"alive": False, "state": "dead", "last_error": "OSError: no disk", "errors": 1, "restarts": 0},
         }
@@ -232,7 +231,7 @@ def test_workers_report_and_a_dead_critical_worker_makes_the_hub_unhealthy() -> 
     finally:
         alive.stop(WAIT)
     quiet = Workers()
-    assert quiet.health() == {}
+    assert quiet.health() == {"workers": {}}
     assert quiet.health(detail=True) == {"workers": {}}
 
 
@@ -252,3 +251,68 @@ def test_a_worker_that_waits_to_be_woken_retries_a_failed_tick_soon() -> None:
         assert again.wait(WAIT)  # no wake() needed: the retry comes after ERROR_RETRY_S
     finally:
         worker.stop(WAIT)
+
+
+def test_restart_runs_a_dead_worker_on_a_new_thread_then_its_owners_recovery() -> None:
+    threads: list[threading.Thread] = []
+    order: list[str] = []
+    second = threading.Event()
+
+    def tick() -> float:
+        threads.append(threading.current_thread())
+        if len(threads) == 1:
+            raise RuntimeError("once")
+        order.append("tick")
+        second.set()
+        return 60.0
+
+    worker = Worker("writer", tick, on_error=OnError.DIE, on_restart=lambda: order.append("on_restart"))
+    worker.start()
+    assert _ended(worker)
+    assert worker.status().state is WorkerState.DEAD
+    worker.restart()
+    try:
+        assert second.wait(WAIT)
+        status = worker.status()
+        assert (status.state, status.alive, status.errors, status.restarts) == (WorkerState.RUNNING, True, 1, 1)
+        assert threads[0] is not threads[1]
+        assert "on_restart" in order
+    finally:
+        worker.stop(WAIT)
+    assert worker.status().state is WorkerState.STOPPED  # stopped on purpose after a restart: not dead
+
+
+def test_a_thread_ended_by_system_exit_is_dead_not_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    def tick() -> None:
+        raise SystemExit("a library called sys.exit()")
+
+    # Even with CONTINUE: a BaseException cannot be gone on from.
+    worker = Worker("outbox-x", tick, interval=0.0, on_error=OnError.CONTINUE)
+    with caplog.at_level(logging.ERROR, logger="hub.core.worker"):
+        worker.start()
+        assert _ended(worker)
+    status = worker.status()
+    assert (status.state, status.errors, status.last_error) == (
+        WorkerState.DEAD,
+        1,
+        "SystemExit: a library called sys.exit()",
+    )
+    assert "outbox-x ended by SystemExit" in caplog.text
+
+
+def test_the_test_only_environment_hook_fails_every_tick_of_the_named_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAMPUS_HUB_TEST_FAIL_WORKERS", "ingest-writer,outbox-x")
+    ran: list[int] = []
+    named = Worker("ingest-writer", lambda: ran.append(1), on_error=OnError.DIE)
+    named.start()
+    assert _ended(named)
+    assert named.status().state is WorkerState.DEAD
+    assert named.status().last_error == ("InjectedFault: CAMPUS_HUB_TEST_FAIL_WORKERS names ingest-writer (tests only)")
+    assert ran == []  # the fault comes before the tick
+    ticked = threading.Event()
+    other = Worker("ingest-writer-2", ticked.set, interval=60.0, on_error=OnError.DIE)  # exact names only
+    other.start()
+    try:
+        assert ticked.wait(WAIT)
+    finally:
+        other.stop(WAIT)

@@ -163,7 +163,15 @@ def test_healthz_reports_mqtt_and_store(tmp_path: Path, broker: Mosquitto, start
     with _client(hub, None) as anon:
         ok = anon.get("/healthz")
         assert ok.status_code == 200
-        assert ok.json() == {"status": "ok", "mqtt_connected": True, "store_writable": True}
+        workers = [w.name for w in hub.worker_registry]
+        assert "ingest-writer" in workers
+        assert "worker-supervisor" in workers
+        assert ok.json() == {
+            "status": "ok",
+            "mqtt_connected": True,
+            "store_writable": True,
+            "workers": dict.fromkeys(workers, "running"),  # every answer names each worker's state
+        }
         broker.stop()
         assert wait_until(lambda: not hub.mqtt_connected, 10)
         down = anon.get("/healthz")
