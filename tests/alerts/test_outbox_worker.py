@@ -173,8 +173,8 @@ def test_an_alarm_closed_while_its_post_is_held_stays_cancelled_when_the_post_fa
 def test_a_restart_in_the_middle_of_backoff_neither_resends_at_once_nor_forgets(
     tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, receiver: Receiver
 ) -> None:
-    # A back-off of 3 to 6 s: long enough for the restart to fall inside it.
-    raw = base_config(tmp_path, broker.port, receiver.url, retry_base_s=6.0, retry_max_s=6.0)
+    # A back-off of 5 to 10 s: long enough for the restart to fall inside it on a busy machine.
+    raw = base_config(tmp_path, broker.port, receiver.url, retry_base_s=10.0, retry_max_s=10.0)
     receiver.state.fail_with = 503
     hub = start_hub(raw)
     publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
@@ -195,7 +195,7 @@ def test_a_restart_in_the_middle_of_backoff_neither_resends_at_once_nor_forgets(
     again = start_hub(raw)
     restarted_at = datetime.now(UTC)
     assert restarted_at < retry_at, "the restart took longer than the back-off: nothing left to check"
-    (got,) = receiver.state.wait_for(1, timeout=WAIT)
+    (got,) = receiver.state.wait_for(1, timeout=2 * WAIT)
     assert got.at >= retry_at, f"resent {(retry_at - got.at).total_seconds():.3f} s before its back-off ended"
     assert (got.body["alarm_id"], got.body["attempt"]) == (alarm_id, 2)
     assert receiver.state.posts == 2
