@@ -4,6 +4,7 @@ delivered gets its restore; one that fails stays cancelled)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,20 @@ def test_a_wait_longer_than_any_backoff_is_due_at_once(store: Store, clock: Manu
     assert store.due_outbox("p110", [], 10) == []
     assert [i.alarm_id for i in store.due_outbox("p110", [], 10, max_backoff_s=30)] == [alarm_id]
     assert store.next_retry_at("p110", max_backoff_s=30) is None
+
+
+def test_the_retry_index_is_created_on_open_for_older_files_too(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "hub.db"
+    Store(path, clock).open()
+    with sqlite3.connect(path) as old:
+        old.execute("DROP INDEX outbox_retry")  # a file from before the index
+    again = Store(path, clock)
+    again.open()
+    plan = again.connection().execute(
+        "EXPLAIN QUERY PLAN SELECT MIN(next_attempt_at) FROM outbox WHERE endpoint = 'p' AND state = 'pending'"
+        " AND next_attempt_at > '2026'"
+    )
+    assert "outbox_retry" in " ".join(str(row) for row in plan.fetchall())
 
 
 def test_a_trouble_waiting_on_backoff_is_not_due_until_its_time(store: Store, clock: ManualClock) -> None:
