@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from alerts.dc09 import build_frame
 from alerts.outbox import MIN_WAIT_S, POLL_S, next_wake_s
 from hub.app import Hub
 from hub.core.clock import from_iso
 from hub.devtools.broker import Mosquitto, free_port
 from hub.devtools.receiver import Receiver
+from tests.alerts.test_dc09 import ACCOUNT, ScriptedPeer, frame_seq
 from tests.conftest import RECEIVER_SECRET, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 WAIT = 10.0  # the bound of every wait; a healthy hub takes milliseconds
@@ -168,6 +170,54 @@ def test_an_alarm_closed_while_its_post_is_held_stays_cancelled_when_the_post_fa
     assert held.wait(lambda: len(held.answered) == 2), held.answered
     assert [p.body["device"]["id"] for p in held.arrived] == ["btn-1", "btn-2"]
     assert [p.event for p in held.arrived] == ["alarm", "alarm"]
+
+
+def test_a_dc09_alarm_closed_while_its_frame_awaits_the_ack_gets_its_restore_once_acked(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    # A scripted DC-09 receiver on 127.0.0.1 (pysiaalarm's cannot be told to hold an ACK): it ACKs every frame, the
+    # first alarm only once the gate opens.
+    gate = threading.Event()
+    seen_alarm = threading.Event()
+
+    def reply(frame: bytes) -> bytes:
+        if b"/PA" in frame and not seen_alarm.is_set():
+            seen_alarm.set()
+            gate.wait(WAIT * 2)  # bounded: a test that fails must still end
+        return build_frame(
+            "ACK", int(frame_seq(frame)), receiver="0", line="0", account=ACCOUNT, data="", timestamp=None
+        )
+
+    peer = ScriptedPeer(reply)
+    try:
+        raw = base_config(tmp_path, broker.port, None, retry_base_s=0.05, retry_max_s=0.05)
+        raw["forwarding"]["endpoints"] = [
+            {
+                "name": "arc",
+                "kind": "dc09",
+                "host": "127.0.0.1",
+                "port": peer.port,
+                "account": ACCOUNT,
+                "timeout_s": 30,  # the frame is held across the close, however slow the test
+                "link_test_s": 3600,  # no link test waits behind the held frame
+                "troubles": False,
+            }
+        ]
+        hub = start_hub(raw, api=True)
+        publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+        assert seen_alarm.wait(WAIT)
+        (alarm,) = hub.store.list_alarms()
+        close_alarm(hub, alarm["id"])
+        assert deliveries(hub, alarm["id"]) == [("alarm", "cancelled")]
+        gate.set()
+        assert wait_until(
+            lambda: deliveries(hub, alarm["id"]) == [("alarm", "delivered"), ("restore", "delivered")], WAIT
+        )
+        events = [f for f in peer.frames if b"SIA-DCS" in f]
+        assert [b"/PA" in f for f in events] == [True, False]
+        assert b"/PH" in events[1]  # the panic's restore code
+    finally:
+        peer.close()
 
 
 def test_a_restart_in_the_middle_of_backoff_neither_resends_at_once_nor_forgets(
