@@ -7,6 +7,7 @@ it have failed often enough, or the alarm has waited long enough, and the rest a
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,10 @@ from hub.core.worker import Worker
 from hub.store import Leg, Store
 
 log = logging.getLogger(__name__)
+
+# How long failover's ticks may keep failing (a store it cannot read) before it reports itself failing: a backup
+# path it cannot bring in is an alarm that may never reach a centre.
+FAILING_AFTER_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,13 @@ class Failover:
         # The time rule needs a tick; a quarter of a second keeps failover well inside the 2 s budget. A nudge
         # (an attempt failed) evaluates at once; a failed evaluation is logged and tried again at the next tick.
         tick = min(0.25, policy.after_s / 4)
-        self.worker = Worker("failover", self._tick, interval=tick, on_thread_exit=store.close_thread_connection)
+        self.worker = Worker(
+            "failover",
+            self._tick,
+            interval=tick,
+            on_thread_exit=store.close_thread_connection,
+            failing_after=max(3, math.ceil(FAILING_AFTER_S / tick)),
+        )
 
     def start(self) -> None:
         self.worker.start()

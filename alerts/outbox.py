@@ -1,16 +1,20 @@
 """The outbox worker: takes pending alarms (and device troubles) of one endpoint from the store, sends them, and marks
 them done only on ACK.
 
-Store-and-forward as ThingsBoard gateway's EventStorage does it: the durable outbox row is the truth, the worker
-keeps only what is in flight and when each waiting row may be tried again. A retryable failure is retried with
-capped exponential backoff and jitter for as long as the alarm is not closed; a permanent one is shown on the alarm.
-Troubles go on slots of their own, picked after alarms, so a burst of them never holds an alarm back.
+Store-and-forward as ThingsBoard gateway's EventStorage does it: the durable outbox row is the truth, with its retry
+state (`attempts`, `next_attempt_at`), so a restart keeps the back-off; the worker keeps only what is in flight. A
+retryable failure is retried with capped exponential backoff and jitter for as long as the alarm is not closed; a
+permanent one is shown on the alarm. The worker sleeps until the earliest back-off ends (or it is woken), and a
+delivery makes everything waiting on the endpoint due at once. Troubles go on slots of their own, picked after
+alarms, so a burst of them never holds an alarm back. A store that cannot be read is counted and, after
+`FAILING_AFTER` reads in a row, shows as the worker `failing` (503 on /healthz) until a read succeeds.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +31,19 @@ from hub.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
+# The longest the worker sleeps without being woken: rows written by another process, and a missed wake-up, wait no
+# longer than this.
+POLL_S = 1.0
+# The shortest sleep, so a back-off ending a few microseconds from now is not a busy loop.
+MIN_WAIT_S = 0.01
+# Store reads failing in a row before the worker reports itself failing: about this many seconds of an outbox that
+# cannot see its alarms (the worker base tries again every `ERROR_RETRY_S`).
+FAILING_AFTER = 3
+
+
+class OutboxReadError(Exception):
+    """The outbox could not be read from the store. Retryable: the next tick reads again."""
+
 
 def retry_delay(attempt: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
     """Delay before attempt `attempt + 1`: doubling from `base_s`, capped at `max_s`, the upper half jittered.
@@ -36,6 +53,13 @@ def retry_delay(attempt: int, base_s: float, max_s: float, rand: Callable[[], fl
     """
     ceiling = min(max_s, base_s * 2.0 ** min(max(attempt - 1, 0), 60))
     return ceiling / 2 + rand() * ceiling / 2
+
+
+def next_wake_s(next_retry_at: datetime | None, now: datetime) -> float:
+    """How long the worker sleeps unless woken: until the earliest back-off ends, never longer than `POLL_S`."""
+    if next_retry_at is None:
+        return POLL_S
+    return min(max((next_retry_at - now).total_seconds(), MIN_WAIT_S), POLL_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +148,7 @@ class OutboxWorker:
         stand_down_others: bool = False,
         troubles: bool = False,
         trouble_slots: int = 1,
+        on_store_error: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = forwarder.name
         self.forwarder = forwarder
@@ -138,12 +163,16 @@ class OutboxWorker:
         self._troubles = troubles and isinstance(forwarder, TroubleSender)
         self._trouble_slots = trouble_slots if self._troubles else 0
         self._lock = threading.Lock()
+        self._on_store_error = on_store_error
         self._inflight: set[int] = set()
         self._trouble_inflight: set[int] = set()
-        self._trouble_rows: set[int] = set()  # trouble rows in flight or waiting: kept out of the alarm query
-        self._not_before: dict[int, float] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self.worker = Worker(f"outbox-{self.endpoint}", self._dispatch, on_thread_exit=store.close_thread_connection)
+        self.worker = Worker(
+            f"outbox-{self.endpoint}",
+            self._dispatch,
+            on_thread_exit=store.close_thread_connection,
+            failing_after=FAILING_AFTER,
+        )
 
     def start(self) -> None:
         # Trouble slots come on top of the alarm slots: a trouble in flight never takes an alarm's place.
@@ -163,36 +192,38 @@ class OutboxWorker:
         self._forwarder.close()
 
     def _dispatch(self) -> float:
-        """Submit what is due; return how long to sleep if nothing wakes the worker sooner."""
-        now = self._clock.monotonic()
+        """Submit what is due; return how long to sleep if nothing wakes the worker sooner.
+
+        A failed read raises `OutboxReadError` (counted here): the worker base logs it, reads again after
+        `ERROR_RETRY_S`, and reports the worker failing after `FAILING_AFTER` in a row.
+        """
         with self._lock:
             free = self._concurrency - len(self._inflight)
             free_troubles = self._trouble_slots - len(self._trouble_inflight)
-            waiting = {i: t for i, t in self._not_before.items() if t > now}
-            exclude = [*self._inflight, *(i for i in waiting if i not in self._trouble_rows)]
-            exclude_troubles = [*self._trouble_inflight, *(i for i in waiting if i in self._trouble_rows)]
-        next_due = min(waiting.values(), default=now + 1.0) - now
+            exclude = list(self._inflight)
+            exclude_troubles = list(self._trouble_inflight)
+        longest = self._retry.max_s
         try:
+            # Read before what is due: a row whose back-off ends between the reads is then counted by this one (and
+            # the sleep is short) instead of by neither (and the sleep a whole poll).
+            next_retry_at = self._store.next_retry_at(self.endpoint, max_backoff_s=longest)
             # Alarms first, always: they are read and submitted before troubles are even looked at.
             if free > 0:
-                self._submit(self._store.due_outbox(self.endpoint, exclude, free), self._inflight)
+                alarms = self._store.due_outbox(self.endpoint, exclude, free, max_backoff_s=longest)
+                self._submit(alarms, self._inflight)
             if free_troubles > 0:
-                self._submit(
-                    self._store.due_troubles(self.endpoint, exclude_troubles, free_troubles), self._trouble_inflight
-                )
-        except Exception:
-            log.exception("outbox %s: reading the store failed; trying again", self.endpoint)
-            return 1.0
-        # A poll every second also picks up rows whose alarm was written by another process or before a restart.
-        return max(min(next_due, 1.0), 0.01)
+                due = self._store.due_troubles(self.endpoint, exclude_troubles, free_troubles, max_backoff_s=longest)
+                self._submit(due, self._trouble_inflight)
+        except sqlite3.Error as exc:
+            if self._on_store_error is not None:
+                self._on_store_error()
+            raise OutboxReadError(f"outbox {self.endpoint}: reading the store failed: {exc}") from exc
+        return next_wake_s(next_retry_at, self._clock.now())
 
     def _submit(self, items: list[OutboxItem], inflight: set[int]) -> None:
         for item in items:
             with self._lock:
                 inflight.add(item.id)
-                if item.fault_id is not None:
-                    self._trouble_rows.add(item.id)
-                self._not_before.pop(item.id, None)
             if self._pool is None:
                 raise RuntimeError("OutboxWorker.start() was not called")
             self._pool.submit(self._deliver, item)
@@ -248,9 +279,10 @@ class OutboxWorker:
         rtt_ms: float,
         delay: float,
     ) -> None:
+        restored = False
         while not self.worker.stopping:
             try:
-                self._store.record_attempt(
+                restored = self._store.record_attempt(
                     item,
                     started_at=started,
                     outcome=outcome,
@@ -266,19 +298,18 @@ class OutboxWorker:
                 # The row stays pending in the store; it will be sent again, never forgotten.
                 log.exception("outbox %s: could not record attempt on alarm %s", self.endpoint, item.alarm_id)
                 self.worker.wait_stop(0.5)
+        # Only now, with the attempt (and its retry time, or the rows a delivery made due) committed, is the row free
+        # to be read again.
         with self._lock:
             self._inflight.discard(item.id)
             self._trouble_inflight.discard(item.id)
-            if outcome is not DeliveryState.PENDING:
-                self._trouble_rows.discard(item.id)
-            if outcome is DeliveryState.PENDING:
-                self._not_before[item.id] = self._clock.monotonic() + delay
-            elif outcome is DeliveryState.DELIVERED and self._not_before:
-                # The path works again: whatever waits on backoff goes now instead of up to retry_max_s later.
-                self._not_before.clear()
         what = item.event  # alarm, restore, trouble or trouble_restore
         if outcome is DeliveryState.DELIVERED:
             log.info("%s %s delivered to %s (receipt %s)", what, item.alarm_id, self.endpoint, receipt)
+            if restored:
+                log.warning(
+                    "alarm %s reached %s after it was closed: its restore follows", item.alarm_id, self.endpoint
+                )
         elif outcome is DeliveryState.FAILED:
             log.error("%s %s refused by %s: %s", what, item.alarm_id, self.endpoint, error)
         else:

@@ -160,6 +160,7 @@ class Hub:
                 stand_down_others=forwarding.mode == "first",
                 troubles=forwarding.send_troubles and endpoint.troubles,
                 trouble_slots=max(1, forwarding.concurrency // 2),
+                on_store_error=self.metrics.outbox_store_errors.labels(endpoint.name).inc,
             )
             for endpoint in forwarding.endpoints
         ]

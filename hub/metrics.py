@@ -86,6 +86,12 @@ class HubMetrics:
         self.forward_failures = Counter(
             "campus_hub_forward_failures", "Failed delivery attempts.", ["endpoint", "kind"], registry=r
         )
+        self.outbox_store_errors = Counter(
+            "campus_hub_outbox_store_errors",
+            "Outbox reads of the store that failed (the worker reads again; after a few in a row it is failing).",
+            ["endpoint"],
+            registry=r,
+        )
         self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
         self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
         self.worker_restarts = Counter(

@@ -46,6 +46,7 @@ class WorkerState(StrEnum):
     STOPPED = "stopped"  # not started yet, stopped, or ended its own work
     DEAD = "dead"  # a tick raised and the worker's policy is to stop there, or the thread ended unasked
     STUCK = "stuck"  # the thread lives but one tick has run longer than `stuck_after_s`
+    FAILING = "failing"  # the thread lives but its last `failing_after` ticks all raised (until one succeeds)
 
 
 class OnError(StrEnum):
@@ -89,6 +90,7 @@ class Worker:
     A tick that raises is logged with its traceback and counted; with `OnError.CONTINUE` the next tick comes after
     the interval (or `ERROR_RETRY_S` without one), with `OnError.DIE` the thread ends and the worker is dead. So is
     a worker whose thread ended without `stop()`/`finish()` (a `BaseException` such as `SystemExit` in its tick).
+    With `failing_after`, that many ticks raising in a row make the worker `failing` until a tick succeeds.
     `restart()` runs a dead worker on a new thread, then `on_restart`: what its owner must redo once the thread that
     died is gone (the ingest writer reconnects, so the broker sends again what it had not acknowledged).
     `stop()` ends the loop at the next wait; a worker that drains by itself is told so by its owner and `join`ed,
@@ -108,6 +110,7 @@ class Worker:
         ready: Callable[[], bool] | None = None,
         stuck_after_s: float | None = None,
         on_restart: Callable[[], None] | None = None,
+        failing_after: int | None = None,
     ) -> None:
         self.name = name
         self._tick = tick
@@ -120,6 +123,7 @@ class Worker:
         self._stuck_after_s = stuck_after_s
         self._on_restart = on_restart
         self._injected_fault = name in os.environ.get(FAIL_WORKERS_ENV, "").split(",")
+        self._failing_after = failing_after
         self._stopping = False
         self._woken = False
         self._thread: threading.Thread | None = None
@@ -130,6 +134,7 @@ class Worker:
         self._dead = False
         self._errors = 0
         self._restarts = 0
+        self._errors_in_row = 0
         self._last_error: str | None = None
 
     # --- control (any thread) -------------------------------------------------------------------------------
@@ -138,6 +143,7 @@ class Worker:
         with self._cond:
             self._stopping = False
         self._dead = False
+        self._errors_in_row = 0
         thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         thread.start()
         self._thread = thread  # only once alive: a created thread not yet started would read as one that ended
@@ -205,6 +211,8 @@ class Worker:
             state = WorkerState.STOPPED
         elif in_tick and limit is not None and started is not None and now - started > limit:
             state = WorkerState.STUCK
+        elif self._failing_after is not None and self._errors_in_row >= self._failing_after:
+            state = WorkerState.FAILING
         else:
             state = WorkerState.RUNNING
         return WorkerStatus(self.name, alive, state, self._last_error, self._errors, self._restarts)
@@ -233,8 +241,10 @@ class Worker:
             if self._injected_fault:
                 raise InjectedFault(f"{FAIL_WORKERS_ENV} names {self.name} (tests only)")
             delay = self._tick()
+            self._errors_in_row = 0
         except Exception as exc:
             self._errors += 1
+            self._errors_in_row += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
             if self._on_error is OnError.DIE:
                 self._dead = True
@@ -289,19 +299,20 @@ class Workers:
         return [w.status(now) for w, _ in self._workers]
 
     def failing(self) -> list[str]:
-        """Why the alarm path is not healthy: one line per critical worker that is dead or stuck."""
+        """Why the alarm path is not healthy: one line per critical worker that is dead, stuck or failing."""
         now = time.monotonic()
         reasons: list[str] = []
         for worker, critical in self._workers:
             status = worker.status(now)
-            if critical and status.state in (WorkerState.DEAD, WorkerState.STUCK):
-                detail = f" ({status.last_error})" if status.last_error and status.state is WorkerState.DEAD else ""
+            if critical and status.state in (WorkerState.DEAD, WorkerState.STUCK, WorkerState.FAILING):
+                with_error = status.state in (WorkerState.DEAD, WorkerState.FAILING)
+                detail = f" ({status.last_error})" if status.last_error and with_error else ""
                 reasons.append(f"{status.name} {status.state.value}{detail}")
         return reasons
 
     def health(self, *, detail: bool = False) -> dict[str, object]:
         """What `/healthz` adds: `workers`, each one's state (with `detail`, its whole status), and `reason` when a
-        critical worker is dead or stuck (the hub is then unhealthy)."""
+        critical worker is dead, stuck or failing (the hub is then unhealthy)."""
         statuses = self.statuses()
         extra: dict[str, object] = {
             "workers": {s.name: s.json() for s in statuses} if detail else {s.name: s.state.value for s in statuses}

@@ -6,6 +6,7 @@ Where each subject's SQL lives:
 - `schema`: the store's tables, their versions (`schema:<set>` in `meta`) and the migrations of older files.
 - `events`: events and dead letters.  `alarms`: alarms, triggers, acknowledge/close, reports, the API's `AlarmView`.
 - `outbox`: delivery rows, attempts, failover legs, device troubles.  `audit`: the audit log.
+- `legs`: outbox rows written in other subjects' transactions (an alarm's legs and restores, device troubles).
 - `store`: `Store` and `Transaction`, the subjects put together; call sites use those two.
 - `health`, `reports`, `retention`: device health and faults, report reads and maintenance windows, purging.
 - `gaps`, `sessions`: the hub's own downtime (for `hub.health.liveness`), console logins (for `hub.web.sessions`).

@@ -19,7 +19,7 @@ from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
 from hub.core.clock import to_iso
 from hub.store.audit import Actor, write_audit
 from hub.store.db import Database, InvalidStateError, NotFoundError, TransactionBase
-from hub.store.outbox import close_alarm_legs, insert_alarm_legs
+from hub.store.legs import close_alarm_legs, insert_alarm_legs
 
 
 @dataclass(frozen=True, slots=True)

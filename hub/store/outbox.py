@@ -2,8 +2,10 @@
 
 A row carries an alarm (`alarm`, or `restore` once it is closed) or a device trouble (`trouble`, `trouble_restore`);
 the forwarders get the alarm or trouble as a typed record read with the row (`OutboxAlarm`, `OutboxTrouble`), never
-as the columns' names. Alarm rows are added with their alarm (`hub.store.alarms`), trouble rows in the transaction
-that opens or recovers the fault (`enqueue_trouble*`, called by `alerts.troubles` from the health store's hook).
+as the columns' names. The rows themselves are added in other subjects' transactions (`hub.store.legs`).
+
+The retry state is the row's: `attempts` and `next_attempt_at` (when a row waiting on back-off may go again), so a
+restart keeps the back-off; a row is due when `next_attempt_at` is unset or past.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.model import DeliveryState
 from hub.core.clock import from_iso, to_iso
-from hub.store.db import Database, NotFoundError
-
-# Troubles sort after every alarm priority (1, 2) and the alarm query never reads them (`priority < ?` on the index).
-TROUBLE_PRIORITY = 100
+from hub.store.db import Database
+from hub.store.legs import TROUBLE_PRIORITY as TROUBLE_PRIORITY  # re-exported: hub.store's names stay where they were
+from hub.store.legs import enqueue_restores
+from hub.store.legs import enqueue_trouble as enqueue_trouble
+from hub.store.legs import enqueue_trouble_restore as enqueue_trouble_restore
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +108,34 @@ def _trouble(subject: dict[str, Any], occurrence: int) -> OutboxTrouble:
     )
 
 
+# A pending row is due when it waits for no time, or its time has come, or (the second value bound, not NULL) it waits
+# longer than any back-off: the wall clock went back after it was written, and an alarm must not wait out the jump.
+_DUE = " AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ? OR o.next_attempt_at > ?)"
+
+
 class OutboxRows(Database):
     """The outbox workers' and failover's reads and writes, and the API's view of a fault's troubles."""
 
-    def due_outbox(self, endpoint: str, exclude: Sequence[int], limit: int) -> list[OutboxItem]:
-        """Pending rows of an endpoint, priority first then oldest, skipping those already in flight."""
+    def due_outbox(
+        self, endpoint: str, exclude: Sequence[int], limit: int, *, max_backoff_s: float | None = None
+    ) -> list[OutboxItem]:
+        """Due alarm rows of an endpoint, priority first then oldest, skipping those already in flight.
+
+        With `max_backoff_s` (the longest retry delay), a row set to wait longer than that from now is due too.
+        """
         placeholders = ",".join("?" * len(exclude))
-        # Only "?" placeholders are formatted in; every value is bound.
+        # Only "?" placeholders and fixed clauses are formatted in; every value is bound.
         sql = (
             "SELECT o.id, o.alarm_id, o.endpoint, o.priority, o.attempts, a.kind, a.device, a.occurred_at,"  # noqa: S608
             " a.raised_at, a.trigger_count, a.reason, a.detail, o.event, a.closed_at, a.disposition"
             " FROM outbox o JOIN alarms a ON a.id = o.alarm_id"
             " WHERE o.endpoint = ? AND o.state = 'pending' AND o.priority < ?"
+            + _DUE
             + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
             + " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
         )
-        rows = self._conn().execute(sql, (endpoint, TROUBLE_PRIORITY, *exclude, limit)).fetchall()
+        args = (endpoint, TROUBLE_PRIORITY, *self._due_args(max_backoff_s), *exclude, limit)
+        rows = self._conn().execute(sql, args).fetchall()
         return [
             OutboxItem(
                 id=r[0],
@@ -144,20 +159,24 @@ class OutboxRows(Database):
             for r in rows
         ]
 
-    def due_troubles(self, endpoint: str, exclude: Sequence[int], limit: int) -> list[OutboxItem]:
-        """Pending trouble rows of an endpoint, oldest first; a restore waits until its trouble is no longer pending."""
+    def due_troubles(
+        self, endpoint: str, exclude: Sequence[int], limit: int, *, max_backoff_s: float | None = None
+    ) -> list[OutboxItem]:
+        """Due trouble rows of an endpoint, oldest first; a restore waits until its trouble is no longer pending."""
         placeholders = ",".join("?" * len(exclude))
         sql = (
             "SELECT o.id, o.endpoint, o.priority, o.attempts, o.fault_id, o.occurrence, o.event, o.subject"  # noqa: S608
             " FROM outbox o WHERE o.endpoint = ? AND o.state = 'pending' AND o.priority >= ?"
             " AND o.fault_id IS NOT NULL"
+            + _DUE
             + (f" AND o.id NOT IN ({placeholders})" if exclude else "")
             + " AND NOT (o.event = 'trouble_restore' AND EXISTS (SELECT 1 FROM outbox t WHERE t.fault_id = o.fault_id"
             " AND t.occurrence = o.occurrence AND t.endpoint = o.endpoint AND t.event = 'trouble'"
             " AND t.state = 'pending'))"
             " ORDER BY o.priority, o.created_at, o.id LIMIT ?"
         )
-        rows = self._conn().execute(sql, (endpoint, TROUBLE_PRIORITY, *exclude, limit)).fetchall()
+        args = (endpoint, TROUBLE_PRIORITY, *self._due_args(max_backoff_s), *exclude, limit)
+        rows = self._conn().execute(sql, args).fetchall()
         return [
             OutboxItem(
                 id=r[0],
@@ -187,6 +206,26 @@ class OutboxRows(Database):
         finally:
             conn.row_factory = None
 
+    def next_retry_at(self, endpoint: str, *, max_backoff_s: float | None = None) -> datetime | None:
+        """When the endpoint's next row waiting on back-off becomes due (None: none waits), for the worker's sleep.
+
+        Rows already due are not counted: they are in flight, waiting for a free slot, or a trouble restore behind its
+        trouble, and each of those is woken by an attempt being recorded, not by time.
+        """
+        now = self._clock.now()
+        sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE endpoint = ? AND state = 'pending' AND next_attempt_at > ?"
+        args: list[str] = [endpoint, to_iso(now)]
+        if max_backoff_s is not None:
+            sql += " AND next_attempt_at <= ?"
+            args.append(to_iso(now + timedelta(seconds=max_backoff_s)))
+        row = self._conn().execute(sql, args).fetchone()
+        return None if row is None or row[0] is None else from_iso(row[0])
+
+    def _due_args(self, max_backoff_s: float | None) -> tuple[str, str | None]:
+        """The values of `_DUE`: now, and how far ahead no back-off reaches (None: no such limit)."""
+        now = self._clock.now()
+        return to_iso(now), None if max_backoff_s is None else to_iso(now + timedelta(seconds=max_backoff_s))
+
     def record_attempt(
         self,
         item: OutboxItem,
@@ -199,13 +238,20 @@ class OutboxRows(Database):
         next_attempt_at: datetime | None,
         latency_ms: float | None,
         stand_down_others: bool = False,
-    ) -> None:
-        """Store one attempt and move the outbox row to its new state (still pending on a retryable failure).
+    ) -> bool:
+        """Store one attempt and move the outbox row to its new state (still pending, until `next_attempt_at`, on a
+        retryable failure). Returns True when the delivery was of a leg whose alarm was closed meanwhile, and that
+        leg's restore was added.
 
-        With `stand_down_others` (failover mode), a delivery cancels the alarm's other legs in the same commit.
+        A leg cancelled while its attempt was in flight (the alarm was closed, or failover stood it down) stays
+        cancelled unless the attempt delivered: then the centre has the alarm, the leg is delivered, and a closed
+        alarm's restore for that endpoint is added in the same commit. A delivery also proves the path works: the
+        endpoint's rows waiting on back-off are due at once. With `stand_down_others` (failover mode), a delivery
+        cancels the alarm's other legs in the same commit.
         """
         now = self._clock.now()
         attempt = item.attempts + 1
+        delivered = outcome is DeliveryState.DELIVERED
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO delivery_attempts (outbox_id, attempt, started_at, finished_at, outcome, http_status,"
@@ -221,33 +267,49 @@ class OutboxRows(Database):
                     receipt,
                 ),
             )
+            # A cancelled leg whose attempt did not deliver stays as it was cancelled: its reason stays on the row
+            # (this attempt's error is in the history) and it gets no retry time.
             conn.execute(
-                "UPDATE outbox SET attempts = ?, last_attempt_at = ?, http_status = ?, last_error = ?,"
-                " state = CASE WHEN state = 'cancelled' AND ? = 'pending' THEN state ELSE ? END,"
-                " next_attempt_at = ?, receipt = COALESCE(?, receipt),"
-                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,"
+                "UPDATE outbox SET attempts = ?, last_attempt_at = ?, http_status = ?,"
+                " last_error = CASE WHEN state = 'cancelled' AND NOT ? THEN last_error ELSE ? END,"
+                " state = CASE WHEN state = 'cancelled' AND NOT ? THEN state ELSE ? END,"
+                " next_attempt_at = CASE WHEN state = 'cancelled' AND NOT ? THEN NULL ELSE ? END,"
+                " receipt = COALESCE(?, receipt),"
+                " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END,"
                 " latency_ms = COALESCE(?, latency_ms) WHERE id = ?",
                 (
                     attempt,
                     to_iso(started_at),
                     http_status,
+                    delivered,
                     error,
+                    delivered,
                     outcome.value,
-                    outcome.value,
+                    delivered,
                     to_iso(next_attempt_at) if next_attempt_at else None,
                     receipt,
-                    outcome.value,
+                    delivered,
                     to_iso(now),
                     latency_ms,
                     item.id,
                 ),
             )
-            if stand_down_others and outcome is DeliveryState.DELIVERED:
+            if not delivered:
+                return False
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE endpoint = ? AND state = 'pending'"
+                " AND next_attempt_at > ?",
+                (to_iso(now), item.endpoint, to_iso(now)),
+            )
+            if stand_down_others:
                 conn.execute(
                     "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL, last_error = ?"
                     " WHERE alarm_id = ? AND id != ? AND event = 'alarm' AND state IN ('pending', 'standby')",
                     (f"not needed: delivered via {item.endpoint}", item.alarm_id, item.id),
                 )
+            if item.fault_id is None and item.event == "alarm":
+                return enqueue_restores(conn, item.alarm_id, to_iso(now), leg_id=item.id) > 0
+            return False
 
     def standby_alarms(self) -> list[tuple[datetime, list[Leg]]]:
         """(raised_at, legs) of every alarm that still has a standby leg."""
@@ -282,99 +344,3 @@ class OutboxRows(Database):
             .fetchall()
         )
         return {r[0]: r[1] for r in rows}
-
-
-# --- rows added in other subjects' transactions ---------------------------------------------------------------
-
-
-def insert_alarm_legs(
-    conn: sqlite3.Connection, alarm_id: str, priority: int, raised: str, endpoints: Sequence[str], live: int | None
-) -> None:
-    """One outbox row per endpoint of a new alarm, in order: the first `live` (all when None) pending, the rest on
-    standby for failover."""
-    live_count = len(endpoints) if live is None else live
-    conn.executemany(
-        "INSERT INTO outbox (alarm_id, endpoint, position, state, priority, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (alarm_id, name, position, "pending" if position < live_count else "standby", priority, raised, raised)
-            for position, name in enumerate(endpoints)
-        ],
-    )
-
-
-def close_alarm_legs(conn: sqlite3.Connection, alarm_id: str, now: str) -> list[str]:
-    """A closed alarm's undelivered legs are cancelled and each delivered one gets a `restore` behind it; returns the
-    endpoints cancelled."""
-    cancelled = [
-        r[0]
-        for r in conn.execute(
-            "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL,"
-            " last_error = TRIM(COALESCE(last_error, '') || ' (cancelled: alarm closed before delivery)')"
-            " WHERE alarm_id = ? AND state IN ('pending', 'standby') RETURNING endpoint",
-            (alarm_id,),
-        ).fetchall()
-    ]
-    # The centres that have the alarm are told it is over (SIA PH/FH/KH, Contact ID 3xx; `restore` over HTTP).
-    conn.execute(
-        "INSERT INTO outbox (alarm_id, endpoint, event, position, state, priority, created_at, next_attempt_at)"
-        " SELECT alarm_id, endpoint, 'restore', position, 'pending', priority, ?, ? FROM outbox"
-        " WHERE alarm_id = ? AND event = 'alarm' AND state = 'delivered'",
-        (now, now, alarm_id),
-    )
-    return cancelled
-
-
-# Device troubles, written by the health store's hook in the transaction that opens or recovers the fault.
-
-
-def enqueue_trouble(
-    conn: sqlite3.Connection, fault_id: int, endpoints: Sequence[str], device: dict[str, Any] | None, at: datetime
-) -> int:
-    """One pending `trouble` row per endpoint for the fault's current occurrence; returns how many were added.
-
-    The trouble is kept as sent (`subject`): a later registry edit does not rewrite what a centre was told.
-    """
-    row = conn.execute(
-        "SELECT kind, subject, summary, opened_at, recurrences FROM faults WHERE id = ?", (fault_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFoundError("fault", f"no fault {fault_id}")
-    when = to_iso(at)
-    subject = json.dumps(
-        {
-            "kind": row[0],
-            "subject": row[1],
-            "summary": row[2],
-            "device": device,
-            "opened_at": row[3],
-            "occurred_at": when,
-            "recovered_at": None,
-        },
-        ensure_ascii=False,
-    )
-    before = conn.total_changes
-    conn.executemany(
-        "INSERT OR IGNORE INTO outbox (fault_id, occurrence, subject, endpoint, event, position, state, priority,"
-        " created_at, next_attempt_at) VALUES (?, ?, ?, ?, 'trouble', ?, 'pending', ?, ?, ?)",
-        [
-            (fault_id, row[4], subject, name, position, TROUBLE_PRIORITY, when, when)
-            for position, name in enumerate(endpoints)
-        ],
-    )
-    return conn.total_changes - before
-
-
-def enqueue_trouble_restore(conn: sqlite3.Connection, fault_id: int, at: datetime) -> int:
-    """A pending `trouble_restore` behind each trouble row of the fault's current occurrence that was delivered or is
-    still pending (one refused for good has nothing to restore); returns how many were added."""
-    when = to_iso(at)
-    return conn.execute(
-        "INSERT OR IGNORE INTO outbox (fault_id, occurrence, subject, endpoint, event, position, state, priority,"
-        " created_at, next_attempt_at)"
-        " SELECT fault_id, occurrence, json_set(subject, '$.recovered_at', ?, '$.occurred_at', ?), endpoint,"
-        " 'trouble_restore', position, 'pending', priority, ?, ? FROM outbox"
-        " WHERE fault_id = ? AND event = 'trouble' AND state IN ('pending', 'delivered')"
-        " AND occurrence = (SELECT recurrences FROM faults WHERE id = ?)",
-        (when, when, when, when, fault_id, fault_id),
-    ).rowcount

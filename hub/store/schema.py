@@ -139,6 +139,9 @@ CREATE TABLE IF NOT EXISTS {table} (
 """
 _OUTBOX_INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint, state, priority, created_at);
+-- When an endpoint's next back-off ends (the outbox worker's sleep), read on every pass of the worker; created on
+-- open, so older files get it too.
+CREATE INDEX IF NOT EXISTS outbox_retry ON outbox(endpoint, state, next_attempt_at);
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_one_trouble ON outbox(fault_id, occurrence, endpoint, event)
     WHERE fault_id IS NOT NULL;
 """

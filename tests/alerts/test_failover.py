@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,5 +152,37 @@ def test_mode_first_with_a_healthy_primary_never_uses_the_backup(
             lambda: [d["state"] for d in hub.store.get_alarm(alarm_id)["deliveries"]] == ["delivered", "cancelled"], 5
         )
         assert backup.state.posts == 0
+    finally:
+        backup.stop()
+
+
+def test_failover_that_cannot_read_the_store_makes_the_hub_unhealthy_until_it_can(
+    tmp_path: Path,
+    broker: Mosquitto,
+    receiver: Receiver,
+    start_hub: HubFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backup = Receiver(RECEIVER_SECRET).start()
+    try:
+        hub = start_hub(_two_endpoints(tmp_path, broker.port, receiver.url, backup.url, "first"), api=True)
+        # The injected fault: failover's store read raises the error SQLite raises for a failing disk (a real failing
+        # disk cannot be made here without failing every other reader and writer of the file with it).
+        broken = threading.Event()
+        real_read = hub.store.standby_alarms
+
+        def standby_alarms() -> Any:
+            if broken.is_set():
+                raise sqlite3.OperationalError("disk I/O error")
+            return real_read()
+
+        monkeypatch.setattr(hub.store, "standby_alarms", standby_alarms)
+        with httpx.Client(base_url=f"http://127.0.0.1:{hub.api_port}", timeout=10) as anon:
+            assert anon.get("/healthz").status_code == 200
+            broken.set()
+            assert wait_until(lambda: anon.get("/healthz").status_code == 503, 10)
+            assert anon.get("/healthz").json()["reason"] == "failover failing (OperationalError: disk I/O error)"
+            broken.clear()
+            assert wait_until(lambda: anon.get("/healthz").status_code == 200, 10)
     finally:
         backup.stop()
