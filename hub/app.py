@@ -39,6 +39,8 @@ from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
 from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
+from hub.ingest.flood import FloodPolicy, MessageCounter
+from hub.ingest.flood_watch import FloodWatch
 from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
 from hub.ingest.writer import MqttIngest
 from hub.integrations.ha_discovery import HomeAssistant, alarm_device, alarmed_devices
@@ -46,6 +48,7 @@ from hub.integrations.influx import InfluxCollector, InfluxSink
 from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
 from hub.metrics import HubMetrics
+from hub.mqtt.broker_stats import BrokerStats
 from hub.reports import UptimePublisher
 from hub.store import Store
 from hub.store.health import HealthStore
@@ -134,12 +137,14 @@ class Hub:
             battery_clear_pct=config.health.battery_clear_pct,
             camera_fail_after=fail_after,
         )
+        rates = MessageCounter()  # committed messages per device; the flood watch judges them
         self.pipeline = Pipeline(
             config,
             self.store,
             self.metrics,
             clock=self.clock,
             health=HealthUpdater(self.tracker, self.health_store, self.store),
+            rates=rates,
         )
         forwarding = config.forwarding
         retry = RetryPolicy(forwarding.retry_base_s, forwarding.retry_max_s)
@@ -186,6 +191,9 @@ class Hub:
         self.metrics.watch_outbox(self.store.outbox_depth, [e.name for e in forwarding.endpoints])
         self.metrics.watch_paths(self.paths.snapshot)
         self.ingest = MqttIngest(config, self.pipeline, self.clock, self.metrics, self._committed)
+        self.flood = self._flood_watch(config, rates)
+        self.broker_stats = BrokerStats(self.feed.publish, registry=self.metrics.registry)
+        self.ingest.session.subscribe_extra(self.broker_stats.filters, self.broker_stats.on_message)
         sources = {d.id: d.source for d in config.devices if d.source is not None}
         self.cameras = CameraChecker(
             list(sources.items()),
@@ -290,6 +298,7 @@ class Hub:
         for optional in (self.supervisor, self.liveness, self.influx, self.homeassistant, self.escalation_webhook):
             if optional is not None:
                 self.worker_registry.add(optional.worker)
+        self.worker_registry.add(self.flood.worker)
         context = ApiContext(
             config,
             self.store,
@@ -319,6 +328,24 @@ class Hub:
     @property
     def mqtt_connected(self) -> bool:
         return self.ingest.connected
+
+    def _flood_watch(self, config: HubConfig, rates: MessageCounter) -> FloodWatch:
+        flooding = config.flooding
+        watch = FloodWatch(
+            rates,
+            FloodPolicy(flooding.multiple, flooding.floor_per_min, flooding.window_s),
+            {d.id: d.heartbeat_s for d in config.devices},
+            self.clock,
+            connected=lambda: self.ingest.connected,
+            open_subjects=lambda: self.health_store.open_subjects(FaultKind.FLOODING),
+            apply_faults=self.health_store.apply_changes,
+            in_maintenance=lambda: {h.device_id for h in self.tracker.all() if h.maintenance},
+            notify=self.feed.publish,
+            registry=self.metrics.registry,
+            on_exit=self.store.close_thread_connection,
+        )
+        self.ingest.add_connect_listener(watch.connected)
+        return watch
 
     @staticmethod
     def _trouble_outbox(config: HubConfig) -> TroubleOutbox | None:
@@ -428,6 +455,7 @@ class Hub:
             self.homeassistant.start()
         self.evidence.start()
         self.ingest.start()
+        self.flood.start()
         self.watcher.start()
         self.duty_reminder.start()
         self.cameras.start()
@@ -452,6 +480,7 @@ class Hub:
         self.uptime.stop()
         self.watcher.stop()
         self.duty_reminder.stop()
+        self.flood.stop()
         self.ingest.stop()
         if self.failover is not None:
             self.failover.stop()
