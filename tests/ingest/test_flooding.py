@@ -17,8 +17,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.app import Hub
+from hub.config import HubConfig
 from hub.devtools.broker import Limits, Mosquitto
-from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
+from hub.devtools.receiver import Receiver
+from tests.conftest import PREFIX, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 WINDOW_S = 3.0
 ALLOWED = 120  # floor_per_min: above temp-1's 10 x 60/5 s heartbeat, well above a device that sends every second
@@ -157,3 +160,33 @@ def test_messages_the_broker_drops_for_the_hub_show_as_a_metric_a_warning_and_a_
     assert "MQTT broker dropped 500 more messages (500 since it started)" in caplog.text
     notices = [e for e in hub.feed.recent() if e.kind == "broker_dropped"]
     assert [dict(e.data) for e in notices] == [{"new": 500, "dropped": 500}]
+
+
+def test_a_broker_that_keeps_sys_from_the_hub_costs_the_counter_never_ingest(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    # Anonymous clients may use the site's topics and nothing else. Mosquitto 2.0.11 grants the `$SYS`
+    # subscription and then never delivers it (its ACL acts on delivery, not on SUBSCRIBE).
+    acl = tmp_path / "acl"
+    acl.write_text(f"topic readwrite {PREFIX}/#\n", encoding="utf-8")
+    with Mosquitto(tmp_path / "locked", extra_conf="sys_interval 1\nlog_type debug", acl_file=acl) as locked:
+        hub = Hub(HubConfig.model_validate(base_config(tmp_path, locked.port, receiver.url)))
+        connects: list[float] = []
+        hub.ingest.add_connect_listener(lambda: connects.append(time.monotonic()))
+        hub.start()
+        try:
+            assert hub.ingest.wait_connected(10)
+            log_file = locked.workdir / "mosquitto.log"
+            # Two SUBACKs, the device topics' and `$SYS`'s: the second must not count as another (re)connect.
+            assert wait_until(lambda: log_file.read_text().count("Sending SUBACK to campus-hub-") == 2, 5)
+            device = Publisher(locked.port)
+            try:
+                device.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+            finally:
+                device.close()
+            assert [r.body["device"]["id"] for r in receiver.state.wait_for(1, timeout=5.0)] == ["btn-1"]
+            assert len(connects) == 1
+            assert hub.broker_stats.dropped is None
+            assert hub.ingest.connected
+        finally:
+            hub.stop()
