@@ -104,6 +104,7 @@ class FloodWatch:
         counts = self._counter.take()
         if not self._connected() or start < self._hold_until:
             self._window.clear()
+            self._shown = []  # no rate is judged now, so none is shown
             return []
         self._window.add(Bucket(counts, now - start))
         rates = self._window.rates()

@@ -173,10 +173,12 @@ def test_watch_judges_nothing_while_disconnected_nor_in_the_window_after_connect
     for _ in range(BUCKETS):
         harness.bucket(btn_1=100)
     assert len(harness.faults_of("btn-1")) == 1
+    assert harness.metric("campus_hub_device_message_rate", device="btn-1") == 600
     harness.up = False
     for _ in range(2 * BUCKETS):
         harness.bucket()  # the hub hears nothing: that is not the device calming down
     assert harness.faults_of("btn-1")[0]["state"] == FaultState.REGISTERED
+    assert harness.metric("campus_hub_device_message_rate", device="btn-1") is None  # no rate judged, none shown
     harness.up = True
     harness.watch.connected()
     # The broker's backlog arrives in the first window after connecting: a burst, not the device's rate.
