@@ -157,9 +157,13 @@ def test_messages_the_broker_drops_for_the_hub_show_as_a_metric_a_warning_and_a_
     )
     # What the broker kept reached the hub; what it says it dropped is exactly what is missing.
     assert wait_until(lambda: hub.store.count("events") == 1000, 15), hub.store.count("events")
-    assert "MQTT broker dropped 500 more messages (500 since it started)" in caplog.text
-    notices = [e for e in hub.feed.recent() if e.kind == "broker_dropped"]
-    assert [dict(e.data) for e in notices] == [{"new": 500, "dropped": 500}]
+    # The broker may have published its counter while the publisher was still at it (the hub then sees, say, 433
+    # and a second later 500): every rise is announced, and together they are the 500 it dropped.
+    notices = [dict(e.data) for e in hub.feed.recent() if e.kind == "broker_dropped"]
+    assert notices
+    assert sum(n["new"] for n in notices) == 500
+    assert notices[-1]["dropped"] == 500
+    assert "more messages (500 since it started)" in caplog.text
 
 
 def test_a_broker_that_keeps_sys_from_the_hub_costs_the_counter_never_ingest(
