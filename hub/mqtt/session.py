@@ -231,12 +231,15 @@ class MqttSession:
 
     def subscribe_extra(self, filters: Sequence[tuple[str, int]], on_message: Callable[[str, bytes], None]) -> None:
         """Also subscribe to `filters` (at QoS 0, so nothing of theirs waits for an ack) on every connect, their
-        messages to `on_message(topic, payload)` on paho's thread instead of the session's handler. Call before
-        `start()`.
+        messages to `on_message(topic, payload)` on paho's thread instead of the session's handler. Call once,
+        before `start()`.
 
-        They go in a SUBACK of their own, after the session's: a broker that refuses them (an ACL without the
-        broker's `$SYS` topics) costs a warning, never the device subscriptions or the connected state.
+        They go in a SUBACK of their own, after the session's: a broker that refuses them costs a warning, never
+        the device subscriptions or the connected state (Mosquitto grants `$SYS` whatever its ACL says and then
+        delivers only what the ACL lets the user read).
         """
+        if self._client.on_subscribe != self._on_subscribe:
+            raise RuntimeError("subscribe_extra: one set of extra subscriptions per session")
         extra = [(topic, 0) for topic, _ in filters]
         mids: set[int] = set()
 

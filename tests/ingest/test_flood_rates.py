@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from hub.config import MqttConfig
 from hub.core.clock import ManualClock
 from hub.health.faults import FaultKind, FaultState
 from hub.ingest.flood import BUCKETS, Bucket, DeviceRate, FloodPolicy, MessageCounter, RateWindow, judge, top_rates
 from hub.ingest.flood_watch import FloodWatch
 from hub.mqtt.broker_stats import DROPPED_TOPIC, BrokerStats, dropped_rise, parse_counter
+from hub.mqtt.session import MqttSession
 from hub.store import Store
 from hub.store.health import HealthStore
 
@@ -232,3 +234,12 @@ def test_broker_stats_sets_the_gauge_and_announces_only_a_rise(caplog: pytest.Lo
     assert notices == [("broker_dropped", {"new": 500, "dropped": 500})]
     assert "dropped 500 more messages" in caplog.text
     assert "is not a counter" in caplog.text
+
+
+def test_a_session_takes_one_set_of_extra_subscriptions() -> None:
+    # Only paho's client object is built here; nothing connects.
+    session = MqttSession(MqttConfig(), "test-extra", "campus/s/hub/status", [("campus/s/+/+/+", 1)], lambda m, g: None)
+    stats = BrokerStats()
+    session.subscribe_extra(stats.filters, stats.on_message)
+    with pytest.raises(RuntimeError, match="one set"):
+        session.subscribe_extra(stats.filters, stats.on_message)
