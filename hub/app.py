@@ -39,7 +39,7 @@ from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
 from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
-from hub.ingest.flood import FloodPolicy, MessageCounter
+from hub.ingest.flood import FloodPolicy, MessageCounter, topic_owner
 from hub.ingest.flood_watch import FloodWatch
 from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
 from hub.ingest.writer import MqttIngest
@@ -49,6 +49,7 @@ from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
 from hub.metrics import HubMetrics
 from hub.mqtt.broker_stats import BrokerStats
+from hub.mqtt.topics import Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
 from hub.store.health import HealthStore
@@ -340,6 +341,7 @@ class Hub:
             open_subjects=lambda: self.health_store.open_subjects(FaultKind.FLOODING),
             apply_faults=self.health_store.apply_changes,
             in_maintenance=lambda: {h.device_id for h in self.tracker.all() if h.maintenance},
+            device_of=topic_owner(Topics(config.mqtt.topic_prefix, config.site.id), vendor_routes(config.devices)),
             notify=self.feed.publish,
             registry=self.metrics.registry,
             on_exit=self.store.close_thread_connection,

@@ -1,21 +1,24 @@
 """Per-device message rates and the flooding verdict: cheap counting on the ingest path, pure decisions on top.
 
 The ingest path adds each committed batch's device ids to a `MessageCounter` (one lock per batch, one dict
-increment per message). Every `window_s / BUCKETS` seconds the flood watch takes the counts as one `Bucket` into a
-`RateWindow` of the last `BUCKETS` buckets, and `judge` turns the window into fault changes: a device opens a
-`flooding` fault when its rate over a full window is above its allowed rate, max(floor, multiple x 60 /
-heartbeat_s) messages a minute, and recovers only when every bucket of a full window was at or under it, so a
-rate that hovers near the limit does not open and recover by turns.
+increment per message), and the topics of its dead letters: a device looping on garbage floods as much as one
+looping on readings, and who sent them is worked out once per topic when the counts are taken. Every
+`window_s / BUCKETS` seconds the flood watch takes the counts as one `Bucket` into a `RateWindow` of the last
+`BUCKETS` buckets, and `judge` turns the window into fault changes: a device opens a `flooding` fault when its rate
+over a full window is above its allowed rate, max(floor, multiple x 60 / heartbeat_s) messages a minute, and
+recovers only when every bucket of a full window was at or under it, so a rate that hovers near the limit does not
+open and recover by turns.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 
 from hub.health.faults import FaultChange, FaultKind
+from hub.mqtt.topics import Topics, VendorRoute
 
 # Buckets per window: a rate moves in steps of a sixth of the window, and a tick is cheap even with 10,000 devices.
 BUCKETS = 6
@@ -43,15 +46,42 @@ class MessageCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._topics: Counter[str] = Counter()
 
     def count(self, device_ids: Iterable[str]) -> None:
         with self._lock:
             self._counts.update(device_ids)  # Counter's C loop: about 50 ns a message
 
-    def take(self) -> dict[str, int]:
+    def count_topics(self, topics: Iterable[str]) -> None:
+        """Messages that were not stored as events (dead letters), by topic."""
+        with self._lock:
+            self._topics.update(topics)
+
+    def take(self, device_of: Callable[[str], str | None] = lambda topic: None) -> dict[str, int]:
+        """The counts since the last take, dead letters added to the device `device_of` their topic names."""
         with self._lock:
             counts, self._counts = self._counts, Counter()
+            topics, self._topics = self._topics, Counter()
+        for topic, n in topics.items():
+            device_id = device_of(topic)
+            if device_id is not None:
+                counts[device_id] += n
         return dict(counts)
+
+
+def topic_owner(topics: Topics, vendor: Mapping[str, VendorRoute]) -> Callable[[str], str | None]:
+    """The device id a topic names (a vendor device's exact topic, or the device level of a canonical one),
+    whether or not the message on it made sense; None for a topic that names no device."""
+
+    def owner(topic: str) -> str | None:
+        route = vendor.get(topic)
+        if route is not None:
+            return route.device_id
+        head = topics.base + "/"
+        parts = topic[len(head) :].split("/") if topic.startswith(head) else []
+        return parts[1] if len(parts) == 3 and parts[1] else None
+
+    return owner
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ class FloodWatch:
         open_subjects: Callable[[], set[str]],
         apply_faults: Callable[[list[FaultChange], datetime], Sequence[FaultEvent]],
         in_maintenance: Callable[[], set[str]] = set,
+        device_of: Callable[[str], str | None] = lambda topic: None,
         notify: Notify = lambda kind, data: None,
         registry: CollectorRegistry | None = None,
         on_exit: Callable[[], None] | None = None,
@@ -76,6 +77,7 @@ class FloodWatch:
         self._open_subjects = open_subjects
         self._apply_faults = apply_faults
         self._in_maintenance = in_maintenance
+        self._device_of = device_of
         self._notify = notify
         self._window = RateWindow()
         self._bucket_start = clock.monotonic()
@@ -101,7 +103,7 @@ class FloodWatch:
         """Close the current bucket and judge the window (tests call this directly with a ManualClock)."""
         now = self._clock.monotonic()
         start, self._bucket_start = self._bucket_start, now
-        counts = self._counter.take()
+        counts = self._counter.take(self._device_of)
         if not self._connected() or start < self._hold_until:
             self._window.clear()
             self._shown = []  # no rate is judged now, so none is shown

@@ -228,6 +228,7 @@ class Pipeline:
         outcome.committed = [e for _, e in events]
         if self._rates is not None:
             self._rates.count(e.device_id for _, e in events)
+            self._rates.count_topics(row.topic for row in dead)
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)
         for _, event in events:

@@ -12,15 +12,30 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hub.config import MqttConfig
-from hub.core.clock import ManualClock
+from device_adapters import DeviceKind, Z2MTopic
+from hub.config import HubConfig, MqttConfig
+from hub.core.clock import ManualClock, SystemClock
 from hub.health.faults import FaultKind, FaultState
-from hub.ingest.flood import BUCKETS, Bucket, DeviceRate, FloodPolicy, MessageCounter, RateWindow, judge, top_rates
+from hub.ingest.flood import (
+    BUCKETS,
+    Bucket,
+    DeviceRate,
+    FloodPolicy,
+    MessageCounter,
+    RateWindow,
+    judge,
+    top_rates,
+    topic_owner,
+)
 from hub.ingest.flood_watch import FloodWatch
+from hub.ingest.pipeline import Inbound, Pipeline
+from hub.metrics import HubMetrics
 from hub.mqtt.broker_stats import DROPPED_TOPIC, BrokerStats, dropped_rise, parse_counter
 from hub.mqtt.session import MqttSession
+from hub.mqtt.topics import Topics, VendorRoute
 from hub.store import Store
 from hub.store.health import HealthStore
+from tests.conftest import base_config, topic
 
 POLICY = FloodPolicy(multiple=10, floor_per_min=60, window_s=60)
 
@@ -46,6 +61,21 @@ def test_counter_counts_from_two_threads_and_take_starts_afresh() -> None:
         thread.join(10)
     assert counter.take() == {"a": 1000, "b": 1000, "shared": 2000}
     assert counter.take() == {}
+
+
+def test_dead_letters_count_for_the_device_their_topic_names() -> None:
+    routes = {"zigbee2mqtt/Hall button": VendorRoute("btn-z", DeviceKind.PANIC_BUTTON, Z2MTopic.STATE)}
+    owner = topic_owner(Topics("campus", "s"), routes)
+    assert owner("campus/s/panic_button/btn-1/event") == "btn-1"
+    assert owner("campus/s/anything/btn-1/nonsense") == "btn-1"  # a bad channel is still that device's message
+    assert owner("zigbee2mqtt/Hall button") == "btn-z"
+    assert owner("campus/s/panic_button/btn-1") is None
+    assert owner("campus/other/panic_button/btn-1/event") is None
+    counter = MessageCounter()
+    counter.count(["btn-1"])
+    counter.count_topics(["campus/s/panic_button/btn-1/event"] * 3 + ["zigbee2mqtt/Hall button", "elsewhere"])
+    assert counter.take(owner) == {"btn-1": 4, "btn-z": 1}
+    assert counter.take(owner) == {}
 
 
 def test_window_rates_are_per_minute_with_the_busiest_bucket() -> None:
@@ -122,6 +152,7 @@ class Harness:
             open_subjects=lambda: self.faults.open_subjects(FaultKind.FLOODING),
             apply_faults=self.faults.apply_changes,
             in_maintenance=lambda: self.maintenance,
+            device_of=topic_owner(Topics("campus", "s"), {}),
             notify=lambda kind, data: self.notices.append((kind, data)),
             registry=self.registry,
         )
@@ -193,6 +224,14 @@ def test_watch_judges_nothing_while_disconnected_nor_in_the_window_after_connect
     assert harness.faults_of("btn-1")[0]["state"] == FaultState.RECOVERED
 
 
+def test_watch_counts_a_device_looping_on_garbage(harness: Harness) -> None:
+    for _ in range(BUCKETS):
+        harness.counter.count_topics(["campus/s/temperature/temp-1/telemetry"] * 50)  # dead letters: 300 a minute
+        harness.bucket()
+    (fault,) = harness.faults_of("temp-1")
+    assert fault["summary"] == "sending 300 msg/min over 60 s; allowed 120 msg/min"
+
+
 def test_watch_opens_nothing_for_a_device_in_planned_maintenance(harness: Harness) -> None:
     harness.maintenance = {"btn-1"}
     for _ in range(BUCKETS):
@@ -243,3 +282,22 @@ def test_a_session_takes_one_set_of_extra_subscriptions() -> None:
     session.subscribe_extra(stats.filters, stats.on_message)
     with pytest.raises(RuntimeError, match="one set"):
         session.subscribe_extra(stats.filters, stats.on_message)
+
+
+def test_the_pipeline_counts_what_it_committed_events_and_dead_letters_alike(tmp_path: Path) -> None:
+    config = HubConfig.model_validate(base_config(tmp_path, 1883, None))
+    store = Store(tmp_path / "hub.db", SystemClock())
+    store.open()
+    counter = MessageCounter()
+    pipeline = Pipeline(config, store, HubMetrics(), rates=counter)
+    now = datetime.now(UTC)
+    batch = [
+        Inbound(topic("temperature", "temp-1", "telemetry"), b'{"celsius": 21}', 1, 1, now, 1.0),
+        Inbound(topic("temperature", "temp-1", "telemetry"), b"garbage", 1, 2, now, 2.0),
+        Inbound(topic("panic_button", "btn-1", "status"), b"online", 1, 3, now, 3.0),
+    ]
+    outcome = pipeline.process(batch)
+    assert (outcome.events, outcome.dead_letters) == (2, 1)
+    owner = topic_owner(Topics(config.mqtt.topic_prefix, config.site.id), {})
+    assert counter.take(owner) == {"temp-1": 2, "btn-1": 1}
+    store.close_thread_connection()
