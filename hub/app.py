@@ -40,6 +40,8 @@ from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
 from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
+from hub.ingest.flood import FloodPolicy, MessageCounter, topic_owner
+from hub.ingest.flood_watch import FloodWatch
 from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
 from hub.ingest.writer import MqttIngest
 from hub.integrations.ha_discovery import HomeAssistant, alarm_device, alarmed_devices
@@ -47,6 +49,8 @@ from hub.integrations.influx import InfluxCollector, InfluxSink
 from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
 from hub.metrics import HubMetrics
+from hub.mqtt.broker_stats import BrokerStats
+from hub.mqtt.topics import Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
 from hub.store.health import HealthStore
@@ -191,9 +195,16 @@ class Hub:
         self.metrics.watch_paths(self.paths.snapshot)
 
     def init_ingest(self) -> None:
-        """The pipeline (parse, store, raise alarms, health) and the MQTT session that feeds it."""
-        self.pipeline = Pipeline(self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater)
+        """The pipeline (parse, store, raise alarms, health), the MQTT session that feeds it, the flood watch and the
+        broker's own dropped-message counter."""
+        rates = MessageCounter()  # committed messages per device; the flood watch judges them
+        self.pipeline = Pipeline(
+            self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater, rates=rates
+        )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
+        self.flood = self._flood_watch(self.config, rates)
+        self.broker_stats = BrokerStats(self.feed.publish, registry=self.metrics.registry)
+        self.ingest.session.subscribe_extra(self.broker_stats.filters, self.broker_stats.on_message)
 
     def init_video(self) -> None:
         """Scheduled camera checks, and evidence snapshots grabbed when an alarm opens."""
@@ -326,6 +337,7 @@ class Hub:
         for optional in (self.influx, self.homeassistant, self.escalation_webhook):
             if optional is not None:
                 self.worker_registry.add(optional.worker)
+        self.worker_registry.add(self.flood.worker)
         # Start order: the views for others (so they see everything), forwarding (undelivered alarms from before a
         # restart go first), then ingest, then the timers, then the worker supervisor. Stop order is the reverse:
         # the supervisor first (it must not restart what is being stopped), timers, ingest (its last commit and
@@ -337,6 +349,7 @@ class Hub:
             *([self.failover] if self.failover is not None else []),
             self.evidence,
             self.ingest,
+            self.flood,
             self.watcher,
             self.duty_reminder,
             self.cameras,
@@ -383,6 +396,25 @@ class Hub:
     @property
     def mqtt_connected(self) -> bool:
         return self.ingest.connected
+
+    def _flood_watch(self, config: HubConfig, rates: MessageCounter) -> FloodWatch:
+        flooding = config.flooding
+        watch = FloodWatch(
+            rates,
+            FloodPolicy(flooding.multiple, flooding.floor_per_min, flooding.window_s),
+            {d.id: d.heartbeat_s for d in config.devices},
+            self.clock,
+            connected=lambda: self.ingest.connected,
+            open_subjects=lambda: self.health_store.open_subjects(FaultKind.FLOODING),
+            apply_faults=self.health_store.apply_changes,
+            in_maintenance=lambda: {h.device_id for h in self.tracker.all() if h.maintenance},
+            device_of=topic_owner(Topics(config.mqtt.topic_prefix, config.site.id), vendor_routes(config.devices)),
+            notify=self.feed.publish,
+            registry=self.metrics.registry,
+            on_exit=self.store.close_thread_connection,
+        )
+        self.ingest.add_connect_listener(watch.connected)
+        return watch
 
     @staticmethod
     def _trouble_outbox(config: HubConfig) -> TroubleOutbox | None:

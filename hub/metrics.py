@@ -106,6 +106,12 @@ class HubMetrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
             registry=r,
         )
+        self.ingest_lag = Histogram(
+            "campus_hub_ingest_lag_seconds",
+            "From the oldest message of an ingest batch being received to the batch being committed.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=r,
+        )
 
     def watch_outbox(self, depth: Callable[[], dict[str, int]], endpoints: list[str]) -> None:
         self.registry.register(

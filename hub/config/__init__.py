@@ -4,8 +4,8 @@ One module per section, as the YAML file reads: `site`, `mqtt` (with TLS), `stor
 `health` (health, sla, reports), `video` (video, recordings), `forwarding` (HTTP and DC-09 endpoints), `api`
 (tokens and roles), `alarms` (alarm rules and incident duties), `devices` (an entry, its location and camera
 source), `integrations` (influx, homeassistant), `supervision` (restart and exit limits of the alarm path's
-workers); `registry` checks the device list as a whole and `root` holds
-`HubConfig`, the whole file. `base` is what they share.
+workers), `flooding` (when a device's message rate is a fault); `registry` checks the device list as a whole and
+`root` holds `HubConfig`, the whole file. `base` is what they share.
 
 Every model forbids unknown keys and documents every field. Secrets are `SecretStr`; they may come from
 the YAML file, from `CAMPUS_HUB__SECTION__KEY` environment variables, or from a file named by
@@ -21,6 +21,7 @@ from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig, ApiToken, Role
 from hub.config.base import ENV_PREFIX, IdStr, Path_, StrictModel, key_text
 from hub.config.devices import CameraSource, DeviceConfig, FileSource, HttpSnapshotSource, Location, StreamSource
+from hub.config.flooding import FloodingConfig
 from hub.config.forwarding import Dc09Code, Dc09Endpoint, Endpoint, ForwardingConfig, HttpEndpoint
 from hub.config.health import MAX_RECOVERY_HOURS, EscalationWebhook, HealthConfig, ReportsConfig, SlaConfig
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
@@ -48,6 +49,7 @@ __all__ = [
     "Endpoint",
     "EscalationWebhook",
     "FileSource",
+    "FloodingConfig",
     "ForwardingConfig",
     "HealthConfig",
     "HomeAssistantConfig",

@@ -10,6 +10,7 @@ from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig
 from hub.config.base import ENV_PREFIX, StrictModel, key_text
 from hub.config.devices import DeviceConfig
+from hub.config.flooding import FloodingConfig
 from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings
 from hub.config.health import HealthConfig, ReportsConfig, SlaConfig
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
@@ -30,6 +31,9 @@ class HubConfig(StrictModel):
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention policy.")
     sla: SlaConfig = Field(default_factory=SlaConfig, description="Recovery-time rule.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Device health judgement.")
+    flooding: FloodingConfig = Field(
+        default_factory=FloodingConfig, description="Devices sending far more messages than their heartbeat implies."
+    )
     reports: ReportsConfig = Field(default_factory=ReportsConfig, description="Uptime reports for the bureau.")
     recordings: RecordingsConfig = Field(
         default_factory=RecordingsConfig, description="Camera recording retention checks."

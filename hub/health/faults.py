@@ -23,6 +23,7 @@ class FaultKind(StrEnum):
     CAMERA_CHECK = "camera_check"
     FORWARDING_PATH_DOWN = "forwarding_path_down"
     RETENTION_SHORTFALL = "retention_shortfall"
+    FLOODING = "flooding"  # a device sends far more messages than its heartbeat implies
     INSPECTION = "inspection"
 
 

@@ -22,6 +22,7 @@ from hub.config import DeviceConfig, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.health.model import Transition
 from hub.health.updater import HealthUpdater
+from hub.ingest.flood import MessageCounter
 from hub.ingest.replay import Delivery, ReplayMark, fingerprint, replay_mark, self_identified
 from hub.metrics import HubMetrics
 from hub.mqtt.topics import Topics, vendor_routes
@@ -96,8 +97,10 @@ class Pipeline:
         *,
         clock: Clock | None = None,
         health: HealthUpdater | None = None,
+        rates: MessageCounter | None = None,
     ) -> None:
         self._config = config
+        self._rates = rates  # committed messages per device, for the flood watch
         self._store = store
         self._metrics = metrics
         self._clock = clock or SystemClock()
@@ -226,6 +229,9 @@ class Pipeline:
             outcome.transitions, outcome.faults = applied.transitions, applied.faults
         # Only what was committed updates memory and counters.
         outcome.committed = [e for _, e in events]
+        if self._rates is not None:
+            self._rates.count(e.device_id for _, e in events)
+            self._rates.count_topics(row.topic for row in dead)
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)
         for _, event in events:

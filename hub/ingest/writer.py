@@ -150,6 +150,7 @@ class MqttIngest:
         if outcome is None:
             return 0.0  # stopping with an uncommitted batch: not acknowledged, so the broker resends it
         self.session.ack(batch)
+        self._metrics.ingest_lag.observe(self._clock.monotonic() - first.received_mono)  # the batch's oldest
         self._metrics.ingest_queue.set(self._queue.qsize())
         try:
             self._on_committed(outcome)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from device_adapters import DeviceFormat
 from device_adapters.base import DeviceKind
 from hub.config import DeviceConfig, HubConfig
+from hub.mqtt.broker_stats import DROPPED_TOPIC
 from hub.mqtt.topics import Topics, vendor_topics
 
 DEFAULT_PASSWORD_FILE = "/etc/mosquitto/campus-hub.passwd"  # noqa: S105 - a path, not a password
@@ -120,6 +121,7 @@ def acl_for(
                 readwrite=tuple(f"{base}/#" for base in sorted(z2m_bases)),
             ),
         )
+    hub_read.append(DROPPED_TOPIC)  # the broker's count of messages it dropped (`$SYS` needs naming outright)
     if config.homeassistant.enabled:
         hub_write.append(f"{config.homeassistant.discovery_prefix}/#")
     hub = AclUser(

@@ -253,3 +253,50 @@ class MqttSession:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._on_message_cb(msg, self._generation)
+
+    # --- extra subscriptions -----------------------------------------------------------------------------------
+
+    def subscribe_extra(self, filters: Sequence[tuple[str, int]], on_message: Callable[[str, bytes], None]) -> None:
+        """Also subscribe to `filters` (at QoS 0, so nothing of theirs waits for an ack) on every connect, their
+        messages to `on_message(topic, payload)` on paho's thread instead of the session's handler. Call once,
+        before `start()`.
+
+        They go in a SUBACK of their own, after the session's: a broker that refuses them costs a warning, never
+        the device subscriptions or the connected state (Mosquitto grants `$SYS` whatever its ACL says and then
+        delivers only what the ACL lets the user read).
+        """
+        if self._client.on_subscribe != self._on_subscribe:
+            raise RuntimeError("subscribe_extra: one set of extra subscriptions per session")
+        extra = [(topic, 0) for topic, _ in filters]
+        mids: set[int] = set()
+
+        def deliver(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+            on_message(msg.topic, bytes(msg.payload))
+
+        def subscribe() -> None:
+            result, mid = self._client.subscribe(extra)
+            if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                mids.add(mid)
+            else:
+                log.warning("MQTT: subscribing to %s failed to go out: %s", [t for t, _ in extra], result)
+
+        def on_subscribe(
+            client: mqtt.Client,
+            userdata: object,
+            mid: int,
+            reason_codes: list[ReasonCode],
+            properties: Properties | None,
+        ) -> None:
+            # The session's own handler would take this SUBACK for a (re)connect and run the listeners again.
+            if mid not in mids:
+                self._on_subscribe(client, userdata, mid, reason_codes, properties)
+                return
+            mids.discard(mid)
+            refused = [t for (t, _), code in zip(extra, reason_codes, strict=False) if code.is_failure]
+            if refused:
+                log.warning("MQTT: subscription to %s refused (%s); going on without it", refused, reason_codes)
+
+        for topic, _ in extra:
+            self._client.message_callback_add(topic, deliver)
+        self._client.on_subscribe = on_subscribe
+        self.add_connect_listener(subscribe)

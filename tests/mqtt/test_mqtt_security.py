@@ -316,7 +316,8 @@ def test_plan_gives_each_device_its_own_topics_and_the_hub_read_access(tmp_path:
     base = f"{PREFIX}/{SITE}"
     hub = plan.user(HUB_USER)
     assert plan.users[0] is hub
-    assert hub.read == (f"{base}/+/+/+",)  # also covers camera/{id}/health
+    # The device filter also covers camera/{id}/health; `#` never matches `$SYS`, so the counter is named.
+    assert hub.read == (f"{base}/+/+/+", "$SYS/broker/publish/messages/dropped")
     assert hub.write == (f"{base}/hub/#",)  # cam-1 has no source: the hub does not check it, so never writes its health
     assert hub.readwrite == ()
     button = plan.user("btn-1")
@@ -346,8 +347,9 @@ def test_plan_for_vendor_devices_home_assistant_and_checked_cameras(tmp_path: Pa
         f"tele/{TASMOTA}/SENSOR",
         f"tele/{TASMOTA}/LWT",
         f"tele/{TASMOTA}/STATE",
+        "$SYS/broker/publish/messages/dropped",
     )
-    assert set(hub.read[1:]) == {t for d in config.devices for t in vendor_topics(d)}
+    assert set(hub.read[1:-1]) == {t for d in config.devices for t in vendor_topics(d)}
     z2m = plan.user("zigbee2mqtt")
     assert z2m.readwrite == ("zigbee2mqtt/#",)
     assert "btn-z" in z2m.comment
@@ -432,6 +434,8 @@ def test_hub_over_tls_with_password_and_certificate_forwards_a_press(
     for part in ("'homeassistant/", f"'{PREFIX}/{SITE}/hub/status'", f"'{PREFIX}/{SITE}/hub/device/btn-1/alarm'"):
         assert wait_until(functools.partial(broker_saw, secured, "Received", hub_id, part), 5), part
     assert f"Denied PUBLISH from {hub_id}" not in broker_log(secured)
+    # ... and so is the broker's dropped-messages counter it watches (retained, so it comes on subscribing).
+    assert wait_until(lambda: hub.broker_stats.dropped == 0, 15), broker_log(secured)[-2000:]
 
     with httpx.Client(
         base_url=f"http://127.0.0.1:{hub.api_port}", headers={"Authorization": f"Bearer {TOKENS['admin']}"}, timeout=5

@@ -220,9 +220,10 @@
     loadCameras();
     window.setInterval(reload, 60 * 1000);
     connectFeed((notice) => {
-      if (["sla_warning", "escalation", "retention_warning"].includes(notice.kind)) {
+      if (["sla_warning", "escalation", "retention_warning", "broker_dropped"].includes(notice.kind)) {
         const d = notice.data || {};
-        notices.prepend(h("div", { class: "notice n-" + notice.kind }, fmtTime(notice.at), " ", label("notice_", notice.kind), " · ", d.subject || d.camera_id || "", " ", d.note || d.type || ""));
+        const note = notice.kind === "broker_dropped" ? t("broker_dropped_note", d) : d.note || d.type || "";
+        notices.prepend(h("div", { class: "notice n-" + notice.kind }, fmtTime(notice.at), " ", label("notice_", notice.kind), " · ", d.subject || d.camera_id || "", " ", note));
         notices.hidden = false;
       }
       if (notice.kind.startsWith("camera") || notice.kind === "retention_warning") loadCameras();
