@@ -51,7 +51,7 @@ def describe(source: CameraSource) -> dict[str, str]:
     """The source as the API shows it: its kind and a URL or path without credentials."""
     if isinstance(source, FileSource):
         return {"kind": source.kind, "path": str(source.path)}
-    return {"kind": source.kind, "url": redact_url(str(source.url))}
+    return {"kind": source.kind, "url": redact_url(strip_credentials(str(source.url))[0])}
 
 
 def strip_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
