@@ -37,6 +37,7 @@ from hub.health.liveness import Liveness
 from hub.health.maintenance import MaintenanceScheduler
 from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
+from hub.health.store_guard import StoreGuard
 from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
 from hub.ingest.pipeline import BatchOutcome, Pipeline, device_snapshot
@@ -51,6 +52,7 @@ from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
+from hub.store.space import StoreSpace
 from hub.web.app import create_api
 from hub.web.console import Console
 from hub.web.context import ApiContext
@@ -104,6 +106,8 @@ class Hub:
         config = self.config
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
+        # The reserve beside the database, given up for alarms when the disk fills (see hub.store.space).
+        self.store_space = StoreSpace(self.store, config.storage.reserve_mb)
         self.health_store = HealthStore(
             self.store,
             config.sla.recovery_hours,
@@ -188,7 +192,9 @@ class Hub:
 
     def init_ingest(self) -> None:
         """The pipeline (parse, store, raise alarms, health) and the MQTT session that feeds it."""
-        self.pipeline = Pipeline(self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater)
+        self.pipeline = Pipeline(
+            self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater, space=self.store_space
+        )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
 
     def init_video(self) -> None:
@@ -258,6 +264,17 @@ class Hub:
             interval_s=config.health.check_interval_s,
             escalate=self._escalate,
             notify=self.feed.publish,
+            updater=self.health_updater,  # it repairs the health bookkeeping the pipeline could not save
+        )
+        # A full or failing disk: room for alarms, the store_degraded fault (a trouble to the centres), recovery.
+        self.store_guard = StoreGuard(
+            self.store,
+            self.store_space,
+            self.clock,
+            interval_s=config.storage.space_check_s,
+            open_subjects=lambda: self.health_store.open_subjects(FaultKind.STORE_DEGRADED),
+            apply_faults=self.health_store.apply_changes,
+            notify=self.feed.publish,
         )
         # Planned windows put devices into the maintenance state while they run (and out when they end).
         self.maintenance = MaintenanceScheduler(
@@ -308,7 +325,7 @@ class Hub:
         for alarm_path in [self.ingest.worker, *(w.worker for w in self.workers), *failover]:
             self.worker_registry.add(alarm_path, critical=True)
         timers = (self.watcher, self.maintenance, self.recordings, self.purger, self.uptime, self.duty_reminder)
-        for timer in (self.supervisor, self.liveness, *timers):
+        for timer in (self.supervisor, self.liveness, self.store_guard, *timers):
             self.worker_registry.add(timer.worker)
         for optional in (self.influx, self.homeassistant, self.escalation_webhook):
             if optional is not None:
@@ -318,6 +335,7 @@ class Hub:
         # commit and acks), forwarding, views; the liveness mark last (see `stop`).
         views: list[Service | None] = [self.influx, self.homeassistant]
         self._services: list[Service] = [
+            self.store_guard,  # first: the reserve is in place before anything else writes
             *(s for s in views if s is not None),
             *self.workers,
             *([self.failover] if self.failover is not None else []),

@@ -24,6 +24,7 @@ class FaultKind(StrEnum):
     FORWARDING_PATH_DOWN = "forwarding_path_down"
     RETENTION_SHORTFALL = "retention_shortfall"
     INSPECTION = "inspection"
+    STORE_DEGRADED = "store_degraded"  # the hub's own store cannot write (disk full, I/O error); subject `hub`
 
 
 class FaultState(StrEnum):

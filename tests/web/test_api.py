@@ -163,7 +163,7 @@ def test_healthz_reports_mqtt_and_store(tmp_path: Path, broker: Mosquitto, start
     with _client(hub, None) as anon:
         ok = anon.get("/healthz")
         assert ok.status_code == 200
-        assert ok.json() == {"status": "ok", "mqtt_connected": True, "store_writable": True}
+        assert ok.json() == {"status": "ok", "mqtt_connected": True, "store_writable": True, "store": "ok"}
         broker.stop()
         assert wait_until(lambda: not hub.mqtt_connected, 10)
         down = anon.get("/healthz")
