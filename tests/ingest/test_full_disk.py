@@ -7,6 +7,7 @@ The filesystem is a real tmpfs of a few MB (tests.smalldisk; skipped with the re
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,50 @@ def test_presses_get_out_of_a_full_disk_and_telemetry_is_shed(
         assert wait_until(lambda: hub.store.count("events") > before, 10.0), "telemetry is not stored again"
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
         assert hub.health_store.list_faults(subject="hub")[0]["state"] == "recovered"
+    finally:
+        presser.close()
+        flood.stop()
+
+
+def test_presses_on_a_disk_with_no_room_at_all_get_out_once_it_grows(
+    small_disk: Path, tmp_path: Path, broker: Mosquitto, receiver: Receiver, start_hub: HubFactory
+) -> None:
+    """No reserve and not a byte free: the presses wait, unacknowledged, and each goes out once when space
+    returns; the telemetry around them is shed meanwhile."""
+    raw = base_config(tmp_path, broker.port, receiver.url)
+    raw["storage"] = {"path": str(small_disk / "hub.db"), "reserve_mb": 0, "space_check_s": 0.1}
+    raw["forwarding"]["endpoints"][0]["troubles"] = True
+    raw["devices"] += [
+        {"id": b, "kind": "panic_button", "name": f"button {b}", "location": {"building": "B", "floor": "2", "room": b}}
+        for b in BUTTONS
+    ]
+    hub = start_hub(raw)
+    with sqlite3.connect(small_disk / "hub.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty WAL: every write needs new room
+    filler = fill(small_disk, leave=0)
+    flood = Flood(broker.port)
+    presser = Publisher(broker.port, client_id="buttons")
+    try:
+        assert wait_until(lambda: hub.store.degraded is StoreDegraded.FULL, 30.0), "the full disk went unnoticed"
+        for button in BUTTONS:
+            presser.publish(topic("panic_button", button, "event"), {"pressed": True, "seq": 1})
+        # Nothing can be written, so nothing is raised (an alarm is forwarded only once it is committed)...
+        assert not receiver.state.wait_for(1, timeout=1.0)
+        assert hub.store.count("alarms") == 0
+        # ...and once there is room, every press goes out, once.
+        filler.unlink()
+        remount(small_disk, "32m")
+        assert wait_until(lambda: len(receiver.state.unique_alarm_ids()) == len(BUTTONS), 20.0), (
+            f"{len(receiver.state.unique_alarm_ids())} of {len(BUTTONS)} presses reached 110 after the disk grew"
+        )
+        assert hub.store.count("alarms") == len(BUTTONS)
+        shed = hub.metrics.registry.get_sample_value("campus_hub_messages_shed_total", {"reason": "store_full"})
+        assert shed is not None
+        assert shed > 0
+        assert wait_until(lambda: hub.store.degraded is None, 10.0)
+        # The centres heard of the outage, and of its end, once each.
+        assert wait_until(lambda: len(_troubles(receiver, "trouble_restore")) == 1, 10.0)
+        assert len(_troubles(receiver, "trouble")) == 1
     finally:
         presser.close()
         flood.stop()
