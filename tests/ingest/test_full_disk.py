@@ -83,6 +83,9 @@ def test_presses_get_out_of_a_full_disk_and_telemetry_is_shed(
         assert trouble["subject"] == "hub"
         assert trouble["device"] is None
 
+        # The console's banner notice.
+        assert {"reason": "full"} in [dict(e.data) for e in hub.feed.recent(500) if e.kind == "store_degraded"]
+
         health = httpx.get(f"{url}/healthz", timeout=5)
         assert health.status_code == 503
         assert health.json()["store"] == "full"
@@ -113,6 +116,7 @@ def test_presses_get_out_of_a_full_disk_and_telemetry_is_shed(
         assert wait_until(lambda: hub.store.count("events") > before, 10.0), "telemetry is not stored again"
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
         assert hub.health_store.list_faults(subject="hub")[0]["state"] == "recovered"
+        assert any(e.kind == "store_recovered" for e in hub.feed.recent(500))
     finally:
         presser.close()
         flood.stop()
