@@ -275,6 +275,7 @@ class Hub:
             open_subjects=lambda: self.health_store.open_subjects(FaultKind.STORE_DEGRADED),
             apply_faults=self.health_store.apply_changes,
             notify=self.feed.publish,
+            absent=self.tracker.hub_absent,
         )
         # Planned windows put devices into the maintenance state while they run (and out when they end).
         self.maintenance = MaintenanceScheduler(

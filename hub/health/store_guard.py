@@ -48,6 +48,7 @@ class StoreGuard:
         open_subjects: Callable[[], set[str]],
         apply_faults: ApplyFaults,
         notify: Notify,
+        absent: Callable[[datetime, datetime], None] = lambda start, end: None,
     ) -> None:
         self._store = store
         self._space = space
@@ -56,6 +57,8 @@ class StoreGuard:
         self._open_subjects = open_subjects
         self._apply_faults = apply_faults
         self._notify = notify
+        self._absent = absent  # told the span the store was degraded: the devices' shed messages were not silence
+        self._since: datetime | None = None
         self._fault_open: bool | None = None  # unknown until read from the store
         self.worker = Worker("store-guard", self._tick, on_thread_exit=store.close_thread_connection)
 
@@ -81,12 +84,16 @@ class StoreGuard:
             if not self._space.has_reserve():
                 self._space.ensure_reserve()
             return
+        if self._since is None:
+            self._since = self._clock.now()
         self._space.free_for_alarms()
         if not self._fault_open:
             self._notify("store_degraded", {"reason": reason.value})
             self._set_fault(True, SUMMARIES[reason])
         if self._space.probe() and self._space.ensure_reserve():
             self._store.mark_writable()
+            self._absent(self._since, self._clock.now())
+            self._since = None
             self._notify("store_recovered", {"was": reason.value})
             self._set_fault(False, "the store can write again")
 

@@ -40,6 +40,7 @@ class HealthWatcher:
     ) -> None:
         # The pipeline's updater when given, so the events it kept for repair are seen here.
         self._updater = updater or HealthUpdater(tracker, health_store, store)
+        self._store = store
         self._health = health_store
         self._clock = clock
         self._warn_at = list(warn_at)
@@ -75,6 +76,10 @@ class HealthWatcher:
         return result.faults
 
     def check_devices(self, now: datetime) -> list[FaultEvent]:
+        if self._store.degraded is not None:
+            # Telemetry is shed while the store cannot write, so silence now is not the devices'; the store guard
+            # marks the span as the hub's absence when it recovers.
+            return []
         result = self._updater.update(lambda tracker: tracker.plan_time(now), now)
         if result is None:
             return []

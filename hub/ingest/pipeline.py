@@ -285,9 +285,12 @@ class Pipeline:
         try:
             with savepoint(conn, "health_bookkeeping"):
                 pending.save(conn, self._clock.now())
-        except Exception:
+        except Exception as exc:
             if not conn.in_transaction:
                 raise  # SQLite ended the whole transaction (disk full, I/O error): the batch fails with the cause
+            reason = store_failure(exc)
+            if reason is not None:
+                self._store.mark_degraded(reason)  # the disk, not the health table: telemetry must hold back
             pending.discard()
             self._metrics.health_bookkeeping_failures.inc()
             log.exception("ingest: health bookkeeping failed; the batch commits without it, to be repaired")
