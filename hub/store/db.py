@@ -110,7 +110,7 @@ class Database:
         # Set when a write fails because the disk is full or failing; cleared only by `mark_writable` (the space
         # guard's probe), so writers that would fill the disk again hold back until there is room.
         self._degraded: StoreDegraded | None = None
-        self._degraded_changed = threading.Condition()
+        self._degraded_lock = threading.Lock()
 
     def ensure_schema(self, script: str) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements (the store's and those of components with tables of their own)."""
@@ -163,24 +163,16 @@ class Database:
         return self._degraded
 
     def mark_degraded(self, reason: StoreDegraded) -> None:
-        with self._degraded_changed:
+        with self._degraded_lock:
             if self._degraded is None:
                 log.error("store: degraded (%s); alarms only until there is room again", reason.value)
             self._degraded = reason
-            self._degraded_changed.notify_all()
 
     def mark_writable(self) -> None:
-        with self._degraded_changed:
+        with self._degraded_lock:
             if self._degraded is not None:
                 log.warning("store: writable again (was %s)", self._degraded.value)
             self._degraded = None
-            self._degraded_changed.notify_all()
-
-    def wait_degraded(self, timeout: float) -> StoreDegraded | None:
-        """Wait up to `timeout` for the store to be degraded (the space guard's wait between probes)."""
-        with self._degraded_changed:
-            self._degraded_changed.wait_for(lambda: self._degraded is not None, timeout)
-            return self._degraded
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
