@@ -51,6 +51,9 @@ DEFAULT_CODES: dict[str, Code] = {
     "camera_check": Code(380, "UT", "UJ"),  # a camera's picture check failed: a sensor trouble on its zone
     "retention_shortfall": Code(300, "YX", "YZ"),  # system trouble / service required, zone 0
     "forwarding_path_down": Code(354, "YC", "YK"),  # failure to communicate with another centre, zone 0
+    # The hub cannot store (disk full, I/O error): Contact ID 300 system trouble; SIA IA/IR equipment failure
+    # condition / restoral, zone 0.
+    "store_degraded": Code(300, "IA", "IR"),
 }
 ALARM_KINDS = frozenset(k.value for k in AlarmKind)
 # Contact ID 140 "general alarm", SIA UA "untyped zone alarm": a kind the centre has no code for still arrives.

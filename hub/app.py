@@ -38,6 +38,7 @@ from hub.health.liveness import Liveness
 from hub.health.maintenance import MaintenanceScheduler
 from hub.health.model import HealthTracker
 from hub.health.recordings import RecordingsWatcher
+from hub.health.store_guard import StoreGuard
 from hub.health.updater import HealthUpdater
 from hub.health.watch import HealthWatcher, announce_health, escalation_payload
 from hub.ingest.flood import FloodPolicy, MessageCounter, topic_owner
@@ -56,6 +57,7 @@ from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
+from hub.store.space import StoreSpace
 from hub.web.app import create_api
 from hub.web.console import Console
 from hub.web.context import ApiContext
@@ -111,6 +113,8 @@ class Hub:
         config = self.config
         self.store = Store(config.storage.path, self.clock)
         self.store.open()
+        # The reserve beside the database, given up for alarms when the disk fills (see hub.store.space).
+        self.store_space = StoreSpace(self.store, config.storage.reserve_mb)
         self.health_store = HealthStore(
             self.store,
             config.sla.recovery_hours,
@@ -199,7 +203,13 @@ class Hub:
         broker's own dropped-message counter."""
         rates = MessageCounter()  # committed messages per device; the flood watch judges them
         self.pipeline = Pipeline(
-            self.config, self.store, self.metrics, clock=self.clock, health=self.health_updater, rates=rates
+            self.config,
+            self.store,
+            self.metrics,
+            clock=self.clock,
+            health=self.health_updater,
+            rates=rates,
+            space=self.store_space,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -273,6 +283,18 @@ class Hub:
             interval_s=config.health.check_interval_s,
             escalate=self._escalate,
             notify=self.feed.publish,
+            updater=self.health_updater,  # it repairs the health bookkeeping the pipeline could not save
+        )
+        # A full or failing disk: room for alarms, the store_degraded fault (a trouble to the centres), recovery.
+        self.store_guard = StoreGuard(
+            self.store,
+            self.store_space,
+            self.clock,
+            interval_s=config.storage.space_check_s,
+            open_subjects=lambda: self.health_store.open_subjects(FaultKind.STORE_DEGRADED),
+            apply_faults=self.health_store.apply_changes,
+            notify=self.feed.publish,
+            absent=self.tracker.hub_absent,
         )
         # Planned windows put devices into the maintenance state while they run (and out when they end).
         self.maintenance = MaintenanceScheduler(
@@ -332,7 +354,7 @@ class Hub:
             self.worker_registry.add(alarm_path, critical=True)
         self.worker_registry.add(self.worker_supervisor.worker, critical=True)
         timers = (self.watcher, self.maintenance, self.recordings, self.purger, self.uptime, self.duty_reminder)
-        for timer in (self.supervisor, self.liveness, *timers):
+        for timer in (self.supervisor, self.liveness, self.store_guard, *timers):
             self.worker_registry.add(timer.worker)
         for optional in (self.influx, self.homeassistant, self.escalation_webhook):
             if optional is not None:
@@ -344,6 +366,7 @@ class Hub:
         # acks), forwarding, views; the liveness mark last (see `stop`).
         views: list[Service | None] = [self.influx, self.homeassistant]
         self._services: list[Service] = [
+            self.store_guard,  # first: the reserve is in place before anything else writes
             *(s for s in views if s is not None),
             *self.workers,
             *([self.failover] if self.failover is not None else []),

@@ -92,6 +92,17 @@ class HubMetrics:
             ["endpoint"],
             registry=r,
         )
+        self.messages_shed = Counter(
+            "campus_hub_messages_shed",
+            "MQTT messages acknowledged without being stored, to keep the store's room for alarms.",
+            ["reason"],
+            registry=r,
+        )
+        self.health_bookkeeping_failures = Counter(
+            "campus_hub_health_bookkeeping_failures",
+            "Ingest batches committed without their health bookkeeping, which was repaired later.",
+            registry=r,
+        )
         self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
         self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
         self.worker_restarts = Counter(

@@ -15,6 +15,19 @@ class StorageConfig(StrictModel):
     """The embedded store."""
 
     path: Path = Field(default=Path("campus-hub.db"), description="SQLite file; relative to the config file's folder.")
+    reserve_mb: float = Field(
+        default=8.0,
+        ge=0,
+        le=1024,
+        description="Space kept in a file beside the database (<path>.reserve) and given up for alarms when the"
+        " disk fills; 0 keeps none.",
+    )
+    space_check_s: float = Field(
+        default=5.0,
+        ge=0.05,
+        le=300,
+        description="While the store cannot write (disk full, I/O error), how often to probe for recovery, seconds.",
+    )
 
 
 class RetentionConfig(StrictModel):

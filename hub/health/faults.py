@@ -25,6 +25,7 @@ class FaultKind(StrEnum):
     RETENTION_SHORTFALL = "retention_shortfall"
     FLOODING = "flooding"  # a device sends far more messages than its heartbeat implies
     INSPECTION = "inspection"
+    STORE_DEGRADED = "store_degraded"  # the hub's own store cannot write (disk full, I/O error); subject `hub`
 
 
 class FaultState(StrEnum):

@@ -1,6 +1,6 @@
 """The health watcher: a thin timer around the pure decisions. Silent devices go offline (3 missed heartbeats,
 checked by the clock, not only when a message arrives) and open faults are warned about, then escalated at
-their deadline."""
+their deadline. Each tick also repairs the health bookkeeping of ingest batches whose health save failed."""
 
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ class HealthWatcher:
         interval_s: float,
         escalate: Escalate,
         notify: Notify = lambda kind, data: None,
+        updater: HealthUpdater | None = None,
     ) -> None:
-        self._updater = HealthUpdater(tracker, health_store, store)
+        # The pipeline's updater when given, so the events it kept for repair are seen here.
+        self._updater = updater or HealthUpdater(tracker, health_store, store)
+        self._store = store
         self._health = health_store
         self._clock = clock
         self._warn_at = list(warn_at)
@@ -59,11 +62,24 @@ class HealthWatcher:
     def run_once(self) -> list[FaultEvent]:
         """One check at the clock's now (tests call this directly with a ManualClock)."""
         now = self._clock.now()
-        events = self.check_devices(now)
+        events = self.repair(now)
+        events += self.check_devices(now)
         self.check_deadlines(now)
         return events
 
+    def repair(self, now: datetime) -> list[FaultEvent]:
+        """Save again the health changes of events whose save failed inside their ingest batch."""
+        result = self._updater.repair(now)
+        if result is None:
+            return []
+        announce_health(self._notify, result.transitions, result.faults)
+        return result.faults
+
     def check_devices(self, now: datetime) -> list[FaultEvent]:
+        if self._store.degraded is not None:
+            # Telemetry is shed while the store cannot write, so silence now is not the devices'; the store guard
+            # marks the span as the hub's absence when it recovers.
+            return []
         result = self._updater.update(lambda tracker: tracker.plan_time(now), now)
         if result is None:
             return []

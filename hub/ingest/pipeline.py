@@ -1,7 +1,10 @@
 """One ingest batch in one transaction: route and parse each message, store events and dead letters, raise alarms.
 
 Parsing happens before the transaction, so the write lock is held only for inserts. A payload that does not
-parse becomes a dead-letter row; nothing here raises for bad input.
+parse becomes a dead-letter row; nothing here raises for bad input. The health bookkeeping is saved in a savepoint:
+if it fails, the events and alarms still commit and the bookkeeping is repaired later. While the store cannot
+write (disk full, I/O error), only alarm-relevant messages are stored, in small transactions of their own, after
+the room the hub can free is freed; the rest are shed (acknowledged without storing, and counted).
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ from device_adapters.base import DeadLetterReason
 from hub.config import DeviceConfig, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.health.model import Transition
-from hub.health.updater import HealthUpdater
+from hub.health.updater import HealthUpdater, PendingPlan
 from hub.ingest.flood import MessageCounter
 from hub.ingest.replay import Delivery, ReplayMark, fingerprint, replay_mark, self_identified
 from hub.metrics import HubMetrics
 from hub.mqtt.topics import Topics, vendor_routes
 from hub.store import DeadLetterRow, EventRow, Store, Transaction
+from hub.store.db import StoreDegraded, savepoint, store_failure
 from hub.store.health import FaultEvent
+from hub.store.space import StoreSpace
 
 log = logging.getLogger(__name__)
+
+# Devices whose every message is kept while the store is short of room: their next message may be an alarm.
+LIFE_SAFETY = frozenset({DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,7 @@ class BatchOutcome:
     faults: list[FaultEvent] = field(default_factory=list)
     committed: list[DeviceEvent] = field(default_factory=list)  # the stored events, for telemetry and Home Assistant
     replays: list[tuple[AlarmKind, ReplayMark]] = field(default_factory=list)  # handled presses the broker sent again
+    shed: int = 0  # messages of the batch not stored (the store is short of room); acknowledged all the same
 
     def merge(self, other: BatchOutcome) -> None:
         self.events += other.events
@@ -73,6 +82,7 @@ class BatchOutcome:
         self.faults += other.faults
         self.committed += other.committed
         self.replays += other.replays
+        self.shed += other.shed
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -98,10 +108,12 @@ class Pipeline:
         clock: Clock | None = None,
         health: HealthUpdater | None = None,
         rates: MessageCounter | None = None,
+        space: StoreSpace | None = None,
     ) -> None:
         self._config = config
         self._rates = rates  # committed messages per device, for the flood watch
         self._store = store
+        self._space = space
         self._metrics = metrics
         self._clock = clock or SystemClock()
         self._health = health
@@ -159,6 +171,37 @@ class Pipeline:
         )
 
     def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+        """Commit a batch, or while the store is short of room its alarm-relevant part (the rest is shed); raises
+        only if the store itself fails (then nothing was committed, and nothing was counted as shed)."""
+        degraded = self._store.degraded
+        if degraded is None:
+            try:
+                return self._process(batch)
+            except sqlite3.Error as exc:
+                degraded = store_failure(exc)
+                if degraded is None:
+                    raise
+                log.error("ingest: the store cannot write (%s: %s); storing alarms only", degraded.value, exc)
+        return self._process_degraded(batch, degraded)
+
+    def _process_degraded(self, batch: Sequence[Inbound], reason: StoreDegraded) -> BatchOutcome:
+        """Alarms first: store only what may raise an alarm, alone and after freeing room; shed the rest."""
+        events, _ = self._parse_all(batch)
+        kept = [m for m, e in events if self._alarm_relevant(m, e)]
+        outcome = BatchOutcome()
+        if kept:
+            if self._space is not None:
+                self._space.free_for_alarms()
+            outcome = self._process(kept)
+        outcome.shed = len(batch) - len(kept)
+        if outcome.shed:
+            self._metrics.messages_shed.labels(f"store_{reason.value}").inc(outcome.shed)
+        return outcome
+
+    def _alarm_relevant(self, message: Inbound, event: DeviceEvent) -> bool:
+        return event.kind in LIFE_SAFETY or self._trigger(event, message.received_mono) is not None
+
+    def _process(self, batch: Sequence[Inbound]) -> BatchOutcome:
         """Commit a batch; raises only if the store itself fails (then nothing was committed).
 
         A message that parses but still cannot be stored (a bug, a value SQLite refuses) must not hold the
@@ -175,7 +218,7 @@ class Pipeline:
                 log.exception("ingest: a batch of %d failed to store; storing one message at a time", len(batch))
                 total = BatchOutcome()
                 for message in batch:
-                    total.merge(self.process([message]))
+                    total.merge(self._process([message]))
                 return total
             log.exception("ingest: message on %s cannot be stored; keeping it as a dead letter", batch[0].topic)
             detail = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
@@ -223,8 +266,10 @@ class Pipeline:
                     if trigger is not None:
                         self._raise(tx, message, event, trigger, outcome)
                 if pending is not None:
-                    pending.save(tx.connection, self._clock.now())
-        if pending is not None:
+                    self._save_health(tx.connection, pending)
+        if pending is not None and pending.discarded and self._health is not None:
+            self._health.needs_repair((m.received_at, e) for m, e in events)
+        elif pending is not None:
             applied = pending.result()
             outcome.transitions, outcome.faults = applied.transitions, applied.faults
         # Only what was committed updates memory and counters.
@@ -245,6 +290,21 @@ class Pipeline:
         for kind, mark in outcome.replays:
             self._metrics.press_replays.labels(kind.value, mark.value).inc()
         return outcome
+
+    def _save_health(self, conn: sqlite3.Connection, pending: PendingPlan) -> None:
+        """The batch's health changes, in a savepoint: a failure here must never cost the batch its alarms."""
+        try:
+            with savepoint(conn, "health_bookkeeping"):
+                pending.save(conn, self._clock.now())
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise  # SQLite ended the whole transaction (disk full, I/O error): the batch fails with the cause
+            reason = store_failure(exc)
+            if reason is not None:
+                self._store.mark_degraded(reason)  # the disk, not the health table: telemetry must hold back
+            pending.discard()
+            self._metrics.health_bookkeeping_failures.inc()
+            log.exception("ingest: health bookkeeping failed; the batch commits without it, to be repaired")
 
     def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
         history = self._history.readings(event.device_id, at_s) if event.celsius is not None else ()

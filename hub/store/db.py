@@ -7,13 +7,64 @@ connections and this lock; `hub.store.store` puts them together.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 
 from hub.core.clock import Clock, to_iso
+
+log = logging.getLogger(__name__)
+
+# SQLite's primary result codes for "no room" and "the disk failed" (extended codes carry them in the low byte).
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
+
+
+class StoreDegraded(StrEnum):
+    """Why the store cannot write: the filesystem is full, or the disk reports I/O errors."""
+
+    FULL = "full"
+    IO_ERROR = "io_error"
+
+
+def store_failure(exc: BaseException) -> StoreDegraded | None:
+    """The degraded reason an SQLite error means, or None for an error that is not the disk's (a bug, a lock)."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = int(code) & 0xFF
+    if primary == SQLITE_FULL:
+        return StoreDegraded.FULL
+    if primary == SQLITE_IOERR:
+        return StoreDegraded.IO_ERROR
+    return None
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[sqlite3.Connection]:
+    """A nested transaction inside the open one: a failure undoes only what was written inside the block.
+
+    If SQLite already ended the whole transaction (it may, on a full disk or an I/O error), there is nothing left
+    to roll back to; the original error is raised unchanged and the caller's transaction fails with it.
+    """
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException as exc:
+        if conn.in_transaction:
+            try:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            except sqlite3.Error as undo:
+                exc.add_note(f"rolling back to savepoint {name} also failed: {undo!r}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 class StoreError(Exception):
@@ -56,6 +107,10 @@ class Database:
         self._clock = clock
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        # Set when a write fails because the disk is full or failing; cleared only by `mark_writable` (the space
+        # guard's probe), so writers that would fill the disk again hold back until there is room.
+        self._degraded: StoreDegraded | None = None
+        self._degraded_lock = threading.Lock()
 
     def ensure_schema(self, script: str) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements (the store's and those of components with tables of their own)."""
@@ -102,6 +157,23 @@ class Database:
             conn.close()
             self._local.conn = None
 
+    @property
+    def degraded(self) -> StoreDegraded | None:
+        """Why the store cannot write now, or None while it can."""
+        return self._degraded
+
+    def mark_degraded(self, reason: StoreDegraded) -> None:
+        with self._degraded_lock:
+            if self._degraded is None:
+                log.error("store: degraded (%s); alarms only until there is room again", reason.value)
+            self._degraded = reason
+
+    def mark_writable(self) -> None:
+        with self._degraded_lock:
+            if self._degraded is not None:
+                log.warning("store: writable again (was %s)", self._degraded.value)
+            self._degraded = None
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
@@ -110,10 +182,25 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                self._failed(conn, exc)
                 raise
-            conn.execute("COMMIT")
+
+    def _failed(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        """Undo a failed transaction without hiding why it failed, and note a disk that is full or failing."""
+        reason = store_failure(exc)
+        if reason is not None:
+            self.mark_degraded(reason)
+        # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK would raise
+        # "no transaction is active" and replace the real error.
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as undo:
+            log.error("store: rollback after %r failed too: %r", exc, undo)
+            exc.add_note(f"the rollback also failed: {undo!r}")
 
     def check_writable(self) -> bool:
         """True when a write transaction can be taken now (used by /healthz)."""

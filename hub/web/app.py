@@ -3,6 +3,7 @@ the console and route groups it serves. The camera routes are added by hub.app, 
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
+from hub.store.db import store_failure
 from hub.store.reports import ReportStore
 from hub.web.auth import TokenBook
 from hub.web.console import mount_console
@@ -75,6 +77,13 @@ def create_api(context: ApiContext) -> FastAPI:
     @app.exception_handler(InvalidStateError)
     async def _conflict(request: Request, exc: InvalidStateError) -> JSONResponse:
         return _error(409, f"{exc.what}_state_conflict", str(exc))
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _store_failed(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        # A disk that is full or failing is a state of the hub, not a crash: a clear 503 instead of a bare 500.
+        if store_failure(exc) is None:
+            raise exc
+        return _error(503, "store_unavailable", f"the hub's store cannot write: {exc}", {"Retry-After": "30"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

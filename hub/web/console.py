@@ -8,13 +8,15 @@ The live feed the pages listen to is hub.web.stream; the daily figures of the re
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +32,10 @@ from hub.web.sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionStore
 from hub.web.stream import FeedStreams, feed_router
 from hub.web.throttle import CredentialThrottle, client_address
 
+log = logging.getLogger(__name__)
+
 HERE = Path(__file__).parent
+STORE_UNAVAILABLE = "store_unavailable"  # the stable error code (and message key) when the store cannot write
 LANG_COOKIE = "lang"
 LOGIN_COOKIE = "campus_hub_login"  # the login form's own CSRF token, before there is a session
 HOME = {Role.GUARD: "/", Role.MAINTENANCE: "/maintenance", Role.BUREAU: "/reports", Role.ADMIN: "/"}
@@ -112,6 +117,7 @@ class Console:
             csrf_field=CSRF_FIELD,
             session=session,
             page=page,
+            store_degraded=self.context.store.degraded is not None,
             **values,
         )
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -161,10 +167,15 @@ class Console:
             throttle.failed(address, "session.login_failed")
             return self.login_page(request, 401, "login_bad_token")
         throttle.succeeded(address, presented)
-        cookie_value, _ = await run_in_threadpool(self.sessions.create, token.name, token.role.value)
-        await run_in_threadpool(
-            self._audit, Actor(token.name, token.role.value), "session.login", token.name, {"address": address}
-        )
+        try:
+            cookie_value, _ = await run_in_threadpool(self.sessions.create, token.name, token.role.value)
+            await run_in_threadpool(
+                self._audit, Actor(token.name, token.role.value), "session.login", token.name, {"address": address}
+            )
+        except sqlite3.Error as exc:
+            # A login writes a session row; on a full or failing disk say so, never a bare 500.
+            log.error("console: login of %s could not be stored: %r", token.name, exc)
+            return self.store_unavailable(request)
         response = RedirectResponse(HOME[token.role], status_code=303)
         # No Max-Age: the cookie lasts while the browser runs; the server ends a session unused for 12 hours
         # (a cookie lifetime fixed at login would log out a console that has been open and in use all along).
@@ -178,6 +189,18 @@ class Console:
         )
         response.delete_cookie(LOGIN_COOKIE)
         return response
+
+    def store_unavailable(self, request: Request) -> Response:
+        """503 with the stable code `store_unavailable`: a page for a browser, the API's error JSON otherwise."""
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse(
+                {"error": {"code": STORE_UNAVAILABLE, "message": "the hub's store cannot write (disk full, failing)"}},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
+        page = self.login_page(request, 503, STORE_UNAVAILABLE)
+        page.headers["Retry-After"] = "30"
+        return page
 
     def _audit(self, actor: Actor, action: str, target: str, detail: dict[str, Any]) -> None:
         with self.context.store.write() as conn:

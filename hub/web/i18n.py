@@ -36,6 +36,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login_bad_token": {"zh": "令牌无效", "en": "Unknown token"},
     "login_wait": {"zh": "失败次数过多，请稍后再试", "en": "Too many failed attempts; wait a moment and try again"},
     "login_form_expired": {"zh": "登录表单已过期，请重试", "en": "The login form expired; please try again"},
+    "store_unavailable": {
+        "zh": "主机存储暂时无法写入（磁盘已满或故障），暂不能登录；报警仍在转发。请通知运维。",
+        "en": "The hub cannot write to its store (disk full or failing), so logging in is not possible now;"
+        " alarms are still forwarded. Tell maintenance.",
+    },
+    "store_degraded_banner": {
+        "zh": "主机存储已满或故障：只保存报警，遥测数据暂被丢弃。请通知运维。",
+        "en": "The hub's store is full or failing: only alarms are stored, telemetry is dropped. Tell maintenance.",
+    },
     "forbidden_title": {"zh": "无权访问", "en": "Not allowed"},
     "forbidden_text": {"zh": "您的角色不能使用此页面。", "en": "Your role may not use this page."},
     "forbidden_home": {"zh": "返回我的页面", "en": "Back to my page"},
@@ -139,6 +148,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_kind_retention_shortfall": {"zh": "录像不足90天", "en": "recordings short of 90 days"},
     "fault_kind_flooding": {"zh": "设备消息异常频繁", "en": "message flood"},
     "fault_kind_inspection": {"zh": "巡检发现", "en": "inspection"},
+    "fault_kind_store_degraded": {"zh": "存储故障", "en": "store degraded"},
     "fault_state_registered": {"zh": "已登记", "en": "registered"},
     "fault_state_assigned": {"zh": "已派单", "en": "assigned"},
     "fault_state_in_repair": {"zh": "维修中", "en": "in repair"},
@@ -169,6 +179,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "新增 {new} 条（服务器启动以来共 {dropped} 条），请检查服务器队列上限和本机处理能力",
         "en": "{new} more ({dropped} since the broker started); check its queue limits and whether the hub keeps up",
     },
+    "notice_store_degraded": {"zh": "主机存储故障", "en": "Store degraded"},
+    "notice_store_recovered": {"zh": "主机存储已恢复", "en": "Store recovered"},
     "cameras_title": {"zh": "摄像机", "en": "Cameras"},
     "cameras_unavailable": {"zh": "暂无摄像机诊断信息", "en": "No camera diagnosis available"},
     "no_snapshot": {"zh": "无抓拍", "en": "no snapshot"},

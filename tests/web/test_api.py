@@ -170,6 +170,7 @@ def test_healthz_reports_mqtt_and_store(tmp_path: Path, broker: Mosquitto, start
             "status": "ok",
             "mqtt_connected": True,
             "store_writable": True,
+            "store": "ok",
             "workers": dict.fromkeys(workers, "running"),  # every answer names each worker's state
         }
         broker.stop()

@@ -16,13 +16,21 @@ router = APIRouter()
 @router.get("/healthz")
 def healthz(ctx: ContextDep, workers: bool = False) -> JSONResponse:
     mqtt_ok = ctx.health.mqtt_connected
-    store_ok = ctx.store.check_writable()
+    # A degraded store (full, I/O errors) is not probed here: a probe write would spend the room kept for alarms.
+    degraded = ctx.store.degraded
+    store_ok = degraded is None and ctx.store.check_writable()
     threads = ctx.workers.health(detail=workers)
     ok = mqtt_ok and store_ok and "reason" not in threads
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "mqtt_connected": mqtt_ok, "store_writable": store_ok, **threads},
-        status_code=200 if ok else 503,
-    )
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "mqtt_connected": mqtt_ok,
+        "store_writable": store_ok,
+        "store": degraded.value if degraded is not None else ("ok" if store_ok else "unwritable"),
+        **threads,
+    }
+    if degraded is not None and "reason" not in body:
+        body["reason"] = f"store {degraded.value}: only alarms are stored, telemetry is shed"
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")

@@ -136,6 +136,10 @@
       };
       source.onmessage = (message) => {
         const notice = JSON.parse(message.data);
+        // The store's state is the frame's business, shown on every page whatever the page does with notices.
+        if (notice.kind === "store_degraded" || notice.kind === "store_recovered") {
+          document.getElementById("store-banner").hidden = notice.kind === "store_recovered";
+        }
         if (notice.kind === "resync") reload();
         else onNotice(notice);
       };
