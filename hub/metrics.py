@@ -81,7 +81,16 @@ class HubMetrics:
             "campus_hub_forward_failures", "Failed delivery attempts.", ["endpoint", "kind"], registry=r
         )
         self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
-        self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
+        self.mqtt_connected = Gauge(
+            "campus_hub_mqtt_connected", "1 while both MQTT sessions (alarm and telemetry lanes) are up.", registry=r
+        )
+        self.lane_wait = Histogram(
+            "campus_hub_ingest_lane_wait_seconds",
+            "From receiving the oldest message of a committed batch to its commit, per lane (alarm, telemetry).",
+            ["lane"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+            registry=r,
+        )
         self.commit_seconds = Histogram(
             "campus_hub_ingest_commit_seconds",
             "Time to commit one ingest batch.",
@@ -97,6 +106,17 @@ class HubMetrics:
                 "endpoint",
                 depth,
                 endpoints,
+            )
+        )
+
+    def watch_lanes(self, depths: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(
+            _CallbackGauge(
+                "campus_hub_ingest_lane_depth",
+                "Messages received on each MQTT lane (alarm, telemetry), not yet committed.",
+                "lane",
+                depths,
+                ["alarm", "telemetry"],
             )
         )
 
