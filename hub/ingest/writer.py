@@ -126,6 +126,11 @@ class MqttIngest:
         """Publish from the hub (status, summaries) on the telemetry session; False when it could not be queued."""
         return self.sessions[Lane.TELEMETRY].publish(topic, payload, qos=qos, retain=retain)
 
+    @property
+    def accepting(self) -> bool:
+        """False once `stop` has begun: new messages are left unacknowledged on the broker."""
+        return not self._lanes.closed
+
     def depth(self, lane: Lane) -> int:
         """Messages of `lane` received and not yet committed."""
         return self._lanes.depth(lane)
