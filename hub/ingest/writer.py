@@ -49,7 +49,7 @@ class MqttIngest:
     """Subscribes to the site's device topics on two lanes and feeds the pipeline: two sessions, one writer.
 
     `connected` (and `wait_connected`) means both sessions are up and subscribed: the hub hears everything.
-    `publish` and `add_connect_listener` use the telemetry session (the hub's own status and summaries).
+    `publish` uses the telemetry session (the hub's own status and summaries).
     """
 
     def __init__(
@@ -124,9 +124,16 @@ class MqttIngest:
         return all(s.wait_connected(max(0.0, deadline - time.monotonic())) for s in self.sessions.values())
 
     def add_connect_listener(self, callback: Callable[[], None]) -> None:
-        """Call `callback` (on paho's thread; it must not block) each time the telemetry session, which publishes
-        for the hub, is up and subscribed."""
-        self.sessions[Lane.TELEMETRY].add_connect_listener(callback)
+        """Call `callback` (on paho's thread; it must not block) each time the hub is connected again: when a
+        session comes up and subscribed while the other one is up too (so `connected` holds and publishing works)."""
+
+        def both_up() -> None:
+            # Each session sets its flag before its listeners run, so the later of two connects sees both.
+            if self.connected:
+                callback()
+
+        for session in self.sessions.values():
+            session.add_connect_listener(both_up)
 
     def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> bool:
         """Publish from the hub (status, summaries) on the telemetry session; False when it could not be queued."""
