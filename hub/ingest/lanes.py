@@ -118,6 +118,11 @@ class LaneQueues:
             self._closed = True
             self._cond.notify_all()
 
+    def open(self) -> None:
+        """Take messages again (a restarted ingest)."""
+        with self._cond:
+            self._closed = False
+
     def wait_drained(self, timeout: float) -> bool:
         """Wait until both lanes are empty and no batch is being committed; False at the deadline."""
         with self._cond:

@@ -153,6 +153,7 @@ class MqttIngest:
     def start(self) -> None:
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # process-wide: the hub process is the one that ingests
+        self._lanes.open()
         self.worker.start()
         for session in self.sessions.values():
             session.start()
