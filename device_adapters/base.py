@@ -21,6 +21,11 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
 
 
+# Kinds whose messages can raise a life-safety alarm: they reach the hub on the MQTT alarm lane (a session and queue
+# of their own, committed ahead of telemetry). The one definition; a registry setting may extend it later.
+LIFE_SAFETY_KINDS: frozenset[DeviceKind] = frozenset({DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE})
+
+
 class Channel(StrEnum):
     """Last topic level: what a message is."""
 

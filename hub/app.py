@@ -51,7 +51,7 @@ from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
 from hub.metrics import HubMetrics
 from hub.mqtt.broker_stats import BrokerStats
-from hub.mqtt.topics import Topics, vendor_routes
+from hub.mqtt.topics import Lane, Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
 from hub.store.health import HealthStore
@@ -214,7 +214,7 @@ class Hub:
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
         self.broker_stats = BrokerStats(self.feed.publish, registry=self.metrics.registry)
-        self.ingest.session.subscribe_extra(self.broker_stats.filters, self.broker_stats.on_message)
+        self.ingest.sessions[Lane.TELEMETRY].subscribe_extra(self.broker_stats.filters, self.broker_stats.on_message)
 
     def init_video(self) -> None:
         """Scheduled camera checks, and evidence snapshots grabbed when an alarm opens."""

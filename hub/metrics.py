@@ -104,7 +104,9 @@ class HubMetrics:
             registry=r,
         )
         self.ingest_queue = Gauge("campus_hub_ingest_queue_depth", "Messages received, not yet committed.", registry=r)
-        self.mqtt_connected = Gauge("campus_hub_mqtt_connected", "1 while the MQTT session is up.", registry=r)
+        self.mqtt_connected = Gauge(
+            "campus_hub_mqtt_connected", "1 while both MQTT sessions (alarm and telemetry lanes) are up.", registry=r
+        )
         self.worker_restarts = Counter(
             "campus_hub_worker_restarts",
             "Critical workers restarted by the supervisor after they died.",
@@ -119,8 +121,9 @@ class HubMetrics:
         )
         self.ingest_lag = Histogram(
             "campus_hub_ingest_lag_seconds",
-            "From the oldest message of an ingest batch being received to the batch being committed.",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            "From the oldest message of an ingest batch being received to the batch being committed, per lane.",
+            ["lane"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=r,
         )
 
@@ -132,6 +135,17 @@ class HubMetrics:
                 "endpoint",
                 depth,
                 endpoints,
+            )
+        )
+
+    def watch_lanes(self, depths: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(
+            _CallbackGauge(
+                "campus_hub_ingest_lane_depth",
+                "Messages received on each MQTT lane (alarm, telemetry), not yet committed.",
+                "lane",
+                depths,
+                ["alarm", "telemetry"],
             )
         )
 

@@ -42,7 +42,8 @@ class MqttConfig(StrictModel):
     tls: TlsConfig | None = Field(default=None, description="TLS settings; omit for plain TCP.")
     client_id: str | None = Field(
         default=None,
-        description="Fixed MQTT client id of the persistent session; default campus-hub-{site.id}.",
+        description="Fixed MQTT client id of the telemetry lane's persistent session (the alarm lane's is this id"
+        " plus -alarms); default campus-hub-{site.id}.",
     )
     keepalive_s: int = Field(default=30, ge=5, le=600, description="MQTT keep-alive interval, seconds.")
     session_expiry_s: int = Field(

@@ -124,6 +124,8 @@ def acl_for(
     hub_read.append(DROPPED_TOPIC)  # the broker's count of messages it dropped (`$SYS` needs naming outright)
     if config.homeassistant.enabled:
         hub_write.append(f"{config.homeassistant.discovery_prefix}/#")
+    # One user for both of the hub's sessions (the telemetry lane's client id and `{client_id}-alarms`): Mosquitto's
+    # ACLs are per user, not per client id, and the alarm lane's per-kind filters lie inside `device_filter`.
     hub = AclUser(
         name=config.mqtt.username,
         comment="the hub: reads every device topic of the site, writes only its own",

@@ -4,7 +4,9 @@ The session connects (TLS verified, clean_start off so the broker keeps what the
 with paho's backoff, subscribes on each connect and says `online` on the status topic (`offline` is its last will
 and its goodbye). Messages are handed to `on_message` with the connection's generation; nothing is acknowledged
 until the owner calls `ack`, and an ack from an earlier connection is dropped. It knows nothing of what the
-messages mean, so an ingest session and, later, an alarm session can run side by side with their own client ids.
+messages mean, so ingest runs two side by side (the alarm lane and the telemetry lane) with their own client ids.
+`stale_filters` are unsubscribed on every connect, before subscribing: a persistent session keeps the subscriptions
+of an older hub version, which would otherwise go on delivering.
 """
 
 from __future__ import annotations
@@ -69,11 +71,14 @@ class MqttSession:
         on_message: MessageHandler,
         *,
         on_connection: Callable[[bool], None] = lambda up: None,
+        stale_filters: Sequence[str] = (),
     ) -> None:
         self._config = config
         self.client_id = client_id
         self._status_topic = status_topic
         self._filters = list(filters)
+        self._stale_filters = [f for f in stale_filters if f not in {topic for topic, _ in self._filters}]
+        self.received = 0  # messages handed to the owner (written by paho's thread only)
         self._on_message_cb = on_message
         self._on_connection = on_connection
         self._closing = threading.Event()
@@ -205,7 +210,12 @@ class MqttSession:
             return
         with self._ack_lock:
             self._generation += 1
-        log.info("MQTT: connected (session present: %s)", flags.session_present)
+        log.info("MQTT: %s connected (session present: %s)", self.client_id, flags.session_present)
+        if self._stale_filters:
+            # Sent before SUBSCRIBE on the same connection, so the broker has dropped them by the SUBACK.
+            result, _ = client.unsubscribe(self._stale_filters)
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                log.error("MQTT: unsubscribe failed to go out: %s", mqtt.error_string(result))
         result, _ = client.subscribe(self._filters)
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("MQTT: subscribe failed to go out: %s", mqtt.error_string(result))
@@ -252,6 +262,7 @@ class MqttSession:
             log.warning("MQTT: disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.received += 1
         self._on_message_cb(msg, self._generation)
 
     # --- extra subscriptions -----------------------------------------------------------------------------------

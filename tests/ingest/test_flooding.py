@@ -128,7 +128,7 @@ def test_a_flooding_device_gets_a_fault_with_its_rate_and_a_steady_one_does_not(
         metrics = api.get("/metrics").text
         assert "campus_hub_flooding_devices 1.0" in metrics
         assert re.search(r'campus_hub_device_message_rate\{device="temp-1"\} \d', metrics)
-        lag = re.search(r"campus_hub_ingest_lag_seconds_count (\d+)", metrics)
+        lag = re.search(r'campus_hub_ingest_lag_seconds_count\{lane="telemetry"\} (\d+)', metrics)
         assert lag
         assert int(lag[1]) > 0
 

@@ -22,6 +22,7 @@ from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Receiver
 from hub.ingest.pipeline import BatchOutcome, Inbound
 from hub.mqtt.session import Ackable
+from hub.mqtt.topics import Lane
 from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
 
 PRESS_1 = topic("panic_button", "btn-1", "event")
@@ -65,7 +66,7 @@ def test_a_writer_whose_acks_fail_is_restarted_and_every_press_reaches_110_once(
 ) -> None:
     hub = _start(tmp_path, broker, receiver, start_hub)
     db = tmp_path / "hub.db"
-    real_ack = hub.ingest.session.ack
+    real_ack = hub.ingest.sessions[Lane.ALARM].ack  # presses travel on the alarm lane
     failed = threading.Event()
 
     def ack_failing_once(items: Sequence[Ackable]) -> None:
@@ -76,7 +77,7 @@ def test_a_writer_whose_acks_fail_is_restarted_and_every_press_reaches_110_once(
             raise RuntimeError("ack refused")
         real_ack(items)
 
-    monkeypatch.setattr(hub.ingest.session, "ack", ack_failing_once)
+    monkeypatch.setattr(hub.ingest.sessions[Lane.ALARM], "ack", ack_failing_once)
     publisher.publish(PRESS_1, {"pressed": True, "seq": 1})
     assert wait_until(lambda: _dead(hub), 10)
 

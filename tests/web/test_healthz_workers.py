@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from hub.devtools.broker import Mosquitto
+from hub.mqtt.topics import Lane
 from tests.conftest import HubFactory, Publisher, topic, wait_until
 
 
@@ -26,7 +27,7 @@ def test_healthz_lists_the_workers_and_a_dead_ingest_writer_is_unhealthy(
         def broken_ack(items: Iterable[object]) -> None:
             raise RuntimeError("ack refused")
 
-        monkeypatch.setattr(hub.ingest.session, "ack", broken_ack)
+        monkeypatch.setattr(hub.ingest.sessions[Lane.ALARM], "ack", broken_ack)  # a press: the alarm lane
         publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
         assert wait_until(lambda: not hub.ingest.worker.status().alive, 10)
         down = anon.get("/healthz")
