@@ -13,14 +13,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from video.diagnosis import Thresholds
+from video.thresholds import Thresholds
 
 Image = NDArray[Any]
 
