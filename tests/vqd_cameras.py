@@ -136,8 +136,9 @@ def ir_night(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Imag
     spot = 1.15 - 0.55 * (((xx - WIDTH / 2) / WIDTH) ** 2 + ((yy - HEIGHT / 2) / HEIGHT) ** 2) * 2
     ir = ir * spot
     ir = ir * (float(rng.uniform(70, 115)) / max(float(ir.mean()), 1.0))
-    noisy = ir + float(rng.uniform(2.0, 4.0)) * rng.standard_normal(ir.shape, dtype=np.float32)
-    return np.repeat(noisy[..., None], 3, axis=2)
+    # Grey noise (the same in every channel), a fresh field each call.
+    noise = sensor_noise(np.zeros_like(image), rng, float(rng.uniform(2.0, 4.0)))[..., :1]
+    return np.repeat(ir[..., None], 3, axis=2) + noise
 
 
 def passer_by(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Image:
@@ -150,7 +151,7 @@ def passer_by(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Ima
     cv2.circle(out, (x, top + height // 12), height // 12, (60.0, 80.0, 120.0), -1)
     cv2.rectangle(out, (x - height // 8, top + height // 6), (x + height // 8, top + height * 6 // 10), colour, -1)
     cv2.rectangle(out, (x - height // 9, top + height * 6 // 10), (x + height // 9, bottom), (40.0, 40.0, 50.0), -1)
-    return cv2.GaussianBlur(out, (0, 0), 1.0)
+    return sensor_noise(cv2.GaussianBlur(out, (0, 0), 1.0), rng, 1.5)
 
 
 def chessboard(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Image:
@@ -168,7 +169,7 @@ def chessboard(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Im
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(plane, matrix, (WIDTH, HEIGHT))
     mask = cv2.warpPerspective(np.ones((side, side), np.float32), matrix, (WIDTH, HEIGHT))[..., None]
-    return cv2.GaussianBlur(image * (1 - mask) + warped, (0, 0), 0.8)
+    return sensor_noise(cv2.GaussianBlur(image * (1 - mask) + warped, (0, 0), 0.8), rng, 1.5)
 
 
 def _near_lens(rng: np.random.Generator, textures: tuple[str, ...]) -> Image:
@@ -300,9 +301,11 @@ def _checks(cameras: tuple[str, ...], seed: int) -> list[Check]:
                 expected = "scene_change"
             elif kind in FIELD:
                 expected, field = FIELD[kind]
-                frame_image = field(clean, rng, others)
+                # The same conditions for the previous check (steady state): the same board at the same place.
+                draw = int(rng.integers(0, 2**31))
+                frame_image = field(clean, np.random.default_rng(draw), others)
                 if kind in SAME_CONDITIONS:
-                    previous_image = field(before, rng, others) if kind != "chessboard" else frame_image
+                    previous_image = field(before, np.random.default_rng(draw), others)
             else:
                 expected, degrade = vqd_set.DEGRADATIONS[kind]
                 frame_image = degrade(clean, rng)

@@ -43,6 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from video.compare import Agreement, agreement
 from video.labels import Label
 from video.measures import (
     FINE_WIDTH,
@@ -166,6 +167,31 @@ def _white_noise(sigma: float, scaling: float, texture_scaling: float) -> float:
     return math.sqrt(max(0.0, sigma * sigma * (k2 - scaling * scaling) / (k2 - 0.25)))
 
 
+def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dict[str, float]) -> str:
+    """What the frame shows against the reference: "same" scene (whatever the light; a passer-by leaves most cells
+    agreeing), "moved" (one clear shift explains it), "covered" (the cells that disagree lost their fine detail: an
+    object right in front of the lens is far out of focus) or "other" (another scene, in focus)."""
+    textured = agree.textured
+    judged = max(1, int(textured.sum()))
+    agreeing = textured & (agree.cells >= th.cell_agreement_min)
+    m["orientation_agreement"] = agree.overall
+    m["cells_agreeing"] = share = float(agreeing.sum()) / judged
+    m["shift"] = shift = math.hypot(*agree.shift)
+    m["shift_response"] = agree.response
+    soft = textured & ~agreeing & (cur.structure.fine < th.soft_ratio * ref.structure.fine)
+    m["soft_cells"] = soft_share = float(soft.sum()) / judged
+    disagreeing = int((textured & ~agreeing).sum())
+    if shift >= th.moved_shift and agree.response >= th.moved_response:
+        return "moved"
+    # Covered first: a cover over a third of the picture leaves the rest agreeing, as a passer-by does, but what
+    # disagrees is out of focus.
+    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing:
+        return "covered"
+    if share >= th.same_scene_cells:
+        return "same"
+    return "other"
+
+
 def _interference(cur: Features, th: Thresholds) -> float:
     """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
     i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
@@ -245,22 +271,15 @@ def diagnose(
         m["reference_mean"] = ref.mean
         gain = cur.mean / max(ref.mean, 1.0)
         m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
-        # A darker or brighter picture of the same scene: the coarse structure still correlates (noise in a dark
-        # frame lowers it somewhat; a different scene is far lower).
-        too_dark = (
-            cur.mean < th.dark_mean_with_reference
-            and gain < th.dark_ratio
-            and correlation >= th.exposure_correlation_min
-        )
+        # Where the edges are and which way they run, whatever the light: the same scene, moved, covered, or another.
+        view = _view(agreement(cur.structure, ref.structure), cur, ref, th, m)
+        # Dark on absolute luminance: a camera at dusk is darker than its daytime reference and still sound.
+        too_dark = cur.mean < th.dark_mean_with_reference and gain < th.dark_ratio
         clipped = (
             cur.clipped_share >= th.bright_clipped_with_reference
             and cur.clipped_share >= ref.clipped_share + th.bright_clipped_gain
         ) or (cur.mean >= th.bright_mean and ref.mean < th.bright_mean - 20.0)
-        brighter = (
-            gain >= th.bright_ratio
-            and cur.mean >= th.bright_mean_with_reference
-            and correlation >= th.exposure_correlation_min
-        )
+        brighter = gain >= th.bright_ratio and cur.mean >= th.bright_mean_with_reference and view == "same"
         # Occlusion: cells that lost their texture, allowing for an exposure change (texture scales with the gain).
         textured = ref.cell_std >= th.reference_texture_min
         expected = ref.cell_std * min(gain, 1.0)
@@ -278,7 +297,7 @@ def diagnose(
         )
         alike &= (cur.cell_std >= 0.5 * expected) & (cur.cell_std <= 2.0 * ref.cell_std * max(gain, 1.0))
         m["rest_alike"] = rest_alike = float((rest & alike).sum()) / max(1, int(rest.sum()))
-        occlusion = (
+        occlusion = view == "covered" or (
             judged >= 6
             and occluded >= th.occluded_cells_min
             and (
@@ -287,6 +306,8 @@ def diagnose(
                 or correlation >= th.occluded_correlation_min
             )
         )
+        if view == "moved":
+            return done(Label.SCENE_CHANGE)  # a clear shift explains the picture; what looks covered was moved out
     else:
         too_dark = (
             cur.mean < th.dark_mean
@@ -330,14 +351,15 @@ def diagnose(
         else:  # a reference of another shape: its spectrum cannot be compared bin by bin
             gained, stripes = 0.0, strongest[0] >= th.stripes_peak_min
         m["stripes_gain"] = gained
-        if correlation < th.scene_correlation_min and not stripes:
+        if view == "other" and not stripes:
             return done(Label.SCENE_CHANGE)
     if ref is not None:
         noisy = (
             cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
         ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
         m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
-        cast = m["chroma_shift"] >= th.cast_shift
+        # A cast scales the channels, so it colours the highlights most; dusk fades colours, IR has none.
+        cast = m["chroma_shift"] >= th.cast_shift and cur.chroma[3] >= th.cast_highlight_with_reference
         m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
         blurred = m["blur_ratio"] < th.blur_ratio
     else:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from video.compare import Structure, structure
 from video.thresholds import Thresholds
 
 Image = NDArray[Any]
@@ -93,6 +94,7 @@ class Features:
     spectrum: Image  # log magnitude minus its surrounding ring
     peaks: list[tuple[float, int, int]]  # (height, row, column) of the isolated peaks that are not a harmonic series
     harmonics: list[float]  # per peak: the highest residual at its half, third, double and triple (a pattern's)
+    structure: Structure  # what comparisons with the reference and the previous frame look at (video/compare.py)
 
 
 def cells(values: Image, grid: tuple[int, int]) -> Image:
@@ -214,6 +216,7 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True) -> Features:
         spectrum=residual,
         peaks=peaks,
         harmonics=harmonics,
+        structure=structure(grey),
     )
 
 

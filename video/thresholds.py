@@ -35,7 +35,7 @@ class Thresholds:
     # dark: mean luminance below dark_mean (without a reference), or below dark_ratio x the reference's mean and
     # below dark_mean_with_reference; bright: clipped share (>= 250) or mean above the limits, likewise.
     dark_mean: float = 55.0
-    dark_mean_with_reference: float = 100.0
+    dark_mean_with_reference: float = 45.0
     dark_ratio: float = 0.6
     # Without a reference an underexposed frame also has no highlights (its 99th percentile is below this); a night
     # scene has lights.
@@ -119,6 +119,7 @@ class Thresholds:
     # it colours bright neutrals most; a scene of one coloured material (a lawn filling the frame) is even all over.
     cast_highlight_margin: float = 4.0
     cast_shift: float = 8.0
+    cast_highlight_with_reference: float = 20.0  # Lab chroma of the highlights (a cast's: 33-77; dusk's: 13 at most)
     # blur: with a reference, sharpness (fine over mid-band contrast) below blur_ratio x the reference's. Without one,
     # wide edges: the strongest edges' steepness (about one over their width at FINE_WIDTH) below edge_slope_max, i.e.
     # 5-6 px wide, and the sharpness at most sharpness_soft (the largest of a blurred tuning picture was 0.32): a
@@ -134,3 +135,15 @@ class Thresholds:
     streak_ratio_min: float = 1.8
     # cells with less mid-band contrast than this carry no sharpness information (sky, walls).
     texture_min: float = 2.0
+    # Against the reference (video/compare.py): a cell agrees when its gradient orientations correlate at least
+    # cell_agreement_min; the same scene when same_scene_cells of the reference's textured cells agree (a passer-by
+    # or a car is a few cells); moved when phase correlation finds a shift of moved_shift coarse pixels (160 px
+    # wide) with a peak of moved_response; covered when soft_cells_min of the textured cells disagree and kept less
+    # than soft_ratio of their fine detail (soft_disagreeing_min of the disagreeing cells).
+    cell_agreement_min: float = 0.4
+    same_scene_cells: float = 0.4
+    moved_shift: float = 3.0
+    moved_response: float = 0.2
+    soft_ratio: float = 0.6
+    soft_cells_min: float = 0.25
+    soft_disagreeing_min: float = 0.6  # ... and most of the cells that disagree are soft
