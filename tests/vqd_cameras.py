@@ -306,6 +306,9 @@ def _checks(cameras: tuple[str, ...], seed: int) -> list[Check]:
                 frame_image = field(clean, np.random.default_rng(draw), others)
                 if kind in SAME_CONDITIONS:
                     previous_image = field(before, np.random.default_rng(draw), others)
+                if kind == "chessboard":  # the board is part of the scene: in the reference too
+                    board = field(day, np.random.default_rng(draw), others)
+                    reference = encode(osd(board, when - timedelta(days=2)))
             else:
                 expected, degrade = vqd_set.DEGRADATIONS[kind]
                 frame_image = degrade(clean, rng)

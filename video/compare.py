@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 Image = NDArray[Any]
 COARSE = (160, 90)  # width, height of the picture the structure is measured on
 CELLS = (8, 6)  # the diagnosis's GRID: 20x15 px cells at the coarse size
-STRIPS = 4  # column strips of the row profile
+STRIPS = 8  # column strips of the row profile
 
 
 @dataclass(frozen=True)
@@ -102,13 +102,14 @@ def _hann(width: int, height: int) -> Image:
     return window
 
 
-def band_strength(frame: Structure, other: Structure | None) -> tuple[float, float]:
+def band_strength(frame: Structure, other: Structure | None) -> tuple[float, float, float, int]:
     """Horizontal interference bands (the gain varying with the row, the same across the width): the strongest
-    periodic component of the row profile (against the other picture's, when given) that every column strip shares,
-    as its amplitude in log units, and its coherence across the strips (1: the same phase and size in all of them).
+    periodic component of the row profile (against the other picture's, when given) shared by the column strips.
 
-    Without another picture the scene's own rows (a horizon, floors of a facade) count too; the coherence across
-    strips and a clear spectral peak keep most of them out.
+    Returns its amplitude in log units (times how clearly it stands out of the band's spectrum), its uniformity
+    across the strips (1: the same phase and size in every strip) and its harmonic level (the largest coherent
+    component at twice or three times its frequency over its own): a scene's rows (brick courses, lines of text,
+    floors) are edges with harmonics, bands are a sinusoid; and its frequency (cycles per picture height).
     """
     rows = frame.rows - other.rows if other is not None and other.rows.shape == frame.rows.shape else frame.rows
     height = rows.shape[0]
@@ -117,14 +118,45 @@ def band_strength(frame: Structure, other: Structure | None) -> tuple[float, flo
     detail = (rows - trend) * np.hanning(height).astype(np.float32)[:, None]
     spectrum = np.fft.rfft(detail, axis=0)  # (frequencies, strips)
     low, high = 3, min(16, spectrum.shape[0] - 1)
-    band = spectrum[low:high]
-    coherent = np.abs(band.sum(axis=1))
-    total = np.abs(band).sum(axis=1)
+    coherent_all = np.abs(spectrum.sum(axis=1))
+    coherent = coherent_all[low:high]
     k = int(np.argmax(coherent))
-    coherence = float(coherent[k] / max(float(total[k]), 1e-9))
+    values = spectrum[low + k]
+    uniformity = float(np.abs(values.sum()) / (values.size * max(float(np.abs(values).max()), 1e-9)))
     # Peak over the rest of the band: a sinusoid is one peak, a scene's rows spread over many frequencies.
     rest = np.delete(coherent, [max(0, k - 1), k, min(len(coherent) - 1, k + 1)])
     peak = float(coherent[k] / max(float(np.median(rest)) if rest.size else 0.0, 1e-9))
+    harmonics = [
+        coherent_all[m * (low + k) + d] for m in (2, 3) for d in (-1, 0, 1) if m * (low + k) + d < len(coherent_all)
+    ]
+    harmonic = float(max(harmonics, default=0.0) / max(float(coherent[k]), 1e-9))
     # Amplitude of the component in log units (the Hann window halves it, the rfft sums `height` rows).
-    amplitude = float(coherent[k]) / STRIPS * 4.0 / height
-    return amplitude * min(peak / 4.0, 1.0), coherence
+    amplitude = float(coherent[k]) / values.size * 4.0 / height
+    return amplitude * min(peak / 4.0, 1.0), uniformity, harmonic, low + k
+
+
+def band_spread(grey: Image, frequency: int) -> tuple[float, float]:
+    """How evenly a row frequency (cycles per picture height) lies over the picture: in 8x2 cells, the share whose
+    demodulated amplitude (log units) is at least half the median cell's and in phase with the whole (within 60
+    degrees), and the median amplitude. Interference is laid over everything, sky and walls included; a scene's own
+    rows (a facade's floors, a fence) are where the object is."""
+    log = np.log1p(grey.astype(np.float32))
+    height, width = log.shape
+    high = log - cv2.GaussianBlur(log, (1, 0), sigmaX=0.1, sigmaY=height / 12.0)
+    phase = 2.0 * math.pi * frequency * np.arange(height, dtype=np.float32) / height
+    cos, sin = np.cos(phase)[:, None], np.sin(phase)[:, None]
+    rows, cols = 2, 8
+    h, w = height // rows, width // cols
+
+    def demodulate(wave: Image) -> Image:
+        blocks = (high * wave)[: rows * h, : cols * w].reshape(rows, h, cols, w)
+        means: Image = blocks.mean(axis=(1, 3)).ravel()
+        return means
+
+    local = 2.0 * (demodulate(cos) + 1j * demodulate(sin))
+    amplitude = np.abs(local)
+    median = float(np.median(amplitude))
+    whole = complex(local.sum())
+    aligned = np.cos(np.angle(local) - np.angle(whole)) >= 0.5
+    share = float(np.count_nonzero((amplitude >= 0.5 * median) & aligned)) / amplitude.size
+    return share, median

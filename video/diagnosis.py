@@ -43,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video.compare import Agreement, agreement
+from video.compare import Agreement, agreement, band_spread, band_strength
 from video.labels import Label
 from video.measures import (
     FINE_WIDTH,
@@ -343,6 +343,17 @@ def diagnose(
         return done(Label.DARK)
 
     strongest = max(cur.peaks, default=(0.0, 0, 0))
+    m["bands"], m["band_coherence"], m["band_harmonics"], frequency = band_strength(
+        cur.structure, ref.structure if ref is not None else None
+    )
+    if ref is not None:
+        # Against the reference the scene's own rows cancel out: what is left is the bands.
+        bands = m["bands"] >= th.bands_with_reference and m["band_coherence"] >= th.bands_coherence_min
+    else:
+        bands = m["bands"] >= th.bands_min and m["band_harmonics"] <= th.bands_harmonics_max
+        if bands:
+            m["band_spread"], m["band_local"] = band_spread(cur.grey, frequency)
+            bands = m["band_spread"] >= th.bands_spread_min
     if ref is not None:
         # A new peak: one the reference does not have at that frequency.
         if ref.spectrum.shape == cur.spectrum.shape:
@@ -382,7 +393,7 @@ def diagnose(
     # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
     # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
     # without one, the chroma test is the weaker (a red sunset) and blur goes first.
-    order = [(stripes, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
+    order = [(stripes or bands, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
     if ref is None:
         order[2], order[3] = order[3], order[2]
     for found, label in order:

@@ -147,3 +147,12 @@ class Thresholds:
     soft_ratio: float = 0.6
     soft_cells_min: float = 0.25
     soft_disagreeing_min: float = 0.6  # ... and most of the cells that disagree are soft
+    # Rolling horizontal bands (a gain varying with the row, video/compare.py `band_strength`): against the reference
+    # the row profile's strongest component of bands_with_reference (log units) shared by the column strips with a
+    # coherence of bands_coherence_min; without one, bands_min with harmonics at most bands_harmonics_max (brick
+    # courses, lines of text have them) spread in phase over bands_spread_min of the picture (`band_spread`).
+    bands_with_reference: float = 0.08
+    bands_coherence_min: float = 0.9
+    bands_min: float = 0.11
+    bands_harmonics_max: float = 0.18
+    bands_spread_min: float = 0.75
