@@ -104,6 +104,15 @@ def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
     return static / 144.0
 
 
+def _change(frame: Image, previous: Image) -> float:
+    """The median over 16x9 cells of the mean absolute grey difference at FINE_WIDTH (inf: not comparable)."""
+    current, before = prepare(frame), prepare(previous)
+    if current.shape != before.shape:
+        return math.inf
+    diff = cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), cv2.cvtColor(before, cv2.COLOR_BGR2GRAY))
+    return float(np.median(cells(diff, (16, 9)).mean(axis=1)))
+
+
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
     """The largest 4-connected patch of uniform cells (rows x columns of the GRID) in which neighbours differ in
     brightness by at most `step`: one surface (a hand in front of the sky is not part of the sky)."""
@@ -264,6 +273,12 @@ def diagnose(
         prev_grey = cv2.cvtColor(small(previous), cv2.COLOR_BGR2GRAY)
         m["frozen_cells"] = _frozen_share(cur.grey, prev_grey, th)
         if m["frozen_cells"] >= th.frozen_cells_min:
+            return done(Label.FROZEN)
+        # A recorder that repeats its last picture encodes it again: new bytes, but the only change left is the
+        # requantisation, far below the fresh sensor noise of two live frames (the median cell, so the clock and a
+        # passer-by do not count).
+        m["change"] = _change(frame, previous)
+        if m["change"] <= th.reencoded_change_max:
             return done(Label.FROZEN)
 
     ref = reference_measure(reference, th) if reference is not None and reference.size else None

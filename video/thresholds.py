@@ -25,6 +25,10 @@ class Thresholds:
     # frozen: share of grid cells (16x9) identical to the previous frame (max abs difference <= frozen_cell_diff).
     frozen_cell_diff: float = 1.0
     frozen_cells_min: float = 0.70
+    # ... or re-encoded: the median cell's mean absolute difference at 640 px at most this (two live frames of a
+    # camera with sensor noise sigma 1-3 at 720p: 0.65-1.25 measured; a repeat re-encoded at quality 80-95: 0.2-0.55,
+    # at 60-70: up to 1.2, which this misses).
+    reencoded_change_max: float = 0.5
     # no_signal with sensor noise: screen_share_min of the cells uniform and within screen_mean_spread of the median
     # cell's brightness, with a caption or blue (Lab b at most screen_blue_b); or that share of columns constant
     # top to bottom with cell brightness varying at least bars_contrast_min (colour bars).
