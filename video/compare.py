@@ -32,7 +32,7 @@ class Structure:
     coarse: Image  # 90x160 float32 grey (for phase correlation)
     orient: tuple[Image, Image]  # doubled-angle gradient vectors (real, imaginary), weighted by gradient strength
     energy: Image  # per cell: sum of squared gradient strength
-    fine: Image  # per cell: mean fine detail (residual of a sigma-1 blur) of the 320 px grey, over its mid-band
+    fine: Image  # per cell: mean fine detail (residual of a sigma-1 blur) of the 320 px grey over its brightness
     rows: Image  # (rows, STRIPS) log row profile of the 320 px grey, per column strip
 
 
@@ -46,11 +46,10 @@ def structure(grey: Image) -> Structure:
     strength = cv2.magnitude(gx, gy) + 1e-3
     real, imag = (gx * gx - gy * gy) / strength, 2.0 * gx * gy / strength
     energy = _cell_sums(strength * strength)
-    # Fine detail relative to the cell's mid-band contrast: an object right in front of the lens is far out of focus,
-    # the scene behind it is not (a passer-by, a new car are sharp).
+    # Fine detail relative to the cell's brightness (gain-invariant): an object right in front of the lens is far
+    # out of focus, the scene behind it is not (a passer-by, a new car are sharp).
     fine_residual = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0))
-    mid = np.abs(g - cv2.GaussianBlur(g, (0, 0), 4.0))
-    fine = _cell_means(fine_residual, grey.shape) / (_cell_means(mid, grey.shape) + 1.0)
+    fine = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
     log = np.log1p(g)
     width = log.shape[1] // STRIPS
     rows = np.stack([log[:, k * width : (k + 1) * width].mean(axis=1) for k in range(STRIPS)], axis=1)

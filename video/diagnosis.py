@@ -104,13 +104,19 @@ def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
     return static / 144.0
 
 
-def _change(frame: Image, previous: Image) -> float:
-    """The median over 16x9 cells of the mean absolute grey difference at FINE_WIDTH (inf: not comparable)."""
+def _change(frame: Image, previous: Image, th: Thresholds) -> float:
+    """The median over the textured 16x9 cells of the mean absolute grey difference at FINE_WIDTH (inf: not
+    comparable, or too little texture). Only textured cells: JPEG flattens sensor noise in plain ones (sky, a wall),
+    where two live frames may come out alike."""
     current, before = prepare(frame), prepare(previous)
     if current.shape != before.shape:
         return math.inf
-    diff = cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), cv2.cvtColor(before, cv2.COLOR_BGR2GRAY))
-    return float(np.median(cells(diff, (16, 9)).mean(axis=1)))
+    grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
+    diff = cells(cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), grey), (16, 9)).mean(axis=1)
+    textured = cells(grey, (16, 9)).std(axis=1) >= th.change_texture_min
+    if np.count_nonzero(textured) < 0.25 * textured.size:
+        return math.inf
+    return float(np.median(diff[textured]))
 
 
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
@@ -187,16 +193,25 @@ def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dic
     m["cells_agreeing"] = share = float(agreeing.sum()) / judged
     m["shift"] = shift = math.hypot(*agree.shift)
     m["shift_response"] = agree.response
-    soft = textured & ~agreeing & (cur.structure.fine < th.soft_ratio * ref.structure.fine)
+    # Out of focus (fine detail gone) or plain (the coarse structure gone too: a uniform hand, a cloth).
+    lost = cur.structure.energy < th.lost_energy_ratio * ref.structure.energy * (cur.mean / max(ref.mean, 1.0)) ** 2
+    softened = cur.structure.fine < th.soft_ratio * ref.structure.fine
+    soft = textured & ~agreeing & softened
+    # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
+    # (A handful of agreeing cells is chance: an occluder's own edges.)
+    sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
     m["soft_cells"] = soft_share = float(soft.sum()) / judged
     disagreeing = int((textured & ~agreeing).sum())
     if shift >= th.moved_shift and agree.response >= th.moved_response:
         return "moved"
     # Covered first: a cover over a third of the picture leaves the rest agreeing, as a passer-by does, but what
     # disagrees is out of focus.
-    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing:
+    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing and sharp_rest:
         return "covered"
     if share >= th.same_scene_cells:
+        return "same"
+    # Aligned with the reference at zero shift, yet the edges disagree: something laid over the same scene (bars).
+    if shift < 1.0 and agree.response >= th.aligned_response:
         return "same"
     return "other"
 
@@ -277,7 +292,7 @@ def diagnose(
         # A recorder that repeats its last picture encodes it again: new bytes, but the only change left is the
         # requantisation, far below the fresh sensor noise of two live frames (the median cell, so the clock and a
         # passer-by do not count).
-        m["change"] = _change(frame, previous)
+        m["change"] = _change(frame, previous, th)
         if m["change"] <= th.reencoded_change_max:
             return done(Label.FROZEN)
 
@@ -316,9 +331,8 @@ def diagnose(
             judged >= 6
             and occluded >= th.occluded_cells_min
             and (
-                rest_alike >= th.rest_alike_min
-                or occluded >= th.occluded_cells_most
-                or correlation >= th.occluded_correlation_min
+                occluded >= th.occluded_cells_most
+                or (view != "other" and (rest_alike >= th.rest_alike_min or correlation >= th.occluded_correlation_min))
             )
         )
         if view == "moved":

@@ -29,6 +29,7 @@ class Thresholds:
     # camera with sensor noise sigma 1-3 at 720p: 0.65-1.25 measured; a repeat re-encoded at quality 80-95: 0.2-0.55,
     # at 60-70: up to 1.2, which this misses).
     reencoded_change_max: float = 0.5
+    change_texture_min: float = 8.0  # grey standard deviation of a cell that counts (a quarter of them needed)
     # no_signal with sensor noise: screen_share_min of the cells uniform and within screen_mean_spread of the median
     # cell's brightness, with a caption or blue (Lab b at most screen_blue_b); or that share of columns constant
     # top to bottom with cell brightness varying at least bars_contrast_min (colour bars).
@@ -151,6 +152,10 @@ class Thresholds:
     soft_ratio: float = 0.6
     soft_cells_min: float = 0.25
     soft_disagreeing_min: float = 0.6  # ... and most of the cells that disagree are soft
+    lost_energy_ratio: float = 0.15  # (or plain: kept less than this of their gradient energy, allowing for the gain)
+    # ... and the same scene with something laid over it when phase correlation still aligns it at zero shift this
+    # clearly (stripes over the picture: 0.97-1.0 measured; another scene: 0.5 at most).
+    aligned_response: float = 0.7
     # Rolling horizontal bands (a gain varying with the row, video/compare.py `band_strength`): against the reference
     # the row profile's strongest component of bands_with_reference (log units) shared by the column strips with a
     # coherence of bands_coherence_min; without one, bands_min with harmonics at most bands_harmonics_max (brick
