@@ -193,8 +193,7 @@ def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dic
     m["cells_agreeing"] = share = float(agreeing.sum()) / judged
     m["shift"] = shift = math.hypot(*agree.shift)
     m["shift_response"] = agree.response
-    # Out of focus (fine detail gone) or plain (the coarse structure gone too: a uniform hand, a cloth).
-    lost = cur.structure.energy < th.lost_energy_ratio * ref.structure.energy * (cur.mean / max(ref.mean, 1.0)) ** 2
+    # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
     softened = cur.structure.fine < th.soft_ratio * ref.structure.fine
     soft = textured & ~agreeing & softened
     # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).

@@ -152,7 +152,6 @@ class Thresholds:
     soft_ratio: float = 0.6
     soft_cells_min: float = 0.25
     soft_disagreeing_min: float = 0.6  # ... and most of the cells that disagree are soft
-    lost_energy_ratio: float = 0.15  # (or plain: kept less than this of their gradient energy, allowing for the gain)
     # ... and the same scene with something laid over it when phase correlation still aligns it at zero shift this
     # clearly (stripes over the picture: 0.97-1.0 measured; another scene: 0.5 at most).
     aligned_response: float = 0.7
