@@ -211,7 +211,8 @@ def knocked(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> Image
     dx = float(rng.uniform(0.08, 0.2)) * WIDTH * float(rng.choice([-1, 1]))
     dy = float(rng.uniform(-0.06, 0.06)) * HEIGHT
     matrix = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), float(rng.uniform(-3, 3)), 1.0)
-    matrix[:, 2] += (dx, dy)
+    matrix[0, 2] += dx
+    matrix[1, 2] += dy
     moved = cv2.warpAffine(image, matrix, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REFLECT)
     return sensor_noise(moved, rng, 1.5)
 
@@ -221,7 +222,7 @@ def dark_screen(image: Image, rng: np.random.Generator, _: tuple[str, ...]) -> I
     out = np.full((HEIGHT, WIDTH, 3), float(rng.uniform(0, 40)), np.uint8)
     text = str(rng.choice(["NO VIDEO", "Video Loss", "No Signal", "Connecting..."]))
     scale = float(rng.uniform(0.6, 1.1))
-    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    (tw, th), _baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
     x, y = int(rng.integers(40, WIDTH - tw - 40)), int(rng.integers(th + 40, HEIGHT - 40))
     grey = float(rng.uniform(150, 255))
     if rng.random() < 0.5:
@@ -315,8 +316,9 @@ def _checks(cameras: tuple[str, ...], seed: int) -> list[Check]:
             previous = encode(osd(previous_image, when - timedelta(seconds=300)), int(rng.integers(70, 95)))
             if kind == "reencoded_frozen":
                 # The recorder repeats its last decoded picture with a new clock and encodes it again.
-                again = cv2.imdecode(np.frombuffer(previous, np.uint8), cv2.IMREAD_COLOR).astype(np.float32)
-                frame = encode(osd(again, when), int(rng.integers(60, 95)))
+                again = cv2.imdecode(np.frombuffer(previous, np.uint8), cv2.IMREAD_COLOR)
+                assert again is not None
+                frame = encode(osd(again.astype(np.float32), when), int(rng.integers(60, 95)))
             elif kind == "frozen":
                 frame = encode(osd(frame_image, when), 85)
                 previous = encode(osd(frame_image, when - timedelta(seconds=300)), 85)

@@ -81,17 +81,21 @@ class Agreement:
     response: float  # phase correlation peak: how clearly one shift explains the picture
 
 
-def agreement(frame: Structure, other: Structure) -> Agreement:
+def agreement(frame: Structure, other: Structure, settle: float = 3.0) -> Agreement:
+    """How the frame's structure agrees with the other picture's; a shift smaller than `settle` coarse pixels (wind,
+    a mount settling) is taken out first, so that only what changed besides it counts."""
+    (dx, dy), response = cv2.phaseCorrelate(other.coarse, frame.coarse, _hann(*COARSE))
     fr, fi = frame.orient
+    if 0.5 <= math.hypot(dx, dy) < settle:
+        back = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]], np.float32)
+        fr, fi = (cv2.warpAffine(v, back, COARSE, borderMode=cv2.BORDER_REPLICATE) for v in (fr, fi))
     orr, ori = other.orient
-    product = fr * orr + fi * ori
-    cross = _cell_sums(product)
+    cross = _cell_sums(fr * orr + fi * ori)
     cells = cross / np.sqrt(frame.energy * other.energy + 1e-6)
     overall = float(cross.sum() / math.sqrt(float(frame.energy.sum() * other.energy.sum()) + 1e-6))
     # Cells with at least a fifth of the median cell's structure (sky and plain walls say nothing).
     floor = max(0.2 * float(np.median(other.energy)), 50.0)
     textured = other.energy >= floor
-    (dx, dy), response = cv2.phaseCorrelate(other.coarse, frame.coarse, _hann(*COARSE))
     return Agreement(overall, cells, textured, (float(dx), float(dy)), float(response))
 
 

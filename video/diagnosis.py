@@ -301,7 +301,7 @@ def diagnose(
         gain = cur.mean / max(ref.mean, 1.0)
         m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
         # Where the edges are and which way they run, whatever the light: the same scene, moved, covered, or another.
-        view = _view(agreement(cur.structure, ref.structure), cur, ref, th, m)
+        view = _view(agreement(cur.structure, ref.structure, th.moved_shift), cur, ref, th, m)
         # Dark on absolute luminance: a camera at dusk is darker than its daytime reference and still sound.
         too_dark = cur.mean < th.dark_mean_with_reference and gain < th.dark_ratio
         clipped = (
@@ -397,8 +397,13 @@ def diagnose(
             cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
         ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
         m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
-        # A cast scales the channels, so it colours the highlights most; dusk fades colours, IR has none.
-        cast = m["chroma_shift"] >= th.cast_shift and cur.chroma[3] >= th.cast_highlight_with_reference
+        # A cast scales the channels, so it colours the highlights most (they keep at least most of the reference's
+        # colour); dusk fades colours, IR has none.
+        cast = (
+            m["chroma_shift"] >= th.cast_shift
+            and cur.chroma[3] >= th.cast_highlight_with_reference
+            and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
+        )
         m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
         blurred = m["blur_ratio"] < th.blur_ratio
     else:

@@ -124,6 +124,7 @@ class Thresholds:
     # it colours bright neutrals most; a scene of one coloured material (a lawn filling the frame) is even all over.
     cast_highlight_margin: float = 4.0
     cast_shift: float = 8.0
+    cast_highlight_kept: float = 0.8  # ... and at least this share of the reference's (dusk fades them)
     cast_highlight_with_reference: float = 20.0  # Lab chroma of the highlights (a cast's: 33-77; dusk's: 13 at most)
     # blur: with a reference, sharpness (fine over mid-band contrast) below blur_ratio x the reference's. Without one,
     # wide edges: the strongest edges' steepness (about one over their width at FINE_WIDTH) below edge_slope_max, i.e.
