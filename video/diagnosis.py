@@ -112,11 +112,17 @@ def _change(frame: Image, previous: Image, th: Thresholds) -> float:
     if current.shape != before.shape:
         return math.inf
     grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
-    diff = cells(cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), grey), (16, 9)).mean(axis=1)
-    textured = cells(grey, (16, 9)).std(axis=1) >= th.change_texture_min
+    diff = cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), grey)
+    # Cell means by area resizing: one pass each, where a per-cell reduction in NumPy costs several times more.
+    shape = (16, 9)
+    change = cv2.resize(diff.astype(np.float32), shape, interpolation=cv2.INTER_AREA).ravel()
+    g = grey.astype(np.float32)
+    mean = cv2.resize(g, shape, interpolation=cv2.INTER_AREA)
+    spread = np.sqrt(np.maximum(cv2.resize(g * g, shape, interpolation=cv2.INTER_AREA) - mean * mean, 0.0)).ravel()
+    textured = spread >= th.change_texture_min
     if np.count_nonzero(textured) < 0.25 * textured.size:
         return math.inf
-    return float(np.median(diff[textured]))
+    return float(np.median(change[textured]))
 
 
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:

@@ -284,7 +284,7 @@ def _noise(fine: Image, g: Image, gradients: tuple[Image, Image]) -> tuple[float
     scaling = _flat_sigma(half, _sobel(half)) / noise if noise > 1e-3 else 1.0
     blue, green, red = cv2.split(fine)
     sums = [
-        cv2.norm(cv2.filter2D(cv2.subtract(other, green, dtype=cv2.CV_16S), cv2.CV_32F, _IMMERKAER), cv2.NORM_L1)
+        cv2.norm(_immerkaer(cv2.subtract(other, green, dtype=cv2.CV_16S)), cv2.NORM_L1)
         for other in (blue, red)
     ]
     chroma_noise = _SIGMA * max(sums) / float(g.size)
@@ -293,7 +293,7 @@ def _noise(fine: Image, g: Image, gradients: tuple[Image, Image]) -> tuple[float
 
 def _flat_sigma(g: Image, gradients: tuple[Image, Image]) -> float:
     """Immerkaer's noise sigma of a grey uint8 picture over its flattest half (Sobel gradient below the median)."""
-    response = cv2.filter2D(g, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    response = _immerkaer(g)[1:-1, 1:-1]
     gradient = cv2.add(cv2.convertScaleAbs(gradients[0]), cv2.convertScaleAbs(gradients[1]))[1:-1, 1:-1]
     # The median gradient from every 4th pixel in each direction: as good a split and 16 times cheaper.
     flattest = (gradient <= np.median(gradient[::4, ::4])).view(np.uint8)
@@ -301,7 +301,15 @@ def _flat_sigma(g: Image, gradients: tuple[Image, Image]) -> float:
     return float(_SIGMA * cv2.norm(response, cv2.NORM_L1, flattest) / count) if count else 0.0
 
 
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+# Immerkaer's kernel [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] is the outer product of [1, -2, 1] with itself: applied as
+# two 3-tap passes it is exact and four times cheaper than the 3x3 filter.
+_IMMERKAER_1D = np.array([1, -2, 1], dtype=np.float32)
+
+
+def _immerkaer(values: Image) -> Image:
+    response: Image = cv2.sepFilter2D(values, cv2.CV_32F, _IMMERKAER_1D, _IMMERKAER_1D)
+    return response
+
 _SIGMA = math.sqrt(math.pi / 2) / 6.0
 
 
