@@ -283,10 +283,7 @@ def _noise(fine: Image, g: Image, gradients: tuple[Image, Image]) -> tuple[float
     half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
     scaling = _flat_sigma(half, _sobel(half)) / noise if noise > 1e-3 else 1.0
     blue, green, red = cv2.split(fine)
-    sums = [
-        cv2.norm(_immerkaer(cv2.subtract(other, green, dtype=cv2.CV_16S)), cv2.NORM_L1)
-        for other in (blue, red)
-    ]
+    sums = [cv2.norm(_immerkaer(cv2.subtract(other, green, dtype=cv2.CV_16S)), cv2.NORM_L1) for other in (blue, red)]
     chroma_noise = _SIGMA * max(sums) / float(g.size)
     return noise, scaling, chroma_noise
 
@@ -309,6 +306,7 @@ _IMMERKAER_1D = np.array([1, -2, 1], dtype=np.float32)
 def _immerkaer(values: Image) -> Image:
     response: Image = cv2.sepFilter2D(values, cv2.CV_32F, _IMMERKAER_1D, _IMMERKAER_1D)
     return response
+
 
 _SIGMA = math.sqrt(math.pi / 2) / 6.0
 
