@@ -11,7 +11,7 @@ import pytest
 
 from tests import vqd_cameras
 from tests.vqd_set import LABELS
-from video.diagnosis import decode, diagnose
+from video.diagnosis import Label, decode, diagnose
 
 
 @dataclass
@@ -151,3 +151,16 @@ def test_the_field_failure_modes_against_the_reference(tune_checks: tuple[vqd_ca
     # All of them but the odd one (rolling bands over a plain, dim picture: 12 of 14).
     assert all(right[kind] >= total[kind] - 2 for kind in expected), (right, total)
     assert sum(right.values()) >= sum(total.values()) - 3, (right, total)
+
+
+def test_a_knocked_camera_shows_against_the_previous_check_alone(tune_checks: tuple[vqd_cameras.Check, ...]) -> None:
+    # Before a reference exists, the previous check is all there is: the knocked camera is one clear shift of the
+    # whole picture; a passer-by, dusk and the IR switch shift nothing.
+    pair = evaluate(tune_checks, "pair")
+    print()
+    print(pair.render("tune cameras, previous check only"))
+    assert pair.recall("scene_change") >= 0.9
+    passers = [c for c in vqd_cameras.protocol(tune_checks, "pair") if c[0].kind in ("passer_by", "dusk", "ir_night")]
+    for check, frame, previous, _ in passers:
+        got = diagnose(decode(frame), decode(previous) if previous else None)
+        assert got.labels[0] is not Label.SCENE_CHANGE, (check.camera, check.kind, got.metrics)

@@ -21,8 +21,10 @@ in the scene, a near-lens textured occluder (full or part of the picture), a fro
 rolling horizontal interference bands, mild defocus (sigma 2.5-3.5 at 720p), a camera knocked aside, a recorder's
 dark "no video" screen with small or boxed text.
 
-Protocols (`protocol_samples`): "alone" (the frame only; frozen and scene_change need another frame and are left
-out) and "steady" (the frame with its camera's healthy daytime reference and the previous check's frame).
+Protocols (`protocol`): "alone" (the frame only; frozen and scene_change need another frame and are left out) and
+"steady" (the frame with its camera's healthy daytime reference and the previous check's frame); "pair" (the previous
+check's frame only, before a reference exists; of the scene changes only the knocked camera) is reported, not a
+target.
 """
 
 from __future__ import annotations
@@ -350,4 +352,6 @@ def protocol(checks: tuple[Check, ...], name: str) -> list[tuple[Check, bytes, b
         return [(c, c.frame, None, None) for c in checks if c.expected not in NEEDS_CONTEXT]
     if name == "steady":
         return [(c, c.frame, c.previous, c.reference) for c in checks]
+    if name == "pair":  # the previous check only (no reference yet): frozen and a knocked camera can show
+        return [(c, c.frame, c.previous, None) for c in checks if c.expected != "scene_change" or c.kind == "knocked"]
     raise ValueError(name)

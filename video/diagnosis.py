@@ -43,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video.compare import Agreement, agreement, band_spread, band_strength
+from video.compare import Agreement, agreement, band_spread, band_strength, structure
 from video.labels import Label
 from video.measures import (
     FINE_WIDTH,
@@ -302,6 +302,13 @@ def diagnose(
             return done(Label.FROZEN)
 
     ref = reference_measure(reference, th) if reference is not None and reference.size else None
+    if ref is None and previous is not None and previous.size:
+        # No reference yet: a camera knocked aside since the previous check still shows as one clear shift of the
+        # whole picture (a passer-by or a change of light does not shift it).
+        moved = agreement(cur.structure, structure(prev_grey), th.moved_shift)
+        m["previous_shift"], m["previous_shift_response"] = math.hypot(*moved.shift), moved.response
+        if m["previous_shift"] >= th.moved_shift and moved.response >= th.moved_response:
+            return done(Label.SCENE_CHANGE)
     if ref is not None:
         m["reference_mean"] = ref.mean
         gain = cur.mean / max(ref.mean, 1.0)
