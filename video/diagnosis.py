@@ -273,7 +273,7 @@ def diagnose(
 
     if (
         cur.black_share >= th.black_share_min
-        and cur.caption_share <= th.caption_share_max
+        and cur.caption_share <= th.black_caption_max
         and cur.detail < th.black_detail
     ):
         return done(Label.BLACK)

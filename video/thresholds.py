@@ -20,6 +20,8 @@ class Thresholds:
     black_share_min: float = 0.98
     caption_level: float = 100.0
     caption_share_max: float = 0.002
+    # ... of which a black frame may have this much: a recorder's "no video" screen in small print has 0.0009.
+    black_caption_max: float = 0.0005
     # ... and no structure left (low-pass standard deviation below this): a very dark frame with detail is `dark`.
     black_detail: float = 2.5
     # frozen: share of grid cells (16x9) identical to the previous frame (max abs difference <= frozen_cell_diff).
@@ -39,7 +41,7 @@ class Thresholds:
     bars_contrast_min: float = 25.0
     # dark: mean luminance below dark_mean (without a reference), or below dark_ratio x the reference's mean and
     # below dark_mean_with_reference; bright: clipped share (>= 250) or mean above the limits, likewise.
-    dark_mean: float = 55.0
+    dark_mean: float = 45.0  # (55 read a camera at dusk, mean 50-55, as dark; underexposure is 14-35)
     dark_mean_with_reference: float = 45.0
     dark_ratio: float = 0.6
     # Without a reference an underexposed frame also has no highlights (its 99th percentile is below this); a night
