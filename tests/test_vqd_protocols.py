@@ -105,11 +105,11 @@ def _report(tune: tuple[vqd_cameras.Check, ...], holdout: tuple[vqd_cameras.Chec
 
 
 # Regression bounds, measured once the thresholds were chosen on the tune cameras and the held-out cameras were
-# scored (README, picture diagnosis): steady state tune 0.963 (no false alarm), held-out 0.884 (12.1 % false alarms);
-# alone tune 0.777 (4.8 %), held-out 0.771 (10.6 %). Before issue 15's changes, on this same set: steady 0.800 / 0.737
+# scored (README, picture diagnosis): steady state tune 0.968 (no false alarm), held-out 0.884 (12.1 % false alarms);
+# alone tune 0.789 (2.4 %), held-out 0.771 (10.6 %). Before issue 15's changes, on this same set: steady 0.800 / 0.737
 # (28.6 % / 42.4 % false alarms), alone 0.757 / 0.745.
 STEADY_MIN = {"tune": 0.95, "held-out": 0.87}
-ALONE_MIN = {"tune": 0.76, "held-out": 0.76}
+ALONE_MIN = {"tune": 0.77, "held-out": 0.76}
 
 
 def test_both_protocols_on_real_cameras(
