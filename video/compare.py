@@ -36,9 +36,15 @@ class Structure:
     rows: Image  # (rows, STRIPS) log row profile of the 320 px grey, per column strip
 
 
-def structure(grey: Image) -> Structure:
-    """The structure of a 320 px wide grey uint8 picture."""
+def structure(grey: Image, *, full: bool = True) -> Structure:
+    """The structure of a 320 px wide grey uint8 picture; `full=False` only takes the row profile (all a frame
+    checked alone uses) and leaves the rest empty."""
     g = grey.astype(np.float32)
+    log = np.log1p(g)
+    width = log.shape[1] // STRIPS
+    rows = np.stack([log[:, k * width : (k + 1) * width].mean(axis=1) for k in range(STRIPS)], axis=1)
+    if not full:
+        return Structure(_NONE, (_NONE, _NONE), _NONE, _NONE, rows.astype(np.float32))
     coarse = cv2.resize(g, COARSE, interpolation=cv2.INTER_AREA)
     smooth = cv2.GaussianBlur(coarse, (0, 0), 1.0)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
@@ -50,10 +56,10 @@ def structure(grey: Image) -> Structure:
     # out of focus, the scene behind it is not (a passer-by, a new car are sharp).
     fine_residual = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0))
     fine = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
-    log = np.log1p(g)
-    width = log.shape[1] // STRIPS
-    rows = np.stack([log[:, k * width : (k + 1) * width].mean(axis=1) for k in range(STRIPS)], axis=1)
     return Structure(coarse, (real, imag), energy, fine, rows.astype(np.float32))
+
+
+_NONE = np.zeros(0, np.float32)
 
 
 def _cell_sums(values: Image) -> Image:

@@ -244,7 +244,8 @@ def diagnose(
     if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
         return Diagnosis((Label.NO_SIGNAL,), {})
     with_reference = reference is not None and reference.size > 0
-    cur = measure(frame, th, edges=not with_reference)
+    with_previous = previous is not None and previous.size > 0
+    cur = measure(frame, th, edges=not with_reference, compare=with_reference or with_previous)
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,

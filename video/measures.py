@@ -107,9 +107,10 @@ def cells(values: Image, grid: tuple[int, int]) -> Image:
     return cells
 
 
-def measure(image: Image, th: Thresholds, *, edges: bool = True) -> Features:
+def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool = True) -> Features:
     """The frame's features; `edges=False` skips the edge-width measures (0.0), which only the checks without a
-    reference use and which cost about a sixth of the time."""
+    reference use and which cost about a sixth of the time; `compare=False` the structure other pictures are
+    compared on (a frame checked alone needs only its row profile)."""
     fine = prepare(image)
     bgr = _resized(fine, WORK_WIDTH)
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -216,7 +217,7 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True) -> Features:
         spectrum=residual,
         peaks=peaks,
         harmonics=harmonics,
-        structure=structure(grey),
+        structure=structure(grey, full=compare),
     )
 
 
