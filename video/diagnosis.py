@@ -5,25 +5,34 @@
 
 - `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
   an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.
-- `black`: nearly every pixel near 0, no structure and no caption (a lens cap, a dead sensor).
+- `black`: nearly every pixel near 0, no structure and no caption, not even small print (a lens cap, a dead sensor).
 - `frozen`: the previous frame is pixel-identical in most of a 16x9 grid (only the burned-in clock changed): a live
-  camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen.
-- `bright` / `dark`: clipped or high / low luminance, against the reference's exposure when there is one; without
-  one, a dark frame must also lack highlights (a night scene has lights).
+  camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen; or
+  re-encoded by a recorder: the median textured cell changed less than fresh sensor noise changes it.
+- `bright` / `dark`: clipped or high / low luminance, on absolute levels (a camera at dusk is darker than its
+  daytime reference and sound); without a reference, a dark frame must also lack highlights (a night scene has
+  lights).
 - `occlusion`: cells that lost their texture (or plain cells that changed brightness) where the reference had it,
-  while the rest still looks like the reference; without a reference, uniform all over, or one uniform surface
+  while the rest still looks like the reference, or (video/compare.py) cells whose edges no longer agree with the
+  reference's and lost their fine detail while what still agrees stayed sharp (a cover right in front of the lens
+  is far out of focus: leaves, cloth, a hand); without a reference, uniform all over, or one uniform surface
   without even fine texture beside textured picture that is not the scene's own background: not darkness (a night
   sky), not a layer from edge to edge with a level border (sky, a wall, a ceiling above; ground, a floor below).
-- `scene_change`: the coarse (64x36) grey picture no longer correlates with the reference's (moved or turned).
+- `scene_change`: phase correlation finds one clear shift of the whole picture (moved; also against the previous
+  frame when there is no reference), or fewer than `same_scene_cells` of the reference's textured cells agree in
+  gradient orientation (gain-invariant: dusk, clouds and the IR switch keep the edges; a passer-by is a few cells).
 - `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
   harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
   also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
-  spread evenly over the whole picture, sky and walls included.
+  spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic component of
+  the row profile that every column strip shares (against the reference's profile; alone, without harmonics and in
+  phase over the picture).
 - `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences;
   without a reference only the white part of the luminance's counts (white noise halves when the picture is halved,
   the fine texture of grass and gravel does not).
-- `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured
-  and the highlights more so (a lawn filling the frame is one colour all over).
+- `color_cast`: with a reference, the mean Lab (a, b) moved and the highlights are tinted, keeping most of the
+  reference's highlight colour (dusk fades colours, an IR picture has none); without one, even the most neutral
+  mid-tones are coloured and the highlights more so (a lawn filling the frame is one colour all over).
 - `blur`: fine detail over mid-band contrast in the textured cells (so exposure and plain scenes do not matter),
   median over cells and leaving out the top and bottom bands where OSD text sits, so a crisp clock on a blurred
   picture does not make it look sharp; against the reference's own value. Without one: the strongest edges are
