@@ -423,9 +423,10 @@ class _ReferenceCache:
         self.lock = threading.Lock()
 
     def get(self, image: Image, th: Thresholds) -> Features:
-        # Every other pixel of every other row: a camera frame's sensor noise makes this as unique as the whole,
-        # at a quarter of the hashing.
-        pixels = np.ascontiguousarray(image[::2, ::2])
+        # Every 8th pixel of every 8th row (80x45 of a 640x360 frame): a camera picture's sensor noise and detail
+        # make this as unique as the whole, and copying and hashing it costs a tenth of every other pixel's (which
+        # took 0.4 ms of each check).
+        pixels = np.ascontiguousarray(image[::8, ::8])
         key = (hashlib.blake2b(pixels.data, digest_size=16).digest(), image.shape, th)
         with self.lock:
             found = self.entries.get(key)
