@@ -20,9 +20,9 @@ system-deps:
 	@scripts/system-deps.sh mosquitto
 
 # What only the tests need: the console's browser (and a Chinese font for its screenshots), a server for the
-# InfluxDB write API, a camera stream source.
+# InfluxDB write API, a camera stream source, real photographs for the picture-diagnosis set (3.7 MB).
 test-deps:
-	@scripts/system-deps.sh mosquitto chromium cjk-font victoria-metrics ffmpeg
+	@scripts/system-deps.sh mosquitto chromium cjk-font victoria-metrics ffmpeg palapeli-data
 
 demo: $(STAMP) system-deps
 	$(BIN)/campus-hub demo

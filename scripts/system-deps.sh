@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages campus-hub needs when their programs are missing.
-# Usage: scripts/system-deps.sh mosquitto [python3-venv] [chromium] [cjk-font] [victoria-metrics] [ffmpeg] ...  (as root, or with sudo available)
+# Usage: scripts/system-deps.sh mosquitto [python3-venv] [chromium] [cjk-font] [victoria-metrics] [ffmpeg] [palapeli-data] ...  (as root, or with sudo available)
 set -euo pipefail
 
 need=()
@@ -12,6 +12,7 @@ for what in "$@"; do
     cjk-font) [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei) ;;
     victoria-metrics) command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics) ;;
     ffmpeg) command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg) ;;
+    palapeli-data) [ -e /usr/share/palapeli/collection/castle-maintenon.jpg ] || need+=(palapeli-data) ;;
     *) echo "system-deps: unknown dependency $what" >&2; exit 2 ;;
   esac
 done

@@ -5,25 +5,34 @@
 
 - `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
   an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.
-- `black`: nearly every pixel near 0, no structure and no caption (a lens cap, a dead sensor).
+- `black`: nearly every pixel near 0, no structure and no caption, not even small print (a lens cap, a dead sensor).
 - `frozen`: the previous frame is pixel-identical in most of a 16x9 grid (only the burned-in clock changed): a live
-  camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen.
-- `bright` / `dark`: clipped or high / low luminance, against the reference's exposure when there is one; without
-  one, a dark frame must also lack highlights (a night scene has lights).
+  camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen; or
+  re-encoded by a recorder: the median textured cell changed less than fresh sensor noise changes it.
+- `bright` / `dark`: clipped or high / low luminance, on absolute levels (a camera at dusk is darker than its
+  daytime reference and sound); without a reference, a dark frame must also lack highlights (a night scene has
+  lights).
 - `occlusion`: cells that lost their texture (or plain cells that changed brightness) where the reference had it,
-  while the rest still looks like the reference; without a reference, uniform all over, or one uniform surface
+  while the rest still looks like the reference, or (video/compare.py) cells whose edges no longer agree with the
+  reference's and lost their fine detail while what still agrees stayed sharp (a cover right in front of the lens
+  is far out of focus: leaves, cloth, a hand); without a reference, uniform all over, or one uniform surface
   without even fine texture beside textured picture that is not the scene's own background: not darkness (a night
   sky), not a layer from edge to edge with a level border (sky, a wall, a ceiling above; ground, a floor below).
-- `scene_change`: the coarse (64x36) grey picture no longer correlates with the reference's (moved or turned).
+- `scene_change`: phase correlation finds one clear shift of the whole picture (moved; also against the previous
+  frame when there is no reference), or fewer than `same_scene_cells` of the reference's textured cells agree in
+  gradient orientation (gain-invariant: dusk, clouds and the IR switch keep the edges; a passer-by is a few cells).
 - `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
   harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
   also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
-  spread evenly over the whole picture, sky and walls included.
+  spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic component of
+  the row profile that every column strip shares (against the reference's profile; alone, without harmonics and in
+  phase over the picture).
 - `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences;
   without a reference only the white part of the luminance's counts (white noise halves when the picture is halved,
   the fine texture of grass and gravel does not).
-- `color_cast`: with a reference, the mean Lab (a, b) moved; without one, even the most neutral mid-tones are coloured
-  and the highlights more so (a lawn filling the frame is one colour all over).
+- `color_cast`: with a reference, the mean Lab (a, b) moved and the highlights are tinted, keeping most of the
+  reference's highlight colour (dusk fades colours, an IR picture has none); without one, even the most neutral
+  mid-tones are coloured and the highlights more so (a lawn filling the frame is one colour all over).
 - `blur`: fine detail over mid-band contrast in the textured cells (so exposure and plain scenes do not matter),
   median over cells and leaving out the top and bottom bands where OSD text sits, so a crisp clock on a blurred
   picture does not make it look sharp; against the reference's own value. Without one: the strongest edges are
@@ -43,6 +52,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from video.compare import Agreement, agreement, band_spread, band_strength, structure
 from video.labels import Label
 from video.measures import (
     FINE_WIDTH,
@@ -56,138 +66,9 @@ from video.measures import (
     reference_measure,
     small,
 )
+from video.thresholds import Thresholds
 
 __all__ = ["Diagnosis", "Label", "Thresholds", "decode", "diagnose", "prepare"]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every decision threshold of `diagnose`; luminance values are 0-255 at the working size (320 px wide)."""
-
-    # no_signal: share of pixels in exactly flat areas (|Laplacian| <= 1) and in the few dominant colours.
-    synthetic_flat_min: float = 0.90
-    synthetic_colours_cover_min: float = 0.90
-    synthetic_colours_max: int = 16
-    # black: share of pixels below black_level, and at most this share above caption_level outside the OSD bands
-    # (a caption there, "NO SIGNAL", means a screen).
-    black_level: float = 24.0
-    black_share_min: float = 0.98
-    caption_level: float = 100.0
-    caption_share_max: float = 0.002
-    # ... and no structure left (low-pass standard deviation below this): a very dark frame with detail is `dark`.
-    black_detail: float = 2.5
-    # frozen: share of grid cells (16x9) identical to the previous frame (max abs difference <= frozen_cell_diff).
-    frozen_cell_diff: float = 1.0
-    frozen_cells_min: float = 0.70
-    # no_signal with sensor noise: screen_share_min of the cells uniform and within screen_mean_spread of the median
-    # cell's brightness, with a caption or blue (Lab b at most screen_blue_b); or that share of columns constant
-    # top to bottom with cell brightness varying at least bars_contrast_min (colour bars).
-    screen_share_min: float = 0.80
-    screen_mean_spread: float = 4.0
-    screen_blue_b: float = -30.0
-    bars_contrast_min: float = 25.0
-    # dark: mean luminance below dark_mean (without a reference), or below dark_ratio x the reference's mean and
-    # below dark_mean_with_reference; bright: clipped share (>= 250) or mean above the limits, likewise.
-    dark_mean: float = 55.0
-    dark_mean_with_reference: float = 100.0
-    dark_ratio: float = 0.6
-    # Without a reference an underexposed frame also has no highlights (its 99th percentile is below this); a night
-    # scene has lights.
-    dark_highlights: float = 120.0
-    # ... nor highlights far above its mean: a night scene's lights are many times its mean, an underexposed
-    # picture keeps its usual contrast, only lower.
-    dark_contrast_max: float = 5.0
-    dark_relative_detail: float = 0.25  # low-pass standard deviation over mean: a dark scene, not an occluder
-    bright_clipped_min: float = 0.25
-    bright_mean: float = 210.0
-    # with a reference: clipped share at least bright_clipped_with_reference and bright_clipped_gain above the
-    # reference's, or the mean up by bright_ratio and at least bright_mean_with_reference.
-    bright_clipped_with_reference: float = 0.22
-    bright_ratio: float = 1.4
-    bright_mean_with_reference: float = 150.0
-    bright_clipped_gain: float = 0.15
-    # occlusion: a cell is uniform when its low-pass standard deviation is below uniform_std (or, against the
-    # reference, below uniform_ratio x the reference cell's scaled by the exposure change, which must have had
-    # reference_texture_min; a plain reference cell counts when it stays uniform but its brightness moves by
-    # covered_mean_change); the share of such cells needed with a reference, and without one: occluded_cells_full, or
-    # occluded_cells_min_no_reference with at least textured_rest_min of the cells clearly textured.
-    uniform_std: float = 3.0
-    uniform_ratio: float = 0.30
-    reference_texture_min: float = 6.0
-    occluded_cells_min: float = 0.20
-    occluded_cells_min_no_reference: float = 0.35
-    textured_rest_min: float = 0.25
-    occluded_cells_full: float = 0.90
-    covered_mean_change: float = 30.0
-    # ... and, against a reference, rest_alike_min of the cells left uncovered must still look like the reference's
-    # (brightness within rest_mean_change, texture within a factor of 2), unless occluded_cells_most are covered.
-    rest_mean_change: float = 20.0
-    rest_alike_min: float = 0.5
-    occluded_cells_most: float = 0.75
-    # ... or the coarse picture still correlates this well with the reference (a translucent layer, paint spray).
-    occluded_correlation_min: float = 0.45
-    # Without a reference a uniform cell must also lack fine texture (standard deviation at the working size, no
-    # low-pass): grass and gravel lose theirs in the low-pass, an out-of-focus occluder has none. And the uniform
-    # cells must not look like the scene's own background (`_background`): one connected patch of them (one surface:
-    # neighbours within patch_step) as large as occluded_cells_min_no_reference, not darkness (a night sky: mean below
-    # dark_region_mean), not a layer from edge to edge with a level border (sky, ceiling, ground, floor; a blob
-    # reaches layer_dome_max rows further in the middle). With these, textured_rest_min could come down from 0.35.
-    uniform_fine_std: float = 6.0
-    patch_step: float = 15.0  # a sky's gradient changes less from cell to cell; a hand in front of it more
-    dark_region_mean: float = 25.0
-    layer_dome_max: float = 1.5
-    # scene_change: correlation of the coarse (64x36) grey pictures below this; a darker or brighter picture against
-    # a reference needs at least exposure_correlation_min (else it is another scene).
-    exposure_correlation_min: float = 0.3
-    scene_correlation_min: float = 0.80
-    # stripes: an isolated spectrum peak (not one of a harmonic series) this far above its surroundings (log units),
-    # candidates from stripes_candidate; against the reference, a candidate stripes_peak_gain above the reference's
-    # spectrum at that frequency is enough.
-    stripes_candidate: float = 2.0
-    stripes_peak_min: float = 2.8
-    stripes_peak_gain: float = 1.5
-    # Without a reference, interference must also look like it: a sinusoid (its half, third, double and triple
-    # frequencies below stripes_harmonic_max, where windows, railings, brick and tiles have theirs) spread over
-    # stripes_spread_min of the grid cells, sky and walls included, with a median amplitude of stripes_amplitude_min.
-    stripes_harmonic_max: float = 2.3
-    stripes_spread_min: float = 0.9
-    stripes_amplitude_min: float = 8.0
-    # noise: estimated sigma (Immerkaer, at FINE_WIDTH) of the colour differences, or of the luminance on its flattest
-    # half (where texture such as grass also counts, hence the higher bar); with a reference: above reference x ratio.
-    chroma_noise_sigma: float = 4.0
-    noise_sigma: float = 4.5
-    # ... without a reference, the white part of it (`_white_noise`: sensor noise and impulses halve when the picture
-    # is halved; fine texture, grass, gravel, keeps at least texture_scaling_min of its level, 1.3-3 measured), or
-    # the whole of it when at least noise_sigma_textured (beyond any texture measured: 5.6 at most).
-    texture_scaling_min: float = 1.3
-    noise_sigma_textured: float = 8.0
-    noise_sigma_with_reference: float = 2.5
-    noise_ratio: float = 1.5
-    noise_add: float = 1.0
-    # color_cast: without a reference, the 5th percentile of mid-tone chroma at least cast_neutral_chroma (Lab units:
-    # even the most neutral pixels are coloured) and the highlights' median chroma at least cast_highlight_chroma;
-    # with a reference, the shift of the mean (a, b) from the reference's.
-    cast_neutral_chroma: float = 15.0
-    cast_highlight_chroma: float = 32.0
-    # ... and the highlights more coloured than the mid-tones by cast_highlight_margin: a cast scales the channels, so
-    # it colours bright neutrals most; a scene of one coloured material (a lawn filling the frame) is even all over.
-    cast_highlight_margin: float = 4.0
-    cast_shift: float = 8.0
-    # blur: with a reference, sharpness (fine over mid-band contrast) below blur_ratio x the reference's. Without one,
-    # wide edges: the strongest edges' steepness (about one over their width at FINE_WIDTH) below edge_slope_max, i.e.
-    # 5-6 px wide, and the sharpness at most sharpness_soft (the largest of a blurred tuning picture was 0.32): a
-    # zoomed crop in focus keeps steep edges (brick mortar 0.19-0.2), a lawn or gravel its fine detail. (The former
-    # absolute floor, sharpness below 0.22 or 0.27 when anisotropic, read soft zooms as blur: 0.15-0.22 measured.)
-    blur_ratio: float = 0.80
-    edge_slope_max: float = 0.18
-    sharpness_soft: float = 0.33
-    # ... or streaked (motion blur): the edges across the steepest orientation below streak_slope_max and at most
-    # 1 / streak_ratio_min as steep (motion blur 1.9-2.9 times; a zoomed crop 1.5 at most, a wall's notice board
-    # beside a soft floor keeps steep edges both ways).
-    streak_slope_max: float = 0.16
-    streak_ratio_min: float = 1.8
-    # cells with less mid-band contrast than this carry no sharpness information (sky, walls).
-    texture_min: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -230,6 +111,27 @@ def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
     diff = cv2.absdiff(current, previous)
     static = int(np.count_nonzero(cells(diff, (16, 9)).max(axis=1) <= th.frozen_cell_diff))
     return static / 144.0
+
+
+def _change(frame: Image, previous: Image, th: Thresholds) -> float:
+    """The median over the textured 16x9 cells of the mean absolute grey difference at FINE_WIDTH (inf: not
+    comparable, or too little texture). Only textured cells: JPEG flattens sensor noise in plain ones (sky, a wall),
+    where two live frames may come out alike."""
+    current, before = prepare(frame), prepare(previous)
+    if current.shape != before.shape:
+        return math.inf
+    grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
+    diff = cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), grey)
+    # Cell means by area resizing: one pass each, where a per-cell reduction in NumPy costs several times more.
+    shape = (16, 9)
+    change = cv2.resize(diff.astype(np.float32), shape, interpolation=cv2.INTER_AREA).ravel()
+    g = grey.astype(np.float32)
+    mean = cv2.resize(g, shape, interpolation=cv2.INTER_AREA)
+    spread = np.sqrt(np.maximum(cv2.resize(g * g, shape, interpolation=cv2.INTER_AREA) - mean * mean, 0.0)).ravel()
+    textured = spread >= th.change_texture_min
+    if np.count_nonzero(textured) < 0.25 * textured.size:
+        return math.inf
+    return float(np.median(change[textured]))
 
 
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
@@ -295,6 +197,39 @@ def _white_noise(sigma: float, scaling: float, texture_scaling: float) -> float:
     return math.sqrt(max(0.0, sigma * sigma * (k2 - scaling * scaling) / (k2 - 0.25)))
 
 
+def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dict[str, float]) -> str:
+    """What the frame shows against the reference: "same" scene (whatever the light; a passer-by leaves most cells
+    agreeing), "moved" (one clear shift explains it), "covered" (the cells that disagree lost their fine detail: an
+    object right in front of the lens is far out of focus) or "other" (another scene, in focus)."""
+    textured = agree.textured
+    judged = max(1, int(textured.sum()))
+    agreeing = textured & (agree.cells >= th.cell_agreement_min)
+    m["orientation_agreement"] = agree.overall
+    m["cells_agreeing"] = share = float(agreeing.sum()) / judged
+    m["shift"] = shift = math.hypot(*agree.shift)
+    m["shift_response"] = agree.response
+    # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
+    softened = cur.structure.fine < th.soft_ratio * ref.structure.fine
+    soft = textured & ~agreeing & softened
+    # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
+    # (A handful of agreeing cells is chance: an occluder's own edges.)
+    sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
+    m["soft_cells"] = soft_share = float(soft.sum()) / judged
+    disagreeing = int((textured & ~agreeing).sum())
+    if shift >= th.moved_shift and agree.response >= th.moved_response:
+        return "moved"
+    # Covered first: a cover over a third of the picture leaves the rest agreeing, as a passer-by does, but what
+    # disagrees is out of focus.
+    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing and sharp_rest:
+        return "covered"
+    if share >= th.same_scene_cells:
+        return "same"
+    # Aligned with the reference at zero shift, yet the edges disagree: something laid over the same scene (bars).
+    if shift < 1.0 and agree.response >= th.aligned_response:
+        return "same"
+    return "other"
+
+
 def _interference(cur: Features, th: Thresholds) -> float:
     """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
     i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
@@ -318,7 +253,8 @@ def diagnose(
     if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
         return Diagnosis((Label.NO_SIGNAL,), {})
     with_reference = reference is not None and reference.size > 0
-    cur = measure(frame, th, edges=not with_reference)
+    with_previous = previous is not None and previous.size > 0
+    cur = measure(frame, th, edges=not with_reference, compare=with_reference or with_previous)
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,
@@ -347,7 +283,7 @@ def diagnose(
 
     if (
         cur.black_share >= th.black_share_min
-        and cur.caption_share <= th.caption_share_max
+        and cur.caption_share <= th.black_caption_max
         and cur.detail < th.black_detail
     ):
         return done(Label.BLACK)
@@ -368,28 +304,34 @@ def diagnose(
         m["frozen_cells"] = _frozen_share(cur.grey, prev_grey, th)
         if m["frozen_cells"] >= th.frozen_cells_min:
             return done(Label.FROZEN)
+        # A recorder that repeats its last picture encodes it again: new bytes, but the only change left is the
+        # requantisation, far below the fresh sensor noise of two live frames (the median cell, so the clock and a
+        # passer-by do not count).
+        m["change"] = _change(frame, previous, th)
+        if m["change"] <= th.reencoded_change_max:
+            return done(Label.FROZEN)
 
     ref = reference_measure(reference, th) if reference is not None and reference.size else None
+    if ref is None and previous is not None and previous.size:
+        # No reference yet: a camera knocked aside since the previous check still shows as one clear shift of the
+        # whole picture (a passer-by or a change of light does not shift it).
+        moved = agreement(cur.structure, structure(prev_grey), th.moved_shift)
+        m["previous_shift"], m["previous_shift_response"] = math.hypot(*moved.shift), moved.response
+        if m["previous_shift"] >= th.moved_shift and moved.response >= th.moved_response:
+            return done(Label.SCENE_CHANGE)
     if ref is not None:
         m["reference_mean"] = ref.mean
         gain = cur.mean / max(ref.mean, 1.0)
         m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
-        # A darker or brighter picture of the same scene: the coarse structure still correlates (noise in a dark
-        # frame lowers it somewhat; a different scene is far lower).
-        too_dark = (
-            cur.mean < th.dark_mean_with_reference
-            and gain < th.dark_ratio
-            and correlation >= th.exposure_correlation_min
-        )
+        # Where the edges are and which way they run, whatever the light: the same scene, moved, covered, or another.
+        view = _view(agreement(cur.structure, ref.structure, th.moved_shift), cur, ref, th, m)
+        # Dark on absolute luminance: a camera at dusk is darker than its daytime reference and still sound.
+        too_dark = cur.mean < th.dark_mean_with_reference and gain < th.dark_ratio
         clipped = (
             cur.clipped_share >= th.bright_clipped_with_reference
             and cur.clipped_share >= ref.clipped_share + th.bright_clipped_gain
         ) or (cur.mean >= th.bright_mean and ref.mean < th.bright_mean - 20.0)
-        brighter = (
-            gain >= th.bright_ratio
-            and cur.mean >= th.bright_mean_with_reference
-            and correlation >= th.exposure_correlation_min
-        )
+        brighter = gain >= th.bright_ratio and cur.mean >= th.bright_mean_with_reference and view == "same"
         # Occlusion: cells that lost their texture, allowing for an exposure change (texture scales with the gain).
         textured = ref.cell_std >= th.reference_texture_min
         expected = ref.cell_std * min(gain, 1.0)
@@ -407,15 +349,16 @@ def diagnose(
         )
         alike &= (cur.cell_std >= 0.5 * expected) & (cur.cell_std <= 2.0 * ref.cell_std * max(gain, 1.0))
         m["rest_alike"] = rest_alike = float((rest & alike).sum()) / max(1, int(rest.sum()))
-        occlusion = (
+        occlusion = view == "covered" or (
             judged >= 6
             and occluded >= th.occluded_cells_min
             and (
-                rest_alike >= th.rest_alike_min
-                or occluded >= th.occluded_cells_most
-                or correlation >= th.occluded_correlation_min
+                occluded >= th.occluded_cells_most
+                or (view != "other" and (rest_alike >= th.rest_alike_min or correlation >= th.occluded_correlation_min))
             )
         )
+        if view == "moved":
+            return done(Label.SCENE_CHANGE)  # a clear shift explains the picture; what looks covered was moved out
     else:
         too_dark = (
             cur.mean < th.dark_mean
@@ -451,6 +394,17 @@ def diagnose(
         return done(Label.DARK)
 
     strongest = max(cur.peaks, default=(0.0, 0, 0))
+    m["bands"], m["band_coherence"], m["band_harmonics"], frequency = band_strength(
+        cur.structure, ref.structure if ref is not None else None
+    )
+    if ref is not None:
+        # Against the reference the scene's own rows cancel out: what is left is the bands.
+        bands = m["bands"] >= th.bands_with_reference and m["band_coherence"] >= th.bands_coherence_min
+    else:
+        bands = m["bands"] >= th.bands_min and m["band_harmonics"] <= th.bands_harmonics_max
+        if bands:
+            m["band_spread"], m["band_local"] = band_spread(cur.grey, frequency)
+            bands = m["band_spread"] >= th.bands_spread_min
     if ref is not None:
         # A new peak: one the reference does not have at that frequency.
         if ref.spectrum.shape == cur.spectrum.shape:
@@ -459,14 +413,20 @@ def diagnose(
         else:  # a reference of another shape: its spectrum cannot be compared bin by bin
             gained, stripes = 0.0, strongest[0] >= th.stripes_peak_min
         m["stripes_gain"] = gained
-        if correlation < th.scene_correlation_min and not stripes:
+        if view == "other" and not stripes:
             return done(Label.SCENE_CHANGE)
     if ref is not None:
         noisy = (
             cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
         ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
         m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
-        cast = m["chroma_shift"] >= th.cast_shift
+        # A cast scales the channels, so it colours the highlights most (they keep at least most of the reference's
+        # colour); dusk fades colours, IR has none.
+        cast = (
+            m["chroma_shift"] >= th.cast_shift
+            and cur.chroma[3] >= th.cast_highlight_with_reference
+            and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
+        )
         m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
         blurred = m["blur_ratio"] < th.blur_ratio
     else:
@@ -489,7 +449,7 @@ def diagnose(
     # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
     # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
     # without one, the chroma test is the weaker (a red sunset) and blur goes first.
-    order = [(stripes, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
+    order = [(stripes or bands, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
     if ref is None:
         order[2], order[3] = order[3], order[2]
     for found, label in order:

@@ -4,7 +4,9 @@ Each camera with a source is checked every `interval_s` (staggered so they do no
 bounded pool of worker threads, never on the ingest or API threads. The result goes out on MQTT as
 `{prefix}/{site}/camera/{id}/health`, so the hub ingests its own checks exactly like a recorder's. The last
 frame of each camera stays in memory (for frozen-picture detection); the last snapshot and the reference
-frame (taken from the first healthy check, re-taken on request) are JPEG files.
+frame (taken from the first healthy check, re-taken on request) are JPEG files. Each light regime (day, dusk, IR
+night) gets its own reference in memory as well, from healthy checks in it (video/references.py): a check is
+judged against its regime's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,7 @@ from hub.config import CameraSource
 from hub.core.clock import Clock, to_iso
 from video.diagnosis import Diagnosis, Label, decode, diagnose, prepare
 from video.probe import Grab, grab
+from video.references import References
 from video.store import SnapshotFiles, snapshot_url
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class _Camera:
     reference: np.ndarray | None = None
     reference_at: datetime | None = None
     retake: bool = False
+    regimes: References = field(default_factory=References)
     last_jpeg: bytes | None = None
     last_good: bool = False
     checked_at: datetime | None = None
@@ -115,6 +119,7 @@ class CameraChecker:
         if frame is not None:
             camera.reference = prepare(frame)
             camera.reference_at = self._files.reference_taken_at(camera.id)
+            camera.regimes.reset(camera.reference)
 
     # --- schedule ----------------------------------------------------------------------------------------------
 
@@ -197,6 +202,9 @@ class CameraChecker:
             frame = prepare(result.frame) if result.frame is not None else None
             with self._state:
                 previous, reference = camera.previous, camera.reference
+                light = camera.regimes.light(frame) if frame is not None else None
+                if light is not None and camera.regimes.frames:
+                    reference = camera.regimes.pick(light)
             diagnosis = diagnose(frame, previous, reference)
             at = self._clock.now()
             if result.error:
@@ -209,6 +217,8 @@ class CameraChecker:
                 take = camera.last_good and (camera.reference is None or camera.retake)
                 if frame is not None:
                     camera.previous = frame
+                if light is not None and frame is not None and not take:
+                    camera.regimes.observe(light, frame, diagnosis.ok)
             if take and frame is not None and result.jpeg is not None:
                 self._set_reference(camera, frame, result.jpeg, at)
         payload = health_payload(camera_id, diagnosis, at, result.jpeg is not None)
@@ -221,6 +231,7 @@ class CameraChecker:
             self._files.save_reference(camera.id, jpeg, at)
             with self._state:
                 camera.reference, camera.reference_at, camera.retake = frame, at, False
+                camera.regimes.reset(frame)
         log.info("camera %s: reference frame taken at %s", camera.id, to_iso(at))
 
     def retake_reference(self, camera_id: str) -> datetime | None:
@@ -245,10 +256,12 @@ class CameraChecker:
         """What the hub's own checks know of a camera now (for the API)."""
         camera = self._cameras.get(camera_id)
         if camera is None:
-            return {"reference_taken_at": None, "reference_pending": False, "last_error": None}
+            return {"reference_taken_at": None, "reference_pending": False, "references": [], "last_error": None}
         with self._state:
             return {
                 "reference_taken_at": to_iso(camera.reference_at) if camera.reference_at else None,
                 "reference_pending": camera.retake,
+                # The light regimes with a reference of their own ("day", "dusk", "ir"), for the console.
+                "references": camera.regimes.regimes(),
                 "last_error": camera.error,
             }
