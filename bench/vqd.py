@@ -1,6 +1,6 @@
 """Picture diagnosis speed: decode + diagnose of 1280x720 JPEG snapshots on one core.
 
-What it measures: for each snapshot of the labelled set (tests/vqd_set.py: real photographs, 1280x720, JPEG
+What it measures: for each snapshot of the labelled set (tests/video/vqd_set.py: real photographs, 1280x720, JPEG
 quality 85, clean and degraded), `decode(bytes)` (reduced-size DCT decoding) and then `diagnose(frame, previous,
 reference)` as a camera probe calls it: the previous decoded snapshot and the camera's decoded reference are passed
 each time (the reference is the same array for every check of a camera). Also the same without previous and

@@ -234,6 +234,8 @@ SLOW_FIXTURES = frozenset(
         "tune_set",
         "holdout_set",
         "hard_healthy",
+        "tune_checks",
+        "holdout_checks",
     }
 )
 

@@ -1,8 +1,8 @@
-"""Picture diagnosis, measured: the labelled set of real photographs (tests/vqd_set.py) and focused unit checks.
+"""Picture diagnosis, measured: the labelled set of real photographs (tests/video/vqd_set.py) and focused unit checks.
 
 The set is split by photograph: TUNE photographs were looked at while choosing the thresholds, HOLDOUT ones never
 were; both are reported (per-label precision and recall, exact-match accuracy), with `pytest -s` to see the tables.
-The hard scenes (facades, railings, sky, walls, night; tests/vqd_set.py `draw_hard`) are scored the same way, and
+The hard scenes (facades, railings, sky, walls, night; tests/video/vqd_set.py `draw_hard`) are scored the same way, and
 their healthy checks alone and against a reference give the false-alarm rates.
 """
 
@@ -151,7 +151,7 @@ def test_hard_healthy_scenes_rarely_alarm_without_a_reference(hard_healthy: dict
 
 
 def test_hard_scenes_with_every_fault(hard_healthy: dict[str, list[Sample]]) -> None:
-    # The same hard scenes with every degradation (tests/vqd_set.py `samples`): recall on scenes that look like
+    # The same hard scenes with every degradation (tests/video/vqd_set.py `samples`): recall on scenes that look like
     # faults, and the healthy kinds of those scenes (with and without reference) among them.
     tune, holdout = score(list(vqd_set.samples(HARD_TUNE))), score(list(vqd_set.samples(HARD_HOLDOUT)))
     print()

@@ -1,4 +1,4 @@
-"""The scheduler on real sequences (tests/vqd_cameras.py pictures): dusk, IR night mode and people going past
+"""The scheduler on real sequences (tests/video/vqd_cameras.py pictures): dusk, IR night mode and people going past
 never open a camera fault; a covered lens and a knocked camera do. Checks run through `CameraChecker.check` with a
 grabber that hands out the sequence, and the fault count is the hub's own (`hub.health.camera_check`)."""
 
@@ -14,15 +14,18 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from hub.clock import SystemClock
 from hub.config import CameraSource
-from hub.health import Trouble, camera_check
-from tests import vqd_cameras, vqd_set
+from hub.core.clock import SystemClock
+from hub.health.model import Trouble, camera_check
+from tests.video import vqd_cameras, vqd_set
 from video.diagnosis import decode
 from video.probe import Grab
 from video.references import References, Regime, regime
 from video.scheduler import CameraChecker
 from video.store import SnapshotFiles
+
+# Real sequences built from the picture sets: the full tier.
+pytestmark = pytest.mark.slow
 
 SOURCE: TypeAdapter[CameraSource] = TypeAdapter(CameraSource)
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Picture diagnosis scored per camera protocol on real pictures (tests/vqd_cameras.py): the frame alone, and the
+"""Picture diagnosis scored per camera protocol on real pictures (tests/video/vqd_cameras.py): the frame alone, and the
 steady state (the frame with its camera's healthy reference and the previous check's frame); tuning cameras and
 held-out cameras reported apart (`pytest -s` prints the tables)."""
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests import vqd_cameras
-from tests.vqd_set import LABELS
+from tests.video import vqd_cameras
+from tests.video.vqd_set import LABELS
 from video.diagnosis import Label, decode, diagnose
 
 

