@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.config import CameraSource
 from hub.core.clock import Clock, to_iso
+from hub.core.worker import Worker
 from video.probe import Grab, grab
 from video.store import SnapshotFiles, VideoStore, evidence_url
 
@@ -108,26 +109,27 @@ class EvidenceWorker:
         self._notify = notify
         self._budget = budget_s
         self._grabber = grabber
-        self._on_exit = on_thread_exit
         # Bounded: evidence is a help, not the alarm. When it is full the alarm still stands and goes out.
         self._queue: queue.Queue[str] = queue.Queue(queue_size)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A grab is bounded by its budget: longer than that and more is stuck.
+        self.worker = Worker(
+            "evidence", self._take_one, on_thread_exit=on_thread_exit, stuck_after_s=max(60.0, budget_s * 5)
+        )
+        self._running = False
 
     def start(self) -> None:
-        if self._sources and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="evidence", daemon=True)
-            self._thread.start()
+        if self._sources and not self._running:
+            self._running = True
+            self.worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self._budget + 5.0)
-            self._thread = None
+        if self._running:
+            self.worker.stop(self._budget + 5.0)
+            self._running = False
 
     def submit(self, alarm_id: str) -> bool:
         """Queue an alarm without blocking (called on the ingest thread); False when none was queued."""
-        if self._thread is None:
+        if not self._running:
             return False
         try:
             self._queue.put_nowait(alarm_id)
@@ -136,19 +138,14 @@ class EvidenceWorker:
             return False
         return True
 
-    def _run(self) -> None:
+    def _take_one(self) -> float:
+        """One queued alarm's evidence (the worker logs and counts a failure and goes on with the next)."""
         try:
-            while not self._stop.is_set():
-                try:
-                    alarm_id = self._queue.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                try:
-                    self._one(alarm_id)
-                except Exception:
-                    log.exception("alarm %s: collecting evidence failed", alarm_id)
-        finally:
-            self._on_exit()
+            alarm_id = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return 0.0
+        self._one(alarm_id)
+        return 0.0
 
     def _one(self, alarm_id: str) -> None:
         sources = {c: self._sources[c] for c in self._store.alarm_cameras(alarm_id) if c in self._sources}

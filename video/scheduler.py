@@ -23,6 +23,7 @@ import numpy as np
 
 from hub.config import CameraSource
 from hub.core.clock import Clock, to_iso
+from hub.core.worker import Worker
 from video.diagnosis import Diagnosis, Label, decode, diagnose, prepare
 from video.probe import Grab, grab
 from video.references import References
@@ -98,10 +99,10 @@ class CameraChecker:
         # Taking a reference (a check, or a person asking) writes its files and then the frame: one at a time, so
         # the reference on disk and the one in memory stay the same picture.
         self._reference_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
-        self._thread: threading.Thread | None = None
+        # The schedule's own thread; the grabs run on the pool, each bounded by its source's hard timeout.
+        self.worker = Worker("camera-scheduler", self._schedule_once)
+        self._running = False
         for camera in self._cameras.values():
             self._load_reference(camera)
 
@@ -124,41 +125,36 @@ class CameraChecker:
     # --- schedule ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if not self._cameras or self._thread is not None:
+        if not self._cameras or self._running:
             return
         now = self._clock.monotonic()
         # Staggered over one interval, the first right away: a restart re-checks soon without a burst.
         for index, camera in enumerate(self._cameras.values()):
             camera.next_due = now + index * self._interval / len(self._cameras)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="camera-check")
-        self._thread = threading.Thread(target=self._run, name="camera-scheduler", daemon=True)
-        self._thread.start()
+        self._running = True
+        self.worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        if self._running:
+            self.worker.stop(5.0)
+            self._running = False
         if self._pool is not None:
             # Grabs are bounded by their own hard timeouts; do not wait for one that is abandoned.
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if not self._ready():
-                # Results would have nowhere to go (MQTT down): keep the schedule and wait.
-                self._stop.wait(0.2)
-                continue
-            now = self._clock.monotonic()
-            for camera in self._cameras.values():
-                if camera.next_due <= now:
-                    camera.next_due = now + self._interval
-                    self._submit(camera.id)  # skipped while its previous check still runs
-            upcoming = min((c.next_due for c in self._cameras.values()), default=now + 1.0)
-            self._wake.wait(min(max(upcoming - now, 0.05), 1.0))
-            self._wake.clear()
+    def _schedule_once(self) -> float:
+        """Submit the cameras that are due; returns how long until the next one is (at most a second)."""
+        if not self._ready():
+            return 0.2  # results would have nowhere to go (MQTT down): keep the schedule and wait
+        now = self._clock.monotonic()
+        for camera in self._cameras.values():
+            if camera.next_due <= now:
+                camera.next_due = now + self._interval
+                self._submit(camera.id)  # skipped while its previous check still runs
+        upcoming = min((c.next_due for c in self._cameras.values()), default=now + 1.0)
+        return min(max(upcoming - now, 0.05), 1.0)
 
     def _submit(self, camera_id: str) -> Future[Diagnosis | None] | None:
         with self._lock:
@@ -244,7 +240,7 @@ class CameraChecker:
                 camera.retake = True
                 camera.next_due = self._clock.monotonic()  # check soon rather than a whole interval later
         if not sound:
-            self._wake.set()
+            self.worker.wake()
             return None
         if frame is None or jpeg is None:  # a sound frame always comes with its JPEG; nothing to keep otherwise
             return taken_at

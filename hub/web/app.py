@@ -3,6 +3,7 @@ the console and route groups it serves. The camera routes are added by hub.app, 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,8 @@ from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
 
+log = logging.getLogger(__name__)
+
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
@@ -42,11 +45,13 @@ def create_api(context: ApiContext) -> FastAPI:
 
     def audit_failures(due: AuditDue) -> None:
         def write() -> None:
-            with context.store.write() as conn:
-                detail = {"address": due.address, "failures": due.count}
-                Store.audit(
-                    conn, to_iso(context.clock.now()), Actor("anonymous", "none"), due.kind, due.address, detail
-                )
+            detail = {"address": due.address, "failures": due.count}
+            try:
+                with context.store.write() as conn:
+                    anonymous = Actor("anonymous", "none")
+                    Store.audit(conn, to_iso(context.clock.now()), anonymous, due.kind, due.address, detail)
+            except sqlite3.Error as exc:
+                log.error("%s from %s (%d) could not be audited: %r", due.kind, due.address, due.count, exc)
 
         auditor.submit(write)
 
