@@ -111,6 +111,7 @@ class Database:
         # guard's probe), so writers that would fill the disk again hold back until there is room.
         self._degraded: StoreDegraded | None = None
         self._degraded_lock = threading.Lock()
+        self._last_probe: tuple[float, bool] | None = None  # (monotonic time, writable) of the last write probe
 
     def ensure_schema(self, script: str) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements (the store's and those of components with tables of their own)."""
@@ -202,8 +203,18 @@ class Database:
             log.error("store: rollback after %r failed too: %r", exc, undo)
             exc.add_note(f"the rollback also failed: {undo!r}")
 
-    def check_writable(self) -> bool:
-        """True when a write transaction can be taken now (used by /healthz)."""
+    def check_writable(self, max_age_s: float = 0.0) -> bool:
+        """True when a write transaction can be taken now. With `max_age_s`, a probe that young is answered from
+        memory: /healthz is polled by anyone, and each probe is a synchronous commit (CPU, and wear on an SD card)."""
+        now = self._clock.monotonic()
+        last = self._last_probe
+        if last is not None and now - last[0] < max_age_s:
+            return last[1]
+        ok = self._probe_write()
+        self._last_probe = (now, ok)
+        return ok
+
+    def _probe_write(self) -> bool:
         try:
             with self._write() as conn:
                 conn.execute(

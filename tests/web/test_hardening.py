@@ -15,6 +15,7 @@ import pytest
 from hub.app import Hub
 from hub.config import HubConfig
 from hub.devtools.broker import Mosquitto
+from hub.web.routes.system import HEALTH_PROBE_EVERY_S
 from hub.web.throttle import MAX_DELAY_S, backoff_s, client_address
 from tests.conftest import TOKENS, HubFactory, base_config
 
@@ -188,3 +189,18 @@ def test_campus_hub_token_prints_a_long_random_token(capsys: pytest.CaptureFixtu
     raw = {"name": "g", "role": "guard", "token": first}
     site = {"id": "s", "name": "S", "address": "1 Road"}
     assert HubConfig.model_validate({"site": site, "api": {"tokens": [raw]}}).api.tokens
+
+
+def test_healthz_polled_often_writes_at_most_once_per_interval(api_hub: Hub) -> None:
+    url = f"http://127.0.0.1:{api_hub.api_port}/healthz"
+    read = api_hub.store.meta_get
+    with httpx.Client() as client:
+        assert client.get(url).status_code == 200
+        first = read("last_health_check")
+        started = time.monotonic()
+        for _ in range(20):
+            assert client.get(url).status_code == 200
+        elapsed = time.monotonic() - started
+    assert elapsed < HEALTH_PROBE_EVERY_S, "the polls took longer than one probe interval; nothing to conclude"
+    # Twenty polls within the probe interval: answered from the last probe, no new commit.
+    assert read("last_health_check") == first

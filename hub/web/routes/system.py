@@ -12,13 +12,16 @@ from hub.web.context import AdminActor, AlarmReader, ContextDep, MetricsReader, 
 
 router = APIRouter()
 
+# /healthz needs no credentials, so anyone may poll it: the write probe behind it runs at most this often.
+HEALTH_PROBE_EVERY_S = 5.0
+
 
 @router.get("/healthz")
 def healthz(ctx: ContextDep, workers: bool = False) -> JSONResponse:
     mqtt_ok = ctx.health.mqtt_connected
     # A degraded store (full, I/O errors) is not probed here: a probe write would spend the room kept for alarms.
     degraded = ctx.store.degraded
-    store_ok = degraded is None and ctx.store.check_writable()
+    store_ok = degraded is None and ctx.store.check_writable(max_age_s=HEALTH_PROBE_EVERY_S)
     threads = ctx.workers.health(detail=workers)
     ok = mqtt_ok and store_ok and "reason" not in threads
     body: dict[str, Any] = {
