@@ -11,11 +11,14 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.config import HubConfig
 from hub.config.loader import ConfigError, load_config
 from hub.core.redact import redact_text
+
+if TYPE_CHECKING:
+    from hub.store import Store
 
 log = logging.getLogger("campus_hub")
 
@@ -66,9 +69,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.app import Hub
+    from hub.store.schema import StoreOpenError
 
     config = _load(Path(args.config))
-    hub = Hub(config)
+    try:
+        hub = Hub(config)
+    except StoreOpenError as exc:
+        print(f"campus-hub run: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     hub.start()
     hub.serve()
     return 0
@@ -213,6 +221,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.port, args.press_every, _load)
 
 
+def _open_store(config: HubConfig) -> Store:
+    from hub.core.clock import SystemClock
+    from hub.store import Store
+
+    store = Store(config.storage.path, SystemClock())
+    store.open()
+    return store
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from hub.store.schema import StoreOpenError
+
+    config = _load(Path(args.config))
+    target = Path(args.to)
+    try:
+        store = _open_store(config)
+        store.backup(target)
+    except (StoreOpenError, sqlite3.Error, OSError) as exc:
+        print(f"campus-hub backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"{config.storage.path} -> {target}")
+    return 0
+
+
+def cmd_check_store(args: argparse.Namespace) -> int:
+    from hub.store.schema import StoreOpenError
+
+    config = _load(Path(args.config))
+    try:
+        problems = _open_store(config).integrity_check()
+    except (StoreOpenError, sqlite3.Error) as exc:
+        print(f"campus-hub check-store: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for line in problems:
+        print(line)
+    return 0 if problems == ["ok"] else 1
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     import secrets
 
@@ -290,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
     p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("backup", help="an online, consistent copy of the hub's database (safe while it runs)")
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
+    p.add_argument("to", help="the copy's path, e.g. /var/backups/campus-hub/hub-$(date +%%F).db")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("check-store", help="full integrity check of the database (reads every page)")
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
+    p.set_defaults(func=cmd_check_store)
 
     p = sub.add_parser("token", help="print a new random API token (for api.tokens, from the environment)")
     p.set_defaults(func=cmd_token)

@@ -112,6 +112,8 @@ class Database:
         self._degraded: StoreDegraded | None = None
         self._degraded_lock = threading.Lock()
         self._last_probe: tuple[float, bool] | None = None  # (monotonic time, writable) of the last write probe
+        # What `PRAGMA quick_check` found wrong at open (None: nothing); /healthz reports it until a restore.
+        self.damage: str | None = None
 
     def ensure_schema(self, script: str) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements (the store's and those of components with tables of their own)."""
@@ -213,6 +215,19 @@ class Database:
         ok = self._probe_write()
         self._last_probe = (now, ok)
         return ok
+
+    def integrity_check(self) -> list[str]:
+        """The full `PRAGMA integrity_check` (reads every page: minutes on a large file); ['ok'] when sound."""
+        return [row[0] for row in self._conn().execute("PRAGMA integrity_check").fetchall()]
+
+    def backup(self, target: Path) -> None:
+        """An online, consistent copy of the database to `target` (SQLite's backup API, while the hub runs)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy = sqlite3.connect(target)
+        try:
+            self._conn().backup(copy)
+        finally:
+            copy.close()
 
     def _probe_write(self) -> bool:
         try:

@@ -8,7 +8,9 @@ own (health, reports, sessions, ...) create them with `ensure_schema`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from pathlib import Path
 
 from hub.store.db import Database
 
@@ -180,13 +182,44 @@ _OUTBOX_V1_COLUMNS = (
     " next_attempt_at, last_error, http_status, delivered_at, receipt, latency_ms"
 ).split(", ")
 
+log = logging.getLogger(__name__)
+
+
+class StoreOpenError(Exception):
+    """The database file cannot be used at all: what is wrong and what to do, in one message."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        reason = str(cause)
+        if "not a database" in reason or "malformed" in reason:
+            advice = (
+                "the file is damaged or is not a campus-hub database: move it aside (the hub then starts with a new "
+                "one) and restore the latest backup (`campus-hub backup`) over it while the hub is stopped"
+            )
+        elif "unable to open" in reason or isinstance(cause, OSError):
+            advice = (
+                "the file or its folder cannot be opened for writing (missing, read-only filesystem, or owned by "
+                "another user): check storage.path, the folder's permissions and that the disk is mounted read-write"
+            )
+        else:
+            advice = "check the disk (dmesg), then restore the latest backup if the file is damaged"
+        super().__init__(f"{path}: {reason}: {advice}")
+        self.path = path
+
 
 class Migrations(Database):
     """Opening the file: create what is missing and migrate what is old."""
 
     def open(self) -> None:
-        """Create the file and schema if needed."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the file and schema if needed, after a quick check of the file: a file that is not a database
+        (or cannot be opened) raises `StoreOpenError` saying what to do; damaged pages are kept in `damage`."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            problems = [row[0] for row in self._conn().execute("PRAGMA quick_check").fetchall()]
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreOpenError(self.path, exc) from exc
+        if problems != ["ok"]:
+            self.damage = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+            log.error("store %s is damaged: %s; see README 'Backups' to restore", self.path, self.damage)
         self.ensure_schema(CORE_SCHEMA)
         self._migrate_outbox()
         self.ensure_schema(_OUTBOX_INDEXES)

@@ -31,6 +31,11 @@ def healthz(ctx: ContextDep, workers: bool = False) -> JSONResponse:
         "store": degraded.value if degraded is not None else ("ok" if store_ok else "unwritable"),
         **threads,
     }
+    damage = ctx.store.damage
+    if damage is not None:
+        body["status"], body["store"] = "degraded", "damaged"
+        body["reason"] = f"store damaged: {damage}; restore a backup (README: Backups)"
+        return JSONResponse(body, status_code=503)
     if degraded is not None and "reason" not in body:
         body["reason"] = f"store {degraded.value}: only alarms are stored, telemetry is shed"
     return JSONResponse(body, status_code=200 if ok else 503)
