@@ -7,6 +7,7 @@ work to read. `event` and `telemetry` carry nothing for a camera.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +29,10 @@ KIND = DeviceKind.CAMERA
 HEALTHY = Label.HEALTHY.value
 
 
+# A relative path on the hub's own API: no scheme, no host, no `//`, no backslash, no spaces.
+HUB_PATH = re.compile(r"/api/(?:[A-Za-z0-9._~%-]+/)*[A-Za-z0-9._~%-]+(?:\?[A-Za-z0-9._~%=&-]*)?")
+
+
 class CameraHealth(PayloadModel):
     """One health check of one camera, published on `{prefix}/{site}/camera/{id}/health`."""
 
@@ -44,6 +49,15 @@ class CameraHealth(PayloadModel):
     storage_used_gb: float | None = Field(default=None, ge=0, description="Recorder: storage in use, GB.")
     storage_free_gb: float | None = Field(default=None, ge=0, description="Recorder: storage free, GB.")
     write_rate_mbps: float | None = Field(default=None, ge=0, description="Recorder: recording write rate, Mbit/s.")
+
+    @field_validator("snapshot")
+    @classmethod
+    def _hub_path(cls, value: str | None) -> str | None:
+        # The maintenance page loads this as an image: anything but a path on the hub itself (an outside address, a
+        # scheme, a protocol-relative `//host`) would make the console fetch what a device chose.
+        if value is not None and not HUB_PATH.fullmatch(value):
+            raise ValueError("snapshot must be a path on the hub (/api/...), not an address elsewhere")
+        return value
 
     @field_validator("labels")
     @classmethod

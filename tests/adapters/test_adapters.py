@@ -630,3 +630,15 @@ def test_pipeline_stores_every_message_exactly_once(pipeline: Pipeline, store: S
     # Nothing was dead-lettered for a crash or a store failure: every parsed event was storable.
     assert all(row["reason"] != DeadLetterReason.ADAPTER_ERROR for row in store.list_dead_letters(limit=len(batch)))
     note_event(f"events in batch: {min(parsed, 3)}{'+' if parsed >= 3 else ''}")
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    ["http://198.51.100.7/x.jpg", "//evil.example/x.jpg", "https://hub/api/v1/x", "/static/../x y", "javascript:x"],
+)
+def test_a_camera_snapshot_link_must_be_a_path_on_the_hub(snapshot: str) -> None:
+    # The maintenance page loads it as an image: a device must not make the console fetch an outside address.
+    body = {"labels": ["healthy"], "snapshot": snapshot}
+    assert refused(DeviceKind.CAMERA, Channel.HEALTH, body) is DeadLetterReason.INVALID_PAYLOAD
+    ok = parse(DeviceKind.CAMERA, Channel.HEALTH, {"labels": ["healthy"], "snapshot": "/api/v1/cameras/c1/snapshot"})
+    assert ok.data["snapshot"] == "/api/v1/cameras/c1/snapshot"
