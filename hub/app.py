@@ -477,6 +477,9 @@ class Hub:
                 self.evidence.submit(alarm_id)  # never blocks: snapshots are grabbed on the evidence thread
             for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
                 self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
+        for notice in outcome.unreadable:
+            # A button or detector sent something unreadable: maybe a press. The guard must look, now.
+            self.feed.publish("alarm_device_unreadable", notice)
         announce_health(self.feed.publish, outcome.transitions, outcome.faults)
         if self.telemetry is not None:
             self.telemetry.committed(outcome.committed)

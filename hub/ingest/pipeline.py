@@ -20,9 +20,9 @@ from typing import Any
 from alerts.model import AlarmKind
 from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
 from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message, parse_vendor_message
-from device_adapters.base import DeadLetterReason
+from device_adapters.base import LIFE_SAFETY_KINDS, DeadLetterReason
 from hub.config import DeviceConfig, HubConfig
-from hub.core.clock import Clock, SystemClock
+from hub.core.clock import Clock, SystemClock, to_iso
 from hub.health.model import Transition
 from hub.health.updater import HealthUpdater, PendingPlan
 from hub.ingest.flood import MessageCounter
@@ -37,7 +37,6 @@ from hub.store.space import StoreSpace
 log = logging.getLogger(__name__)
 
 # Devices whose every message is kept while the store is short of room: their next message may be an alarm.
-LIFE_SAFETY = frozenset({DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +69,8 @@ class BatchOutcome:
     committed: list[DeviceEvent] = field(default_factory=list)  # the stored events, for telemetry and Home Assistant
     replays: list[tuple[AlarmKind, ReplayMark]] = field(default_factory=list)  # handled presses the broker sent again
     shed: int = 0  # messages of the batch not stored (the store is short of room); acknowledged all the same
+    # Messages from a panic button or smoke detector that could not be read: the guard is told at once.
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
 
     def merge(self, other: BatchOutcome) -> None:
         self.events += other.events
@@ -83,6 +84,7 @@ class BatchOutcome:
         self.committed += other.committed
         self.replays += other.replays
         self.shed += other.shed
+        self.unreadable += other.unreadable
 
 
 def device_snapshot(device: DeviceConfig) -> dict[str, Any]:
@@ -199,7 +201,7 @@ class Pipeline:
         return outcome
 
     def _alarm_relevant(self, message: Inbound, event: DeviceEvent) -> bool:
-        return event.kind in LIFE_SAFETY or self._trigger(event, message.received_mono) is not None
+        return event.kind in LIFE_SAFETY_KINDS or self._trigger(event, message.received_mono) is not None
 
     def _process(self, batch: Sequence[Inbound]) -> BatchOutcome:
         """Commit a batch; raises only if the store itself fails (then nothing was committed).
@@ -241,6 +243,7 @@ class Pipeline:
 
     def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
+        outcome.unreadable = [notice for row in dead if (notice := self._unreadable_notice(row)) is not None]
         readings: list[tuple[str, float, float]] = []
         # Health changes are saved in the batch's own transaction, so events and the states they caused commit
         # together; the updater holds the health lock from plan to apply.
@@ -357,6 +360,25 @@ class Pipeline:
     def close_thread_store(self) -> None:
         """Release the calling thread's store connection (the writer thread calls this on exit)."""
         self._store.close_thread_connection()
+
+    def _unreadable_notice(self, row: DeadLetterRow) -> dict[str, Any] | None:
+        """What the guard must see when a life-safety device sent something unreadable: a press may be behind it."""
+        route = self._vendor.get(row.topic) if self._vendor else None
+        device_id = route.device_id if route is not None else None
+        if device_id is None:
+            try:
+                _, device_id, _ = self._topics.parse(row.topic)
+            except PayloadError:
+                return None
+        device = self._devices.get(device_id)
+        if device is None or device.kind not in LIFE_SAFETY_KINDS:
+            return None
+        return {
+            "device": device_snapshot(device),
+            "reason": row.reason,
+            "detail": row.detail[:200],
+            "received_at": to_iso(row.received_at),
+        }
 
     def _dead_letter(self, message: Inbound, reason: str, detail: str) -> DeadLetterRow:
         log.info("dead letter on %s: %s: %s", message.topic[:200], reason, detail)

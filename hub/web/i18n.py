@@ -84,6 +84,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report_record_written": {"zh": "记录书面报告", "en": "Record written report"},
     "report_by": {"zh": "报告人", "en": "Reported by"},
     "report_needs_by": {"zh": "请填写报告人", "en": "Enter who made the report"},
+    "unreadable_line": {
+        "zh": "⚠ {device}（{place}）发来无法识别的消息（{reason}），可能是报警，请立即到现场核实",
+        "en": "⚠ {device} ({place}) sent a message the hub could not read ({reason}); it may be an alarm: check now",
+    },
+    "action_dismiss": {"zh": "已核实", "en": "Checked"},
     "reminder_line": {
         "zh": "⚠ {duty} 已超时：{kind} · {device}",
         "en": "⚠ {duty} is overdue: {kind} · {device}",

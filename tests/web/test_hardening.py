@@ -17,7 +17,7 @@ from hub.config import HubConfig
 from hub.devtools.broker import Mosquitto
 from hub.web.routes.system import HEALTH_PROBE_EVERY_S
 from hub.web.throttle import MAX_DELAY_S, backoff_s, client_address
-from tests.conftest import TOKENS, HubFactory, base_config
+from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 
 def _rss_kib() -> int:
@@ -204,3 +204,23 @@ def test_healthz_polled_often_writes_at_most_once_per_interval(api_hub: Hub) -> 
     assert elapsed < HEALTH_PROBE_EVERY_S, "the polls took longer than one probe interval; nothing to conclude"
     # Twenty polls within the probe interval: answered from the last probe, no new commit.
     assert read("last_health_check") == first
+
+
+def test_an_unreadable_message_from_a_button_is_shown_to_the_guard_at_once(
+    start_hub: HubFactory, publisher: Publisher
+) -> None:
+    hub = start_hub()
+    publisher.publish(topic("panic_button", "btn-1", "event"), b"{pressed: yes")  # a press, garbled
+    publisher.publish(topic("temperature", "temp-1", "telemetry"), b"{garbled")  # telemetry: a dead letter only
+
+    def notices() -> list[dict[str, object]]:
+        return [dict(e.data) for e in hub.feed.recent() if e.kind == "alarm_device_unreadable"]
+
+    assert wait_until(lambda: len(notices()) == 1, 10), notices()
+    assert wait_until(lambda: hub.store.count("dead_letters") == 2, 10)
+    (notice,) = notices()
+    device = notice["device"]
+    assert isinstance(device, dict)
+    assert device["id"] == "btn-1"
+    assert device["location"] == {"building": "A", "floor": "1", "room": "btn-1"}
+    assert notice["reason"] == "bad_json"

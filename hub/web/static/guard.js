@@ -270,8 +270,26 @@
     reload();
     // The feed drives the page; a reload every minute as well costs little and bounds any drift.
     window.setInterval(reload, 60 * 1000);
+    // A panic button or smoke detector that sent something unreadable: shown until the guard says it was checked.
+    const unreadable = document.getElementById("unreadable");
+    function showUnreadable(data) {
+      const device = data.device || {};
+      const where = device.location || {};
+      const place = [where.building, where.floor, where.room].filter(Boolean).join(" · ");
+      const line = t("unreadable_line", { device: device.name || device.id || "", place, reason: data.reason || "" });
+      const item = h("div", { class: "reminder", "data-testid": "unreadable-line" }, line);
+      const done = h("button", { type: "button", class: "dismiss" }, t("action_dismiss"));
+      done.addEventListener("click", () => {
+        item.remove();
+        unreadable.hidden = unreadable.childElementCount === 0;
+      });
+      item.append(" ", done);
+      unreadable.prepend(item);
+      unreadable.hidden = false;
+    }
     connectFeed((notice) => {
-      if (notice.kind.startsWith("alarm_") || notice.kind.startsWith("duty_")) reload();
+      if (notice.kind === "alarm_device_unreadable") showUnreadable(notice.data || {});
+      else if (notice.kind.startsWith("alarm_") || notice.kind.startsWith("duty_")) reload();
     }, reload);
   }
 
