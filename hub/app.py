@@ -31,6 +31,7 @@ from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
+from hub.core.redact import install_log_redaction
 from hub.core.supervisor import Policy, WorkerSupervisor, exit_process
 from hub.core.worker import Workers
 from hub.health.faults import FaultKind
@@ -91,6 +92,7 @@ class Hub:
         transport_for: TransportFactory | None = None,
         exit_action: Callable[[int], None] = exit_process,
     ) -> None:
+        install_log_redaction()  # no credentials in any log line, whoever writes it
         self.config = config
         self.clock = clock or SystemClock()
         self._exit_action = exit_action  # how the worker supervisor ends the process (tests record it instead)

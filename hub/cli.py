@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.config import HubConfig
 from hub.config.loader import ConfigError, load_config
-from hub.core.redact import redact_text
+from hub.core.redact import install_log_redaction
 
 if TYPE_CHECKING:
     from hub.store import Store
@@ -25,24 +25,12 @@ log = logging.getLogger("campus_hub")
 EXIT_CONFIG = 2
 
 
-class _Redacting(logging.Filter):
-    """The last line of defence: no URL credentials in any log line, whichever library wrote it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact_text(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_Redacting())
+    install_log_redaction()
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 

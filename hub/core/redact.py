@@ -11,7 +11,9 @@ is replaced by `***`. `redact_text` applies the same to every URL-like run in a 
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 
 MASK = "***"
 
@@ -58,3 +60,31 @@ def redact_text(text: str) -> str:
     """`text` with every URL in it redacted (and any bare `password=…` style pair)."""
     text = _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
     return _PARAM_RE.sub(lambda m: m.group(1) + (MASK if m.group(2) else ""), text)
+
+
+_installed = threading.Lock()
+_done = False
+
+
+def install_log_redaction() -> None:
+    """Every log record of the process, whichever library makes it (httpx logs each request's full URL), has its
+    message redacted as it is created: the last line of defence behind the redaction at each source. Idempotent."""
+    global _done
+    with _installed:
+        if _done:
+            return
+        make = logging.getLogRecordFactory()
+
+        def redacting(*args: object, **kwargs: object) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):
+                return record  # a malformed format: logging reports it itself when it formats the record
+            cleaned = redact_text(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+            return record
+
+        logging.setLogRecordFactory(redacting)
+        _done = True
