@@ -362,8 +362,9 @@ class Hub:
             if optional is not None:
                 self.worker_registry.add(optional.worker)
         self.worker_registry.add(self.flood.worker)
-        for video in (self.cameras, self.evidence):
-            self.worker_registry.add(video.worker)
+        if self.cameras.camera_ids:  # without camera sources neither thread runs
+            self.worker_registry.add(self.cameras.worker)
+            self.worker_registry.add(self.evidence.worker)
         # Start order: the views for others (so they see everything), forwarding (undelivered alarms from before a
         # restart go first), then ingest, then the timers, then the worker supervisor. Stop order is the reverse:
         # the supervisor first (it must not restart what is being stopped), timers, ingest (its last commit and
