@@ -16,6 +16,8 @@ timeout, and every wait has a deadline.
 from __future__ import annotations
 
 import argparse
+import logging
+import multiprocessing as mp
 import shutil
 import socket
 import statistics
@@ -23,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -58,6 +62,23 @@ def attacker(port: int, chunked: bool, stop: threading.Event, refused: list[int]
             refused.append(1)  # the hub answered and closed without reading the body: the expected end
 
 
+def attack_main(port: int, attackers: int, stop: MpEvent, refused: Synchronized[int]) -> None:
+    """The attacking process: `attackers` threads, so the attack costs the hub's machine, not the hub's GIL."""
+    stopped = threading.Event()
+    counts: list[int] = []
+    threads = [
+        threading.Thread(target=attacker, args=(port, i % 2 == 1, stopped, counts), daemon=True)
+        for i in range(attackers)
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait(120)
+    stopped.set()
+    for thread in threads:
+        thread.join(5)
+    refused.value = len(counts)
+
+
 def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[list[float], int]:
     with Mosquitto(workdir / "broker") as broker:
         receiver = Receiver(SECRET).start()
@@ -70,12 +91,10 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
             CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311
         )
         presser.on_connect = connected
-        stop = threading.Event()
-        refused: list[int] = []
-        threads = [
-            threading.Thread(target=attacker, args=(port, i % 2 == 1, stop, refused), daemon=True)
-            for i in range(args.attackers if attacked else 0)
-        ]
+        ctx = mp.get_context("spawn")
+        stop = ctx.Event()
+        refused = ctx.Value("i", 0)
+        attack = ctx.Process(target=attack_main, args=(port, args.attackers, stop, refused), daemon=True)
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect")
@@ -83,15 +102,17 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
             presser.loop_start()
             if not connected.event.wait(10):
                 raise RuntimeError("press client could not connect")
-            for thread in threads:
-                thread.start()
-            time.sleep(1.0 if attacked else 0.0)
+            if attacked:
+                attack.start()
+                time.sleep(1.0)
             presses, _ = press_all(presser, args.presses, args.press_rate)
             received = receiver.state.wait_for(args.presses, 30)
         finally:
             stop.set()
-            for thread in threads:
-                thread.join(5)
+            if attacked:
+                attack.join(15)
+                if attack.is_alive():
+                    attack.terminate()
             presser.disconnect()
             presser.loop_stop()
             hub.stop()
@@ -104,7 +125,7 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
     ]
     if len(latencies) != len(presses):
         raise RuntimeError(f"{len(presses)} presses, {len(latencies)} delivered")
-    return latencies, len(refused)
+    return latencies, int(refused.value)
 
 
 def main() -> int:
@@ -114,6 +135,7 @@ def main() -> int:
     parser.add_argument("--press-rate", type=float, default=10.0)
     parser.add_argument("--attackers", type=int, default=10)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
     root = Path(tempfile.mkdtemp(prefix="campus-hub-bench-attack-"))
     pairs = []
     try:
