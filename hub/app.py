@@ -3,7 +3,9 @@ watchers, supervision, API), starts them in dependency order and stops them in r
 
 A panic press crosses: hub.mqtt.session -> hub.ingest.writer -> hub.ingest.pipeline (device_adapters, alerts.rules,
 hub.store in one transaction with its outbox rows) -> alerts.outbox -> alerts.forwarders -> the 110 receiver.
-This module only wires them; `_committed` is the hand-off from a commit to the outbox workers.
+This module only wires them; `_committed` is the hand-off from a commit to the outbox workers. It is longer than
+the project's other modules because it is one subject, the order in which the hub is built, started and stopped,
+and that order reads best in one place (each `init_*` step is a screen; the callbacks below only route events).
 """
 
 from __future__ import annotations
