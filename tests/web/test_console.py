@@ -20,6 +20,7 @@ from hub.core.clock import ManualClock
 from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Receiver
 from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
+from tests.video.cameras import SnapshotServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -304,3 +305,24 @@ def test_alarms_are_ordered_by_priority_then_newest_and_ring_until_all_are_ackno
     for card in page.locator("[data-testid=alarm][data-state=open]").all():
         card.locator("button.ack").click()
     expect(page.locator("body")).to_have_attribute("data-sound", "off", timeout=3000)
+
+
+def test_maintenance_sees_a_cameras_references_and_retakes_them(
+    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory, page: Page
+) -> None:
+    with SnapshotServer("hub", "cam-Pa55-word") as camera:
+        raw = base_config(tmp_path, broker.port, None)
+        raw["devices"][0]["source"] = {"kind": "http_snapshot", "url": camera.url("hub:cam-Pa55-word"), "timeout_s": 2}
+        raw["video"] = {"check_interval_s": 3600}
+        hub = start_hub(raw, api=True)
+        # The first check on start is healthy: the daytime reference is taken from it.
+        assert wait_until(lambda: hub.cameras.view("cam-1")["reference_taken_at"] is not None, 10)
+        first = hub.cameras.view("cam-1")["reference_taken_at"]
+        log_in(page, hub, "maintenance", "/maintenance")
+        line = page.locator("[data-camera-id=cam-1] [data-testid=camera-references]")
+        expect(line).to_contain_text("白天", timeout=5000)
+        line.locator("[data-testid=retake-reference]").click()
+        assert wait_until(lambda: hub.cameras.view("cam-1")["reference_taken_at"] != first, 10)
+        with admin(hub) as client:
+            actions = [a["action"] for a in client.get("/api/v1/audit").json()["audit"]]
+        assert any("reference" in action for action in actions)  # retaking is audited, with the person

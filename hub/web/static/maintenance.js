@@ -170,11 +170,33 @@
               h("strong", {}, c.name || c.id),
               " ",
               labels.length ? labels.map((l) => h("span", { class: "label" }, label("camera_label_", l))) : h("span", { class: "label ok" }, t("camera_ok")),
-              h("div", {}, t("retained_days", { days: recordings.retained_days === undefined || recordings.retained_days === null ? "–" : recordings.retained_days }))
+              h("div", {}, t("retained_days", { days: recordings.retained_days === undefined || recordings.retained_days === null ? "–" : recordings.retained_days })),
+              referenceLine(c)
             )
           );
         })
       );
+    }
+
+    // The reference pictures the checks compare against (one per light regime) and, after a deliberate change of
+    // the view, retaking them (audited on the hub).
+    function referenceLine(c) {
+      const regimes = (c.references || []).map((r) => label("regime_", r)).join(" · ") || "–";
+      const at = c.reference_taken_at ? fmtTime(c.reference_taken_at) : "–";
+      const retake = h("button", { type: "button", class: "retake", "data-testid": "retake-reference" }, t("action_retake_reference"));
+      const msg = h("span", { class: "msg" });
+      retake.addEventListener("click", async () => {
+        retake.disabled = true;
+        try {
+          await api("POST", "/api/v1/cameras/" + encodeURIComponent(c.id) + "/reference");
+        } catch (error) {
+          retake.disabled = false;
+          return flash(msg, String((error && error.message) || error), true);
+        }
+        loadCameras(); // the new time (or "to be taken") shows as the page redraws
+      });
+      const pending = c.reference_pending ? " " + t("reference_pending") : "";
+      return h("div", { class: "references", "data-testid": "camera-references" }, t("camera_references", { regimes, at }) + pending, " ", retake, " ", msg);
     }
 
     const reload = serial(async () => {
