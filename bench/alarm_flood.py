@@ -52,6 +52,7 @@ from bench.alarm_latency import (  # noqa: E402 - the repository root goes on th
     SECRET,
     Connected,
     LogTally,
+    connect_presser,
     hub_config,
     percentile,
     press_all,
@@ -194,19 +195,12 @@ def run_phase(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, limits
     with Mosquitto(workdir / "broker", limits=limits) as broker:
         receiver = Receiver(SECRET).start()
         hub = Hub(HubConfig.model_validate(hub_config(workdir, broker.port, receiver.url)))
-        connected = Connected()
-        presser = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311
-        )
-        presser.on_connect = connected
+        presser: mqtt.Client | None = None
         hub.start()
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect and subscribe")
-            presser.connect(HOST, broker.port, keepalive=60)
-            presser.loop_start()
-            if not connected.event.wait(10):
-                raise RuntimeError("press client could not connect")
+            presser = connect_presser(broker.port)
             if flooded:
                 flood = Flood(ctx, broker.port, args.flooders)
                 flood.start()
@@ -225,8 +219,9 @@ def run_phase(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, limits
         finally:
             if flood is not None:
                 flood.finish()
-            presser.disconnect()
-            presser.loop_stop()
+            if presser is not None:
+                presser.disconnect()
+                presser.loop_stop()
             hub.stop()
             receiver.stop()
 

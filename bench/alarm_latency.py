@@ -99,6 +99,19 @@ class Connected:
             self.event.set()
 
 
+def connect_presser(port: int) -> mqtt.Client:
+    """The benchmark's press client, connected with its network loop running; RuntimeError when it cannot connect."""
+    connected = Connected()
+    presser = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311)
+    presser.on_connect = connected
+    presser.connect(HOST, port, keepalive=60)
+    presser.loop_start()
+    if not connected.event.wait(10):
+        presser.loop_stop()
+        raise RuntimeError("press client could not connect")
+    return presser
+
+
 # --- telemetry load process ----------------------------------------------------------------------------------------
 
 
@@ -311,19 +324,12 @@ def run_phase(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, loaded
     with Mosquitto(workdir / "broker") as broker:
         receiver = Receiver(SECRET).start()
         hub = BenchHub(HubConfig.model_validate(hub_config(workdir, broker.port, receiver.url)))
-        connected = Connected()
-        presser = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311
-        )
-        presser.on_connect = connected
+        presser: mqtt.Client | None = None
         hub.start()
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect and subscribe")
-            presser.connect(HOST, broker.port, keepalive=60)
-            presser.loop_start()
-            if not connected.event.wait(10):
-                raise RuntimeError("press client could not connect")
+            presser = connect_presser(broker.port)
             if loaded:
                 load = Load(ctx, LoadJob(broker.port, args.telemetry_rate, args.telemetry_qos, args.timeout_s))
                 load.start()
@@ -342,8 +348,9 @@ def run_phase(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, loaded
         finally:
             if load is not None:
                 load.finish()
-            presser.disconnect()
-            presser.loop_stop()
+            if presser is not None:
+                presser.disconnect()
+                presser.loop_stop()
             hub.stop()
             receiver.stop()
 

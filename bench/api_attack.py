@@ -30,11 +30,10 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.alarm_latency import HOST, SECRET, Connected, hub_config, percentile, press_all, summary  # noqa: E402
+from bench.alarm_latency import HOST, SECRET, connect_presser, hub_config, percentile, press_all, summary  # noqa: E402
 from hub.app import Hub  # noqa: E402
 from hub.config import HubConfig  # noqa: E402
 from hub.devtools.broker import Mosquitto  # noqa: E402
@@ -86,11 +85,7 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
         hub = Hub(HubConfig.model_validate(raw))
         hub.start()
         port = hub.start_api_thread()
-        connected = Connected()
-        presser = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311
-        )
-        presser.on_connect = connected
+        presser: mqtt.Client | None = None
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         refused = ctx.Value("i", 0)
@@ -98,10 +93,7 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect")
-            presser.connect(HOST, broker.port, keepalive=60)
-            presser.loop_start()
-            if not connected.event.wait(10):
-                raise RuntimeError("press client could not connect")
+            presser = connect_presser(broker.port)
             if attacked:
                 attack.start()
                 time.sleep(1.0)
@@ -113,8 +105,9 @@ def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[
                 attack.join(15)
                 if attack.is_alive():
                     attack.terminate()
-            presser.disconnect()
-            presser.loop_stop()
+            if presser is not None:
+                presser.disconnect()
+                presser.loop_stop()
             hub.stop()
             receiver.stop()
     sent = {p.device: p for p in presses}
