@@ -105,6 +105,14 @@ def test_home_assistant_sees_retained_discovery_and_state_updates(
     hub = start_hub(ha_config(tmp_path, broker.port), api=True)
     config_topic = f"homeassistant/binary_sensor/{NODE}/btn-1_alarm/config"
     assert wait_until(lambda: hub.homeassistant is not None and hub.homeassistant.published > 0, 10)
+    # The first watcher may subscribe while the hub's first round is still going out (those arrive live, not
+    # retained): it waits for the round's last kind of message, then a second one checks what is retained.
+    first = Watcher(broker.port, "test-home-assistant-0")
+    try:
+        assert first.wait_for(HUB_STATUS, "online") is not None
+        assert first.wait_for(f"{PREFIX}/{SITE}/hub/device/btn-1/alarm", "OFF") is not None
+    finally:
+        first.close()
     # Home Assistant starting after the hub still finds everything: the configs and states are retained.
     watcher = Watcher(broker.port)
     try:
