@@ -36,6 +36,9 @@ from hub.store.space import StoreSpace
 
 log = logging.getLogger(__name__)
 
+# Longest a relaxed (telemetry) commit stays in the page cache before the write-ahead log is fsynced.
+RELAXED_SYNC_S = 1.0
+
 # Devices whose every message is kept while the store is short of room: their next message may be an alarm.
 
 
@@ -139,6 +142,7 @@ class Pipeline:
             if d.kind is DeviceKind.TEMPERATURE
         }
         self._history = TemperatureHistory(rules.heat_rate_window_s)
+        self._unsynced_since: float | None = None  # monotonic time of the oldest relaxed commit not yet fsynced
 
     def parse(self, message: Inbound) -> DeviceEvent:
         """Route and validate one message, or PayloadError with the dead-letter reason."""
@@ -172,13 +176,19 @@ class Pipeline:
             self._config.mqtt.max_payload_bytes,
         )
 
-    def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+    def process(self, batch: Sequence[Inbound], *, relaxed: bool = False) -> BatchOutcome:
         """Commit a batch, or while the store is short of room its alarm-relevant part (the rest is shed); raises
-        only if the store itself fails (then nothing was committed, and nothing was counted as shed)."""
+        only if the store itself fails (then nothing was committed, and nothing was counted as shed).
+
+        `relaxed` (the telemetry lane): the commit skips its own fsync, the cost that dominates a small commit and
+        that a press queued behind it would wait out. What it raised (an alarm, a fault, a guard's notice) is made
+        durable before this returns, and so is everything else at least every `RELAXED_SYNC_S`: a power cut can
+        cost readings of the last second, never an alarm.
+        """
         degraded = self._store.degraded
         if degraded is None:
             try:
-                return self._process(batch)
+                return self._process(batch, relaxed)
             except sqlite3.Error as exc:
                 degraded = store_failure(exc)
                 if degraded is None:
@@ -203,7 +213,7 @@ class Pipeline:
     def _alarm_relevant(self, message: Inbound, event: DeviceEvent) -> bool:
         return event.kind in LIFE_SAFETY_KINDS or self._trigger(event, message.received_mono) is not None
 
-    def _process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+    def _process(self, batch: Sequence[Inbound], relaxed: bool = False) -> BatchOutcome:
         """Commit a batch; raises only if the store itself fails (then nothing was committed).
 
         A message that parses but still cannot be stored (a bug, a value SQLite refuses) must not hold the
@@ -212,7 +222,7 @@ class Pipeline:
         """
         events, dead = self._parse_all(batch)
         try:
-            return self._commit(events, dead)
+            return self._commit(events, dead, relaxed)
         except sqlite3.OperationalError:
             raise  # disk full, I/O error, locked: the store's problem, so the caller retries the same batch
         except Exception as exc:
@@ -220,7 +230,7 @@ class Pipeline:
                 log.exception("ingest: a batch of %d failed to store; storing one message at a time", len(batch))
                 total = BatchOutcome()
                 for message in batch:
-                    total.merge(self._process([message]))
+                    total.merge(self._process([message], relaxed))
                 return total
             log.exception("ingest: message on %s cannot be stored; keeping it as a dead letter", batch[0].topic)
             detail = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
@@ -241,7 +251,9 @@ class Pipeline:
                 dead.append(self._dead_letter(message, DeadLetterReason.ADAPTER_ERROR.value, detail))
         return events, dead
 
-    def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
+    def _commit(
+        self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow], relaxed: bool = False
+    ) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
         outcome.unreadable = [notice for row in dead if (notice := self._unreadable_notice(row)) is not None]
         readings: list[tuple[str, float, float]] = []
@@ -253,7 +265,7 @@ class Pipeline:
             else contextlib.nullcontext()
         )
         with health as pending:
-            with self._store.transaction() as tx:
+            with self._store.transaction("NORMAL" if relaxed else "FULL") as tx:
                 tx.insert_events(
                     [
                         EventRow(e.device_id, e.kind.value, e.channel.value, e.occurred_at, m.received_at, e.data)
@@ -275,6 +287,10 @@ class Pipeline:
         elif pending is not None:
             applied = pending.result()
             outcome.transitions, outcome.faults = applied.transitions, applied.faults
+        if relaxed:
+            self._sync_if_needed(outcome)
+        else:
+            self._unsynced_since = None  # a FULL commit synced the whole log, the relaxed commits before it included
         # Only what was committed updates memory and counters.
         outcome.committed = [e for _, e in events]
         if self._rates is not None:
@@ -293,6 +309,17 @@ class Pipeline:
         for kind, mark in outcome.replays:
             self._metrics.press_replays.labels(kind.value, mark.value).inc()
         return outcome
+
+    def _sync_if_needed(self, outcome: BatchOutcome) -> None:
+        """After a relaxed commit: fsync now if it raised anything a person must see, or if the oldest unsynced
+        commit is `RELAXED_SYNC_S` old."""
+        now = self._clock.monotonic()
+        if self._unsynced_since is None:
+            self._unsynced_since = now
+        raised = outcome.opened or outcome.retriggered or outcome.unreadable or outcome.faults or outcome.transitions
+        if raised or now - self._unsynced_since >= RELAXED_SYNC_S:
+            self._store.sync_wal()
+            self._unsynced_since = None
 
     def _save_health(self, conn: sqlite3.Connection, pending: PendingPlan) -> None:
         """The batch's health changes, in a savepoint: a failure here must never cost the batch its alarms."""

@@ -175,11 +175,11 @@ def test_stop_commits_and_acknowledges_what_is_queued(
     in_commit, release = threading.Event(), threading.Event()
     process = hub.pipeline.process
 
-    def held(batch: list[Inbound]) -> BatchOutcome:
+    def held(batch: list[Inbound], relaxed: bool = False) -> BatchOutcome:
         # Holds the first commit open until the test has asked the hub to stop.
         in_commit.set()
         assert release.wait(10)
-        return process(batch)
+        return process(batch, relaxed=relaxed)
 
     monkeypatch.setattr(hub.pipeline, "process", held)
     hub.start()
