@@ -288,15 +288,17 @@ def test_alarms_are_ordered_by_priority_then_newest_and_ring_until_all_are_ackno
     tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, page: Page
 ) -> None:
     hub = start_hub(base_config(tmp_path, broker.port, None), api=True)
+    # Waits below are for ordering on the page, not latency (bench/alarm_latency.py measures that): bounded
+    # generously, as a loaded CI machine may take more than 2 s to show a card.
     log_in(page, hub, "guard", "/")  # the login click counts as the gesture that allows sound on this site
     expect(page.locator("body")).to_have_attribute("data-sound", "off")
     publisher.publish(topic("temperature", "temp-1", "telemetry"), {"celsius": 70.0})  # heat: priority 2
-    expect(page.locator("[data-testid=alarm]")).to_have_count(1, timeout=2000)
+    expect(page.locator("[data-testid=alarm]")).to_have_count(1, timeout=5000)
     publisher.publish(topic("panic_button", "btn-2", "event"), {"pressed": True, "seq": 1})
-    expect(page.locator("[data-testid=alarm]")).to_have_count(2, timeout=2000)
+    expect(page.locator("[data-testid=alarm]")).to_have_count(2, timeout=5000)
     publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
     expect(page.locator("[data-testid=alarm] .where")).to_have_text(
-        ["A · 1 · btn-1", "A · 1 · btn-2", "A · 1 · temp-1"], timeout=2000
+        ["A · 1 · btn-1", "A · 1 · btn-2", "A · 1 · temp-1"], timeout=5000
     )
     expect(page.locator("[data-testid=alarm-count]")).to_contain_text("3")
     page.locator("[data-testid=alarm]").first.locator("button.ack").click()
