@@ -1,4 +1,5 @@
-"""Ingest throughput: the highest sustained telemetry rate the hub stores: committed before each PUBACK, the write-ahead log fsynced within a second (RELAXED_SYNC_S).
+"""Ingest throughput: the highest sustained telemetry rate the hub stores (committed before each PUBACK; the
+write-ahead log fsynced within a second, `RELAXED_SYNC_S`).
 
 What it measures: N temperature readings (default 50,000 `{"celsius": 20.x}`, always below the heat limits so
 no alarm is raised) are published at QoS 1 as fast as one publisher process can (a window of outstanding
