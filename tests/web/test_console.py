@@ -328,3 +328,21 @@ def test_maintenance_sees_a_cameras_references_and_retakes_them(
         with admin(hub) as client:
             actions = [a["action"] for a in client.get("/api/v1/audit").json()["audit"]]
         assert any("reference" in action for action in actions)  # retaking is audited, with the person
+
+
+def test_guard_is_told_at_once_of_an_unreadable_message_from_a_panic_button(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, page: Page
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True)
+    log_in(page, hub, "guard", "/")
+    expect(page.locator("[data-testid=unreadable]")).to_be_hidden()
+    # Not JSON: it may have been a press, so the guard must go and look (and no alarm can be raised from it).
+    publisher.publish(topic("panic_button", "btn-1", "event"), b"\xffpressed")
+    line = page.locator("[data-testid=unreadable-line]")
+    expect(line).to_have_count(1, timeout=5000)
+    expect(line).to_contain_text("btn-1")
+    expect(line).to_contain_text("无法识别")
+    expect(line).to_contain_text("bad_encoding")
+    assert hub.store.count("alarms") == 0
+    line.locator("button.dismiss").click()
+    expect(page.locator("[data-testid=unreadable]")).to_be_hidden()
