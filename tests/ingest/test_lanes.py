@@ -291,3 +291,20 @@ def test_alarms_go_first_alone_and_telemetry_takes_devices_in_turn() -> None:
     assert full.put(Lane.ALARM, inbound("campus/s/smoke/d/event"), 0)
     full.close()
     assert not full.put(Lane.ALARM, inbound("campus/s/smoke/d/event"), 0)
+
+
+def test_a_flooding_smoke_detector_cannot_hold_another_buttons_press_behind_its_backlog() -> None:
+    lanes = LaneQueues(1000, 100, lambda t: t.rpartition("/")[0])
+    mad = "campus/s/smoke/mad/telemetry"
+    press = "campus/s/panic_button/b/event"
+    for n in range(300):
+        assert lanes.put(Lane.ALARM, inbound(mad, n), 0)
+    assert lanes.put(Lane.ALARM, inbound(press), 0)
+    taken = lanes.take(alarm_max=8, telemetry_max=4, timeout=0)
+    assert taken is not None
+    assert taken[0] is Lane.ALARM
+    # The press is in the very next alarm batch, not 300 messages (38 batches) later; the detector's own order holds.
+    assert [i.topic for i in taken[1]][:2] == [mad, press]
+    assert [i.payload for i in taken[1] if i.topic == mad] == [str(n).encode() for n in range(7)]
+    lanes.done()
+    assert lanes.depth(Lane.ALARM) == 300 - 7
