@@ -64,6 +64,7 @@ from hub.store.space import StoreSpace
 from hub.web.app import create_api
 from hub.web.console import Console
 from hub.web.context import ApiContext
+from hub.web.links import LinkSigner, link_key
 from hub.web.routes.cameras import camera_router
 from hub.web.server import ApiServer
 from video.evidence import EvidenceWorker
@@ -135,6 +136,17 @@ class Hub:
         self.video_store = VideoStore(self.store)
         self.video_store.open()
         self.snapshots = SnapshotFiles(snapshot_dir(config))
+        # Evidence links the receiving centre can open without a token: only with a public address to point to.
+        public = config.api.public_base()
+        self.link_signer = (
+            LinkSigner(
+                link_key(self.store, config.api.link_key.get_secret_value().encode() if config.api.link_key else None),
+                public,
+                config.api.link_ttl_s,
+            )
+            if public is not None
+            else None
+        )
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -409,6 +421,7 @@ class Hub:
             camera_retention=self.recordings.status,
             evidence_of=self.video_store.evidence_of,
             workers=self.worker_registry,
+            link_signer=self.link_signer,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
@@ -509,11 +522,20 @@ class Hub:
         return self.ingest.connected and self.ingest.publish(topic, payload, qos=1, retain=retain)
 
     def _evidence_for_forwarding(self, alarm_id: str) -> list[dict[str, Any]]:
+        """The alarm's evidence as the receiving centre gets it: signed absolute links, or no link at all (a
+        relative path needing a hub token opens nothing there)."""
         try:
-            return self.video_store.evidence_of(alarm_id)
+            evidence = self.video_store.evidence_of(alarm_id)
         except sqlite3.Error:
             log.exception("alarm %s: evidence could not be read; it goes out without", alarm_id)
             return []
+        signer, now = self.link_signer, self.clock.now()
+        return [
+            {**item, "url": signer.sign(item["url"], now)}
+            if signer is not None
+            else {k: v for k, v in item.items() if k != "url"}
+            for item in evidence
+        ]
 
     def _wake_workers(self) -> None:
         for worker in self.workers:

@@ -26,6 +26,7 @@ from hub.metrics import HubMetrics
 from hub.store import Actor, AlarmView, Store
 from hub.store.health import HealthStore
 from hub.web.auth import require
+from hub.web.links import LinkSigner
 
 
 class HealthSource(Protocol):
@@ -56,6 +57,8 @@ class ApiContext:
     evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
     # The hub's background workers, whose health /healthz reports.
     workers: Workers = field(default_factory=Workers)
+    # Checks the signed evidence links sent to receiving centres (None: api.public_url unset, no links sent).
+    link_signer: LinkSigner | None = None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
