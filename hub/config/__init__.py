@@ -32,6 +32,7 @@ from hub.config.site import SiteConfig
 from hub.config.storage import MIN_RETENTION_DAYS, RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
 from hub.config.video import RecordingsConfig, VideoConfig
+from hub.config.zones import Period, ZoneConfig
 from hub.core.redact import redact_url
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "InfluxConfig",
     "Location",
     "MqttConfig",
+    "Period",
     "Path_",
     "RecordingsConfig",
     "ReportsConfig",
@@ -74,6 +76,7 @@ __all__ = [
     "StrictModel",
     "TlsConfig",
     "VideoConfig",
+    "ZoneConfig",
     "key_text",
     "redact_url",
     "registry_problems",
