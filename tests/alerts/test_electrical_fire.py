@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from hub.devtools.receiver import Receiver
 from hub.health.faults import ACTIVE, FaultKind
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
+from hub.reports.model import resolve_period
 from hub.store import Store
 from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
 
@@ -85,6 +86,14 @@ def test_residual_current_through_prealarm_is_a_trouble_then_an_alarm_reaches_th
     # The pre-alarm recovers once every reading is below its pre-alarm level again.
     publisher.publish(unit, {"residual_ma": 100.0, "temperatures_c": [41.5, 38.0]})
     assert wait_until(lambda: prealarm_faults() == [], 5.0)
+    # Uptime by kind has a row for the new kind, and the pre-alarm is no equipment failure in it.
+    now = datetime.now(UTC)
+    # Counted as of two minutes ahead: figures stop at the last whole minute, and these faults opened in this one.
+    period = resolve_period(None, now + timedelta(hours=1), now + timedelta(minutes=2))
+    _, raw = hub.reports.report(period, "kind", "json")
+    rows = {row["key"]: row for row in json.loads(raw)["rows"]}
+    assert rows["electrical_fire"]["devices"] == 1
+    assert rows["electrical_fire"]["faults"] == 0
 
 
 # --- the same rules, through the pipeline on a real SQLite file -------------------------------------------------
