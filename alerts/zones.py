@@ -62,10 +62,12 @@ class ZoneBoard:
         return self._zones.get(device.arming_zone) if device and device.arming_zone else None
 
     def armed(self, device_id: str, at: datetime) -> bool:
-        """Whether the device's zone is armed at `at`; a device in no zone is always armed."""
+        """Whether the device's zone is armed at `at`. Outside any zone an intrusion detector is always armed (it is
+        there to alarm), while a door contact is never (a closed-campus gate is watched for its shut hours only)."""
         zone = self.zone_of(device_id)
         if zone is None:
-            return True
+            device = self._devices.get(device_id)
+            return device is not None and device.kind is DeviceKind.INTRUSION
         with self._lock:
             override = self._overrides.get(zone.id)
         return is_armed(zone, at.astimezone(self._tz), override)

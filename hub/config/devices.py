@@ -174,7 +174,8 @@ class DeviceConfig(StrictModel):
     arming_zone: IdStr | None = Field(
         default=None,
         description="Intrusion detectors and door contacts only: the id of their zone in `arming_zones:` "
-        "(布防 / 撤防). A detector without a zone is always armed.",
+        "(布防 / 撤防). Without one, an intrusion detector is always armed and a door contact never (a gate "
+        "watched only for its must_be_shut hours).",
     )
     must_be_shut: list[Period] = Field(
         default_factory=list,

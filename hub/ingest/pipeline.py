@@ -21,7 +21,7 @@ from typing import Any
 from alerts.levels import MEASURING_KINDS, crossings, levels_for
 from alerts.model import AlarmKind
 from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
-from alerts.zones import ZoneBoard
+from alerts.zones import ZONED_KINDS, ZoneBoard
 from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message, parse_vendor_message
 from device_adapters.base import LIFE_SAFETY_KINDS, Channel, DeadLetterReason
 from hub.config import DeviceConfig, HubConfig
@@ -326,10 +326,10 @@ class Pipeline:
 
     def _annotate(self, event: DeviceEvent, message: Inbound) -> DeviceEvent:
         """What the hub judged of a message, stored with it and read by the rules and the health tracker:
-        `armed` for an intrusion detector or door contact in a zone, `prealarm` for a measuring device's reading."""
+        `armed` for an intrusion detector or door contact, `prealarm` for a measuring device's reading."""
         if event.channel is Channel.STATUS:
             return event
-        if self._zones is not None and self._zones.zone_of(event.device_id) is not None:
+        if self._zones is not None and event.kind in ZONED_KINDS:
             # Judged at the hub's receive time: a detector's clock may be wrong, the hub's is kept right.
             armed = self._zones.armed(event.device_id, message.received_at)
             if not armed and (event.data.get("alarm") is True or event.data.get("open") is True):

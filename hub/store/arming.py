@@ -3,6 +3,7 @@ names the person, written in one transaction."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
@@ -73,3 +74,20 @@ def last_contact_states(db: Database, device_ids: list[str]) -> dict[str, bool]:
         if row is not None and row[0] is not None:
             out[device_id] = bool(row[0])
     return out
+
+
+def last_prealarm_reading(db: Database, device_id: str) -> dict[str, object] | None:
+    """The reading of the device's latest message at its pre-alarm level (what the guard's warning shows)."""
+    row = (
+        db.connection()
+        .execute(
+            "SELECT json_extract(data, '$.prealarm_reading'), received_at FROM events WHERE device_id = ? "
+            "AND json_extract(data, '$.prealarm') = 1 ORDER BY id DESC LIMIT 1",
+            (device_id,),
+        )
+        .fetchone()
+    )
+    if row is None or row[0] is None:
+        return None
+    reading: dict[str, object] = json.loads(row[0])
+    return {**reading, "at": row[1]}

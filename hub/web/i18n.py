@@ -173,6 +173,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "zone_arm_refused": {"zh": "无法布防", "en": "Cannot arm"},
     "zones_title": {"zh": "防区布撤防", "en": "Arming zones"},
     "doors_open_title": {"zh": "应关未关的门", "en": "Doors open that must be shut"},
+    "zone_manual": {"zh": "{by} 手动", "en": "manual, {by}"},
+    "zone_refusal_door": {"zh": "门 {name}（{id}）未关", "en": "door {name} ({id}) is open"},
+    "zone_refusal_detector": {"zh": "探测器 {name}（{id}）报警中", "en": "detector {name} ({id}) is in alarm"},
+    "prealarm_reading": {
+        "zh": "读数 {value} {unit}，预警值 {level} {unit}",
+        "en": "{value} {unit}, pre-alarm level {level} {unit}",
+    },
+    "reading_line": {
+        "zh": "读数 {value} {unit}（报警值 {level} {unit}）",
+        "en": "reading {value} {unit} (alarm level {level} {unit})",
+    },
+    "prealarm_line": {"zh": "预警：{device}（{place}）{reading}", "en": "Pre-alarm: {device} ({place}) {reading}"},
+    "door_open_line": {
+        "zh": "应关闭时段门未关：{device}（{place}）",
+        "en": "Open in its shut hours: {device} ({place})",
+    },
     "fault_state_registered": {"zh": "已登记", "en": "registered"},
     "fault_state_assigned": {"zh": "已派单", "en": "assigned"},
     "fault_state_in_repair": {"zh": "维修中", "en": "in repair"},

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from alerts.levels import Level, crossings, levels_for
@@ -22,7 +23,7 @@ from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
 from hub.reports.model import resolve_period
 from hub.store import Store
-from tests.conftest import HubFactory, Publisher, base_config, topic, wait_until
+from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 
 def _device(id_: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def fire_config(tmp_path: Path, port: int, url: str | None) -> dict[str, Any]:
 def test_residual_current_through_prealarm_is_a_trouble_then_an_alarm_reaches_the_fire_endpoint(
     tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
 ) -> None:
-    hub = start_hub(fire_config(tmp_path, broker.port, receiver.url))
+    hub = start_hub(fire_config(tmp_path, broker.port, receiver.url), api=True)
     unit = topic("electrical_fire", "ef-1", "telemetry")
     publisher.publish(unit, {"residual_ma": 120.0, "temperatures_c": [41.5, 38.0]})
     publisher.publish(unit, {"residual_ma": 250.0, "temperatures_c": [41.5, 38.0]})  # past 200: pre-alarm
@@ -61,6 +62,12 @@ def test_residual_current_through_prealarm_is_a_trouble_then_an_alarm_reaches_th
     assert hub.store.count("outbox") == 0
     assert hub.store.list_alarms(None, 10) == []
     assert receiver.state.received == []
+    # The guard sees it too, with the reading that crossed.
+    headers = {"Authorization": f"Bearer {TOKENS['guard']}"}
+    warnings = httpx.get(f"http://127.0.0.1:{hub.api_port}/api/v1/prealarms", headers=headers, timeout=5).json()
+    assert [(w["device"]["id"], w["reading"]["text"]) for w in warnings["prealarms"]] == [
+        ("ef-1", "residual current 250 mA at or above the pre-alarm level 200 mA")
+    ]
     # The device works: a pre-alarm does not make it faulty (uptime is not charged).
     health = hub.tracker.get("ef-1")
     assert health is not None

@@ -1,5 +1,6 @@
-"""Arming routes (布防 / 撤防): the zones with their arming, contacts and open doors, and a guard's or admin's manual
-arm or disarm, audited with the person; an arm with a door open or a detector in alarm is refused, naming each."""
+"""Arming routes (布防 / 撤防) and the guard's warnings: the zones with their arming, contacts and open doors, a guard's
+or admin's manual arm or disarm, audited with the person (an arm with a door open or a detector in alarm is refused,
+naming each), and the pre-alarms maintenance is looking at, which the guard sees too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from alerts.zones import ArmRefused, ZoneBoard
+from hub.health.faults import ACTIVE, FaultKind
+from hub.store.arming import last_prealarm_reading
 from hub.web.context import ApiContext, ContextDep, GuardActor, ZoneReader
 from hub.web.errors import ApiError
 
@@ -57,3 +60,27 @@ def disarm(zone_id: str, ctx: ContextDep, actor: GuardActor) -> dict[str, Any] |
         return _refused(exc)
     ctx.feed.publish("zone_disarmed", {"zone_id": zone_id, "by": actor.name})
     return zone
+
+
+@router.get("/api/v1/prealarms")
+def list_prealarms(ctx: ContextDep, actor: ZoneReader) -> dict[str, Any]:
+    """Open pre-alarm troubles (electrical fire, gas, CO), each with its device and the reading that crossed."""
+    out = []
+    for fault in ctx.health_store.list_faults(sorted(ACTIVE)):
+        if fault["kind"] != FaultKind.PREALARM:
+            continue
+        device = ctx.config.device(fault["subject"])
+        out.append(
+            {
+                "fault_id": fault["id"],
+                "opened_at": fault["opened_at"],
+                "device": {
+                    "id": fault["subject"],
+                    "kind": device.kind.value if device else None,
+                    "name": device.name if device else fault["subject"],
+                    "location": device.location.model_dump() if device else None,
+                },
+                "reading": last_prealarm_reading(ctx.store, fault["subject"]),
+            }
+        )
+    return {"prealarms": out}
