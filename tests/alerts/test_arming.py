@@ -19,6 +19,7 @@ from alerts.zones import ArmRefused, ZoneBoard
 from hub.config import HubConfig, ZoneConfig
 from hub.core.clock import ManualClock
 from hub.devtools.broker import Mosquitto
+from hub.health.faults import ACTIVE
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
 from hub.store import Actor, Store
@@ -148,7 +149,7 @@ def test_a_trip_at_22_local_in_an_armed_zone_alarms_and_at_10_on_a_school_day_is
     assert alarms[0]["reason"] == "detector tripped in an armed zone"
 
 
-def test_a_door_opening_in_an_armed_zone_is_an_intrusion_and_tamper_counts_whatever_the_arming(
+def test_a_door_opening_in_an_armed_zone_is_an_intrusion_and_a_24_hour_zone_is_always_armed(
     zoned: tuple[Pipeline, Store, ZoneBoard, ManualClock],
 ) -> None:
     pipe, store, _, _ = zoned
@@ -218,3 +219,33 @@ def test_api_refuses_to_arm_with_a_door_open_and_audits_the_guard(
     audit = [(a["actor"], a["action"], a["target"]) for a in hub.store.list_audit(10)]
     assert ("guard", "zone_arm", "finance") in audit
     assert ("guard", "zone_arm_refused", "finance") in audit
+
+
+def test_tamper_is_a_fault_whatever_the_arming_and_an_open_circuit_is_the_units_fault(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    raw = zoned_config(tmp_path, broker.port, None)
+    # Disarmed all day, every day: the tamper below happens in a disarmed zone whatever the hour.
+    raw["arming_zones"][0].update(school_days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                  school_hours=[{"start": "00:00", "end": "23:59"}])  # fmt: skip
+    raw["devices"].append(
+        {
+            "id": "ef-1",
+            "kind": "electrical_fire",
+            "name": "配电箱",
+            "location": {"building": "A", "floor": "1", "room": "r"},
+        }
+    )
+    hub = start_hub(raw)
+    publisher.publish(topic("intrusion", "pir-1", "telemetry"), {"tamper": True, "battery_pct": 8})
+    publisher.publish(topic("electrical_fire", "ef-1", "telemetry"), {"residual_ma": 10, "open_circuit": True})
+
+    def faults(device: str) -> set[str]:
+        return {f["kind"] for f in hub.health_store.list_faults(sorted(ACTIVE), device)}
+
+    assert wait_until(lambda: faults("pir-1") == {"tamper", "low_battery"}, 5.0)
+    assert wait_until(lambda: faults("ef-1") == {"open_circuit"}, 5.0)
+    health = hub.tracker.get("ef-1")
+    assert health is not None
+    assert health.state.value == "faulty"
+    assert hub.store.list_alarms(None, 10) == []  # troubles, not alarms
