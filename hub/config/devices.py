@@ -15,8 +15,8 @@ from hub.config.zones import Period
 
 # GB 14287.3: a temperature-type electrical fire detector's alarm setting lies within 55-140 °C.
 TemperatureSetting = Annotated[float, Field(ge=55, le=140)]
-TemperatureSettings = Annotated[list[TemperatureSetting], Field(min_length=1, max_length=8)]
 PrealarmSetting = Annotated[float, Field(ge=20, le=140)]
+TemperatureSettings = Annotated[list[TemperatureSetting], Field(min_length=1, max_length=8)]
 PrealarmSettings = Annotated[list[PrealarmSetting], Field(min_length=1, max_length=8)]
 ELECTRICAL_FIRE_LEVELS = ("residual_alarm_ma", "residual_prealarm_ma", "temperature_alarm_c", "temperature_prealarm_c")
 GAS_LEVELS = ("gas_low_lel_pct", "gas_high_lel_pct")
@@ -132,13 +132,13 @@ class DeviceConfig(StrictModel):
         description="Electrical fire units only: pre-alarm level below residual_alarm_ma, mA (default 80 % of it): "
         "a trouble to maintenance and a warning to the guard, never an alarm to 110.",
     )
-    temperature_alarm_c: TemperatureSetting | TemperatureSettings | None = Field(
+    temperature_alarm_c: TemperatureSettings | None = Field(
         default=None,
         description="Electrical fire units only: cable temperature alarm level, °C, one for every channel or a list "
         "with one per channel (default 70, the rated conductor temperature of PVC cable). GB 14287.3: settable "
         "within 55-140 °C.",
     )
-    temperature_prealarm_c: PrealarmSetting | PrealarmSettings | None = Field(
+    temperature_prealarm_c: PrealarmSettings | None = Field(
         default=None,
         description="Electrical fire units only: cable temperature pre-alarm level, °C, below the alarm level of "
         "its channel; one value or one per channel (default 10 °C below each alarm level).",
@@ -216,6 +216,12 @@ class DeviceConfig(StrictModel):
                     raise ValueError(f"{name} applies to temperature devices only, not {self.kind}")
         return self
 
+    @field_validator("temperature_alarm_c", "temperature_prealarm_c", mode="before")
+    @classmethod
+    def _one_for_every_channel(cls, value: Any) -> Any:
+        # One number serves every channel; kept as a one-item list so there is one shape to check and to read.
+        return [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _levels_for_their_kinds(self) -> DeviceConfig:
         owners = (
@@ -289,16 +295,10 @@ DEFAULT_CO_HIGH_PPM = 150.0
 MAX_TEMPERATURE_CHANNELS = 8
 
 
-def temperature_levels(
-    alarm: float | list[float] | None, prealarm: float | list[float] | None
-) -> tuple[list[float], list[float]]:
-    """Alarm and pre-alarm levels per channel (up to 8); a single value, or the last of a short list, serves the
-    channels after it."""
-    alarms = alarm if isinstance(alarm, list) else [alarm if alarm is not None else DEFAULT_TEMPERATURE_ALARM_C]
-    if prealarm is None:
-        prealarms = [a - DEFAULT_TEMPERATURE_PREALARM_MARGIN_C for a in alarms]
-    else:
-        prealarms = prealarm if isinstance(prealarm, list) else [prealarm]
+def temperature_levels(alarm: list[float] | None, prealarm: list[float] | None) -> tuple[list[float], list[float]]:
+    """Alarm and pre-alarm levels per channel (up to 8); the last of a short list serves the channels after it."""
+    alarms = alarm or [DEFAULT_TEMPERATURE_ALARM_C]
+    prealarms = prealarm or [a - DEFAULT_TEMPERATURE_PREALARM_MARGIN_C for a in alarms]
     width = max(len(alarms), len(prealarms))
     return _widen(alarms, width), _widen(prealarms, width)
 

@@ -151,7 +151,7 @@ def _device_messages(
         out.append(entity("sensor", what, body))
     if device.kind is DeviceKind.ELECTRICAL_FIRE:
         # One sensor per configured temperature setting (a unit set with one value shows its first channel).
-        channels = len(device.temperature_alarm_c) if isinstance(device.temperature_alarm_c, list) else 1
+        channels = len(device.temperature_alarm_c) if device.temperature_alarm_c else 1
         for channel in range(1, channels + 1):
             body = {"name": f"Cable temperature {channel}", "device_class": "temperature"}
             body |= {"unit_of_measurement": "°C", "state_class": "measurement"}

@@ -249,3 +249,18 @@ def test_tamper_is_a_fault_whatever_the_arming_and_an_open_circuit_is_the_units_
     assert health is not None
     assert health.state.value == "faulty"
     assert hub.store.list_alarms(None, 10) == []  # troubles, not alarms
+
+
+def test_a_restarted_hub_remembers_the_manual_override_and_the_open_door(
+    tmp_path: Path, zoned: tuple[Pipeline, Store, ZoneBoard, ManualClock]
+) -> None:
+    pipe, store, board, clock = zoned
+    clock.advance(11 * 3600)  # 19:00: armed by the schedule
+    board.disarm("finance", GUARD)  # a late meeting: disarmed until Tuesday 07:30
+    send(pipe, "door", "door-1", {"open": True}, local(MONDAY, 19, 1))
+    config = HubConfig.model_validate(zoned_config(tmp_path, 1883, "http://127.0.0.1:9/alarms"))
+    again = ZoneBoard(config, store, clock)
+    again.open()
+    assert again.armed("pir-1", local(MONDAY, 19, 2)) is False  # the override, read back from its table
+    with pytest.raises(ArmRefused, match="door-1"):
+        again.arm("finance", GUARD)  # the door's last state, read back from the stored events
