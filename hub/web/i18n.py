@@ -171,6 +171,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "zone_disarm": {"zh": "撤防", "en": "Disarm"},
     "zone_always_armed": {"zh": "24小时防区", "en": "24-hour zone"},
     "zone_arm_refused": {"zh": "无法布防", "en": "Cannot arm"},
+    "zone_open_while_armed": {"zh": "布防中但", "en": "Armed, but"},
     "zones_title": {"zh": "防区布撤防", "en": "Arming zones"},
     "doors_open_title": {"zh": "应关未关的门", "en": "Doors open that must be shut"},
     "zone_manual": {"zh": "{by} 手动", "en": "manual, {by}"},

@@ -321,8 +321,9 @@
         zone.manual ? h("span", { class: "zone-manual" }, t("zone_manual", { by: zone.manual.by })) : null,
         zone.armed ? null : h("button", { type: "button", class: "arm", onclick: () => act("arm") }, t("zone_arm")),
         zone.armed && !zone.always_armed ? h("button", { type: "button", class: "disarm", onclick: () => act("disarm") }, t("zone_disarm")) : null,
-        refusals.length && !zone.armed
-          ? h("span", { class: "zone-refusals", "data-testid": "zone-refusals" }, t("zone_arm_refused") + "：" + refusals.join("；"))
+        // Disarmed: why it cannot be armed. Armed (by the schedule) with a door open: the guard should go and look.
+        refusals.length
+          ? h("span", { class: "zone-refusals", "data-testid": "zone-refusals" }, t(zone.armed ? "zone_open_while_armed" : "zone_arm_refused") + "：" + refusals.join("；"))
           : null,
         msg
       );
