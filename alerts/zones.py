@@ -98,7 +98,9 @@ class ZoneBoard:
         zone = self._zone(zone_id)
         now = self._clock.now()
         if zone.always_armed:
-            raise ArmRefused(zone.id, [f"zone {zone.name} is a 24-hour zone and is never disarmed"])
+            reasons = [f"zone {zone.name} is a 24-hour zone and is never disarmed"]
+            audit_refusal(self._store, zone.id, now, actor, reasons, "zone_disarm_refused")
+            raise ArmRefused(zone.id, reasons)
         self._set(zone, False, now, actor)
         return self.zone_json(zone, now)
 

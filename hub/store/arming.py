@@ -54,10 +54,12 @@ def _upsert(conn: sqlite3.Connection, zone_id: str, override: Override, actor: A
     )
 
 
-def audit_refusal(db: Database, zone_id: str, at: datetime, actor: Actor, reasons: list[str]) -> None:
-    """A refused arm is a person's action too: kept with its reasons."""
+def audit_refusal(
+    db: Database, zone_id: str, at: datetime, actor: Actor, reasons: list[str], action: str = "zone_arm_refused"
+) -> None:
+    """A refused arm (or disarm) is a person's action too: kept with its reasons."""
     with db.write() as conn:
-        write_audit(conn, to_iso(at), actor, "zone_arm_refused", zone_id, {"reasons": reasons})
+        write_audit(conn, to_iso(at), actor, action, zone_id, {"reasons": reasons})
 
 
 def last_contact_states(db: Database, device_ids: list[str]) -> dict[str, bool]:

@@ -184,6 +184,7 @@ def test_arming_with_a_door_open_is_refused_naming_the_door(
     assert store.list_audit(1)[0]["action"] == "zone_arm"
     with pytest.raises(ArmRefused, match="24-hour"):
         board.disarm("chem", GUARD)
+    assert store.list_audit(1)[0]["action"] == "zone_disarm_refused"
 
 
 # --- the API on a real hub ----------------------------------------------------------------------------------------
