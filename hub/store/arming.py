@@ -70,7 +70,7 @@ def last_contact_states(db: Database, device_ids: list[str]) -> dict[str, bool]:
         row = conn.execute(
             "SELECT coalesce(json_extract(data, '$.open'), json_extract(data, '$.alarm')) FROM events "
             "WHERE device_id = ? AND (json_extract(data, '$.open') IS NOT NULL "
-            "OR json_extract(data, '$.alarm') IS NOT NULL) ORDER BY id DESC LIMIT 1",
+            "OR json_extract(data, '$.alarm') IS NOT NULL) ORDER BY received_at DESC, id DESC LIMIT 1",
             (device_id,),
         ).fetchone()
         if row is not None and row[0] is not None:
@@ -84,7 +84,7 @@ def last_prealarm_reading(db: Database, device_id: str) -> dict[str, object] | N
         db.connection()
         .execute(
             "SELECT json_extract(data, '$.prealarm_reading'), received_at FROM events WHERE device_id = ? "
-            "AND json_extract(data, '$.prealarm') = 1 ORDER BY id DESC LIMIT 1",
+            "AND json_extract(data, '$.prealarm') = 1 ORDER BY received_at DESC, id DESC LIMIT 1",
             (device_id,),
         )
         .fetchone()
