@@ -95,6 +95,11 @@ _KIND_FIELDS: Mapping[DeviceKind, Mapping[str, tuple[str, Callable[[object], obj
     DeviceKind.CO: {"carbon_monoxide": ("alarm", _flag)},
 }
 
+# Built once: every message of a kind reads the same fields.
+_FIELDS_BY_KIND: Mapping[DeviceKind, Mapping[str, tuple[str, Callable[[object], object | None]]]] = {
+    kind: {**_FIELDS, **_KIND_FIELDS.get(kind, {})} for kind in DeviceKind
+}
+
 # The field a kind lives by: malformed, it refuses the message instead of being dropped.
 _ESSENTIAL: Mapping[DeviceKind, str] = {
     DeviceKind.PANIC_BUTTON: "action",
@@ -122,7 +127,7 @@ def parse(
     obj = decode_json_object(payload)
     data: dict[str, Any] = {}
     ignored: list[str] = []
-    for key, (name, check) in {**_FIELDS, **_KIND_FIELDS.get(kind, {})}.items():
+    for key, (name, check) in _FIELDS_BY_KIND[kind].items():
         raw = obj.get(key)
         if raw is None:
             continue
