@@ -29,6 +29,7 @@ from alerts.paths import PathMonitor
 from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
 from alerts.troubles import TroubleOutbox
+from alerts.zones import ZoneBoard
 from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
@@ -147,6 +148,9 @@ class Hub:
             if public is not None
             else None
         )
+        # Arming zones: manual arm / disarm and each door's and detector's last state, shared by ingest and the API.
+        self.zones = ZoneBoard(config, self.store, self.clock)
+        self.zones.open()
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -226,6 +230,7 @@ class Hub:
             health=self.health_updater,
             rates=rates,
             space=self.store_space,
+            zones=self.zones,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -422,6 +427,7 @@ class Hub:
             evidence_of=self.video_store.evidence_of,
             workers=self.worker_registry,
             link_signer=self.link_signer,
+            zones=self.zones,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)

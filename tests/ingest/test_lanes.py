@@ -236,6 +236,8 @@ def test_each_kind_and_vendor_topic_has_exactly_one_lane(tmp_path: Path) -> None
     assert filters[Lane.ALARM] == [
         f"{base}/panic_button/+/+",
         f"{base}/smoke/+/+",
+        f"{base}/gas/+/+",
+        f"{base}/co/+/+",
         "stat/tasmota_btn/POWER",
         "tele/tasmota_btn/LWT",
         "tele/tasmota_btn/SENSOR",
@@ -246,6 +248,9 @@ def test_each_kind_and_vendor_topic_has_exactly_one_lane(tmp_path: Path) -> None
     assert filters[Lane.TELEMETRY] == [
         f"{base}/temperature/+/+",
         f"{base}/camera/+/+",
+        f"{base}/electrical_fire/+/+",
+        f"{base}/intrusion/+/+",
+        f"{base}/door/+/+",
         "tele/tasmota_temp/LWT",
         "tele/tasmota_temp/SENSOR",
         "tele/tasmota_temp/STATE",
