@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from alerts.dc09_codes import DEFAULT_CODES
+from alerts.model import AlarmKind
 from hub.config.base import ENV_PREFIX, IdStr, StrictModel, require_unique
 
 
@@ -26,6 +27,11 @@ class HttpEndpoint(StrictModel):
         default=False,
         description="Also POST device troubles (event trouble / trouble_restore). Off by default: a 110 receiver "
         "built for alarms alone must not take a trouble for an alarm.",
+    )
+    alarm_kinds: list[AlarmKind] | None = Field(
+        default=None,
+        description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
+        "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
     )
 
 
@@ -71,6 +77,11 @@ class Dc09Endpoint(StrictModel):
     )
     troubles: bool = Field(
         default=True, description="Also send device troubles and their restores (tamper, low battery, offline...)."
+    )
+    alarm_kinds: list[AlarmKind] | None = Field(
+        default=None,
+        description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
+        "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
     )
     codes: dict[str, Dc09Code] = Field(
         default_factory=dict,
@@ -125,6 +136,11 @@ class Dc09Endpoint(StrictModel):
         return bytes.fromhex(text) if self.key_encoding == "hex" else text.encode("ascii")
 
 
+def takes(endpoint: HttpEndpoint | Dc09Endpoint, kind: AlarmKind) -> bool:
+    """Whether alarms of `kind` go to this endpoint (`alarm_kinds` absent: every kind)."""
+    return endpoint.alarm_kinds is None or kind in endpoint.alarm_kinds
+
+
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
@@ -177,6 +193,46 @@ class ForwardingConfig(StrictModel):
         if self.retry_max_s < self.retry_base_s:
             raise ValueError("retry_max_s must not be less than retry_base_s")
         return self
+
+    @model_validator(mode="after")
+    def _every_kind_taken(self) -> ForwardingConfig:
+        # An alarm kind no endpoint takes would be raised here and reach nobody: refused, not warned. Without any
+        # endpoint the hub runs stand-alone, which warnings() already says.
+        missing = [k.value for k in AlarmKind if self.endpoints and not self.endpoints_for(k)]
+        if missing:
+            raise ValueError(
+                f"no endpoint takes alarm kind {', '.join(missing)}: add it to some endpoint's alarm_kinds "
+                "(panic to 110; fire and heat to the fire control room or the school's duty endpoint)"
+            )
+        return self
+
+    def endpoints_for(self, kind: AlarmKind) -> list[str]:
+        """Names of the endpoints that take alarms of `kind`, in the configured (failover) order."""
+        return [e.name for e in self.endpoints if takes(e, kind)]
+
+
+# Kinds the rules send to the fire service (119, the fire control room), not to the police.
+FIRE_SERVICE_KINDS = frozenset({AlarmKind.FIRE, AlarmKind.HEAT})
+
+
+def police_named(name: str) -> bool:
+    """Whether an endpoint's name says it is the police 110 centre (the hub cannot know otherwise)."""
+    return "110" in name or "police" in name.lower()
+
+
+def kind_warnings(index: int, endpoint: HttpEndpoint | Dc09Endpoint) -> list[str]:
+    """`HubConfig.warnings` about the alarm kinds of the endpoint at `forwarding.endpoints[index]`."""
+    if not police_named(endpoint.name):
+        return []
+    sent = sorted(k.value for k in FIRE_SERVICE_KINDS if takes(endpoint, k))
+    if not sent:
+        return []
+    how = "alarm_kinds lists them" if endpoint.alarm_kinds is not None else "alarm_kinds is absent: every kind"
+    return [
+        f"forwarding.endpoints[{index}] ({endpoint.name!r}) looks like the police 110 centre and takes "
+        f"{', '.join(sent)} ({how}); the rules send fire to 119, the fire control room or the school's duty "
+        "endpoint: set its alarm_kinds, e.g. [panic]"
+    ]
 
 
 def dc09_warnings(index: int, endpoint: Dc09Endpoint, devices: int) -> list[str]:

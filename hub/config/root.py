@@ -11,7 +11,7 @@ from hub.config.api import ApiConfig
 from hub.config.base import ENV_PREFIX, StrictModel, key_text
 from hub.config.devices import DeviceConfig
 from hub.config.flooding import FloodingConfig
-from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings
+from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings, kind_warnings
 from hub.config.health import HealthConfig, ReportsConfig, SlaConfig
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
 from hub.config.mqtt import MqttConfig
@@ -79,6 +79,7 @@ class HubConfig(StrictModel):
         """Valid but risky settings, printed by check-config and logged at start-up."""
         out: list[str] = []
         for index, endpoint in enumerate(self.forwarding.endpoints):
+            out += kind_warnings(index, endpoint)
             if isinstance(endpoint, Dc09Endpoint):
                 out += dc09_warnings(index, endpoint, len(self.devices))
                 continue

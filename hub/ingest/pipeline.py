@@ -122,7 +122,8 @@ class Pipeline:
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
         self._vendor = vendor_routes(config.devices)  # exact Zigbee2MQTT / Tasmota topics -> device
         self._devices = config.device_index()
-        self._endpoints = [e.name for e in config.forwarding.endpoints]
+        # Each kind's endpoints, in failover order: decided once here, so opening an alarm looks nothing up.
+        self._endpoints = {kind: config.forwarding.endpoints_for(kind) for kind in AlarmKind}
         # In failover mode only the first endpoint is live at once; the others stand by.
         self._live = 1 if config.forwarding.mode == "first" else None
         rules = config.alarms
@@ -342,7 +343,7 @@ class Pipeline:
             occurred_at=event.occurred_at,
             raised_at=message.received_at,
             seq=event.seq,
-            endpoints=self._endpoints,
+            endpoints=self._endpoints[trigger.kind],
             live=self._live,
         )
         tx.remember_press(seen, event.device_id, message.topic, alarm_id, message.received_at)
