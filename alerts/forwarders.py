@@ -60,7 +60,7 @@ class AlarmMessage:
     sent_at: str
     attempt: int
     trigger_count: int
-    event: str = "alarm"  # "alarm", or "restore" once a person closed it
+    event: str = "alarm"  # "alarm"; "restore" once a person closed it; "test" for a press on a device on test
     closed_at: str | None = None
     disposition: str | None = None
     evidence: tuple[dict[str, Any], ...] | None = None  # camera snapshots stored by the time of this attempt
@@ -100,6 +100,9 @@ def alarm_body(message: AlarmMessage, site: SiteConfig) -> bytes:
         "trigger_count": message.trigger_count,
         "event": message.event,
     }
+    if message.event == "test":
+        # A receiver that reads only `kind` must still not take this for an alarm: the flag says it twice.
+        body["test"] = True
     if message.event == "restore":
         body["closed_at"] = message.closed_at
         body["disposition"] = message.disposition

@@ -28,6 +28,7 @@ from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
 from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
+from alerts.testmode import TestMode
 from alerts.troubles import TroubleOutbox
 from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
@@ -135,6 +136,11 @@ class Hub:
         self.video_store = VideoStore(self.store)
         self.video_store.open()
         self.snapshots = SnapshotFiles(snapshot_dir(config))
+        # Devices on test (test mode, drills): kept in the store, asked in memory by ingest on every alarm.
+        self.test_mode = TestMode(
+            self.store, self.clock, config.devices, max_hours=config.test_mode.max_hours, notify=self.feed.publish
+        )
+        self.test_mode.open()
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -214,6 +220,7 @@ class Hub:
             health=self.health_updater,
             rates=rates,
             space=self.store_space,
+            on_test=self.test_mode.on_test,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -409,6 +416,7 @@ class Hub:
             camera_retention=self.recordings.status,
             evidence_of=self.video_store.evidence_of,
             workers=self.worker_registry,
+            test_mode=self.test_mode,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
@@ -476,12 +484,15 @@ class Hub:
         )
 
     def _committed(self, outcome: BatchOutcome) -> None:
-        if outcome.opened:
+        if outcome.opened or outcome.made_real:
             self._wake_workers()
             for alarm_id in outcome.opened:
                 self.evidence.submit(alarm_id)  # never blocks: snapshots are grabbed on the evidence thread
             for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
-                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
+                test = alarm_id in outcome.tested
+                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value, "test": test})
+            for alarm_id in outcome.made_real:
+                self.feed.publish("alarm_real", {"alarm_id": alarm_id, "by": None})
         for notice in outcome.unreadable:
             # A button or detector sent something unreadable: maybe a press. The guard must look, now.
             self.feed.publish("alarm_device_unreadable", notice)

@@ -28,6 +28,11 @@ class HttpEndpoint(StrictModel):
         description="Also POST device troubles (event trouble / trouble_restore). Off by default: a 110 receiver "
         "built for alarms alone must not take a trouble for an alarm.",
     )
+    test_signal: bool = Field(
+        default=False,
+        description="Send presses on test as a test signal (event test, with test: true) instead of nothing. Off "
+        "by default: a receiver built for alarms alone must not take a test for an alarm.",
+    )
     alarm_kinds: list[AlarmKind] | None = Field(
         default=None,
         description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
@@ -77,6 +82,11 @@ class Dc09Endpoint(StrictModel):
     )
     troubles: bool = Field(
         default=True, description="Also send device troubles and their restores (tamper, low battery, offline...)."
+    )
+    test_signal: bool = Field(
+        default=True,
+        description="Send presses on test as the centre's test code (Contact ID 601 / SIA RX on the device's "
+        "zone) instead of nothing.",
     )
     alarm_kinds: list[AlarmKind] | None = Field(
         default=None,
@@ -209,6 +219,10 @@ class ForwardingConfig(StrictModel):
     def endpoints_for(self, kind: AlarmKind) -> list[str]:
         """Names of the endpoints that take alarms of `kind`, in the configured (failover) order."""
         return [e.name for e in self.endpoints if takes(e, kind)]
+
+    def test_endpoints_for(self, kind: AlarmKind) -> list[str]:
+        """Names of the endpoints that take alarms of `kind` and a test signal for a press on test."""
+        return [e.name for e in self.endpoints if takes(e, kind) and e.test_signal]
 
 
 # Kinds the rules send to the fire service (119, the fire control room), not to the police.

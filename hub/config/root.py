@@ -19,6 +19,7 @@ from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.site import SiteConfig
 from hub.config.storage import RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
+from hub.config.testmode import TestModeConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 
 
@@ -51,6 +52,9 @@ class HubConfig(StrictModel):
     video: VideoConfig = Field(default_factory=VideoConfig, description="Camera checks and alarm evidence.")
     supervision: SupervisionConfig = Field(
         default_factory=SupervisionConfig, description="Restarting the alarm path's workers, or exiting."
+    )
+    test_mode: TestModeConfig = Field(
+        default_factory=TestModeConfig, description="Bounds of test mode and drills (presses not sent to 110)."
     )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 

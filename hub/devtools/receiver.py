@@ -2,7 +2,8 @@
 
 It speaks the hub's documented HTTP contract from the other side: POST JSON with `Idempotency-Key` and
 `X-Hub-Signature-256`; 200 with `{"receipt": ...}` on acceptance (the same receipt again for a repeat of the
-same alarm id), 401 for a bad signature, 400 for a body that is not the contract. Device troubles
+same alarm id), 401 for a bad signature, 400 for a body that is not the contract. Test signals of presses on test
+(`event: test`, `test: true`, keyed `<alarm_id>:test`) are accepted and logged as tests. Device troubles
 (`event: trouble | trouble_restore`, keyed `trouble:<fault_id>.<occurrence>[:restore]`) are accepted and logged alike.
 """
 
@@ -175,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body.get("summary", ""),
                 receipt,
             )
+        elif not duplicate and event == "test":
+            log.warning("110 RECEIVED test signal (not an alarm) %s from %s", body["kind"], body["device"].get("name"))
         elif not duplicate and event == "restore":
             log.warning("110 RECEIVED restore of alarm %s (%s)", body["alarm_id"], body.get("disposition"))
         elif not duplicate:

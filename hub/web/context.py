@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import Disposition
 from alerts.paths import PathMonitor
+from alerts.testmode import TestMode
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
@@ -56,6 +57,8 @@ class ApiContext:
     evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
     # The hub's background workers, whose health /healthz reports.
     workers: Workers = field(default_factory=Workers)
+    # Test mode and drills (None: routes answer 503 test_mode_unavailable).
+    test_mode: TestMode | None = None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -90,8 +93,13 @@ class ApiContext:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
         disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
         reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]
-        statuses = duty_status(
-            alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
+        # A test press owes no report: it was never an alarm (until the guard says it is real).
+        statuses = (
+            []
+            if alarm["test"]
+            else duty_status(
+                alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
+            )
         )
         return {
             **alarm,
