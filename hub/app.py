@@ -31,7 +31,7 @@ from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
 from alerts.testmode import TestMode
 from alerts.troubles import TroubleOutbox
 from device_adapters.base import DeviceKind
-from hub.config import Dc09Endpoint, Endpoint, HubConfig
+from hub.config import Dc09Endpoint, Endpoint, HttpEndpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
 from hub.core.redact import install_log_redaction
@@ -192,11 +192,14 @@ class Hub:
             if forwarding.mode == "first" and len(forwarding.endpoints) > 1
             else None
         )
-        supervised: list[tuple[Supervised, Schedule]] = [
-            (worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s))
-            for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True)
-            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder)
-        ]
+        supervised: list[tuple[Supervised, Schedule]] = []
+        for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True):
+            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder):
+                supervised.append((worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s)))
+            elif isinstance(endpoint, HttpEndpoint) and isinstance(worker.forwarder, HttpForwarder):
+                # HTTP paths are proven between alarms only when the endpoint asks for link tests (联得通).
+                if endpoint.link_test_s > 0:
+                    supervised.append((worker.forwarder, Schedule(endpoint.link_test_s)))
         self.supervisor = Supervisor(
             supervised,
             self.paths,

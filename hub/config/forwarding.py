@@ -33,11 +33,29 @@ class HttpEndpoint(StrictModel):
         description="Send presses on test as a test signal (event test, with test: true) instead of nothing. Off "
         "by default: a receiver built for alarms alone must not take a test for an alarm.",
     )
+    link_test_s: float = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="Interval of link tests between alarms (a signed event link_test POST to url, or a GET of "
+        "health_url), seconds; 0: off. A failing link test moves the path towards down like a failed alarm.",
+    )
+    health_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="URL the link test GETs (any 2xx: the path is up) instead of POSTing event link_test to url.",
+    )
     alarm_kinds: list[AlarmKind] | None = Field(
         default=None,
         description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
         "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
     )
+
+    @field_validator("link_test_s")
+    @classmethod
+    def _link_test_interval(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("link_test_s must be 0 (off) or at least 1 second")
+        return value
 
 
 _ACCOUNT_RE = r"^[0-9A-Fa-f]{3,16}$"
