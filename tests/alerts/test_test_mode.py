@@ -19,7 +19,9 @@ from hub.core.clock import ManualClock, to_iso
 from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Receiver
 from hub.store import Actor, AlarmView, Store
-from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
+from tests.conftest import SIA_ACCOUNT, TOKENS, HubFactory, Publisher, ReceiverFactory, base_config, topic, wait_until
+
+KEY16 = "ABCDEF0123456789"
 
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 MAINT = Actor("it_office", "maintenance")
@@ -268,3 +270,53 @@ def test_an_older_store_file_gets_alarms_test_and_keeps_its_alarms_real(tmp_path
     assert store.get_alarm("old")["test"] is False
     store.open()  # a second open finds the column and changes nothing
     assert [c[1] for c in store.connection().execute("PRAGMA table_info(alarms)")].count("test") == 1
+
+
+def test_a_dc09_centre_gets_its_manual_test_code_for_a_press_on_test(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, sia: ReceiverFactory
+) -> None:
+    receiver = sia(key=KEY16)
+    raw = base_config(tmp_path, broker.port, None)
+    raw["forwarding"]["endpoints"] = [
+        {
+            "name": "arc",
+            "kind": "dc09",
+            "host": "127.0.0.1",
+            "port": receiver.port,
+            "account": SIA_ACCOUNT,
+            "key": KEY16,
+        }
+    ]
+    hub = start_hub(raw)
+    hub.test_mode.start(MAINT, devices=["btn-1"], until=hub.clock.now() + timedelta(minutes=30), note="")
+    zone = str([d["id"] for d in raw["devices"]].index("btn-1") + 1)
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    assert wait_until(lambda: len(receiver.alarms()) >= 1, 5)
+    assert [(e.code, e.ri) for e in receiver.alarms()] == [("RX", zone)]  # manual test, never PA
+
+
+def test_a_drill_over_a_building_is_kept_with_its_plan_results_and_summary(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, receiver.url), api=True)
+    plan = {"plan": "疏散演练：一键报警、烟感各一次", "building": "A", "until": _until(hub, 45)}
+    with _client(hub, "guard") as guard:
+        assert guard.post("/api/v1/drills", json=plan).status_code == 403
+    with _client(hub, "maintenance") as maint:
+        drill = maint.post("/api/v1/drills", json=plan)
+        assert drill.status_code == 201, drill.text
+        drill_id = drill.json()["id"]
+        assert drill.json()["type"] == "drill"
+        publisher.publish(topic("smoke", "smoke-1", "event"), {"smoke": True})
+        assert wait_until(lambda: _alarm_of(hub, "smoke-1") is not None, 5)
+        assert maint.delete(f"/api/v1/test-mode/{drill_id}").status_code == 200
+        summary = maint.post(f"/api/v1/drills/{drill_id}/summary", json={"summary": "烟感报警到达值班室，按钮未按"})
+        assert summary.status_code == 200
+        assert summary.json()["summary_by"] == "maintenance"
+    with _client(hub, "bureau") as bureau:
+        (entry,) = bureau.get("/api/v1/test-log").json()["entries"]
+    assert (entry["type"], entry["plan"], entry["building"]) == ("drill", plan["plan"], "A")
+    results = {r["device_id"]: r["result"] for r in entry["results"]}
+    assert results["smoke-1"] == "seen"
+    assert results["btn-1"] == results["btn-2"] == "not_seen"
+    assert receiver.state.posts == 0  # a drill's smoke never reached 110
