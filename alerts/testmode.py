@@ -97,6 +97,7 @@ class TestMode:
         starts_at: datetime | None = None,
         kind: str = "test",
         plan: str | None = None,
+        maintenance_window: int | None = None,
     ) -> TestWindow:
         """Put devices, a building or the whole site on test from `starts_at` (now) until `until`; audited."""
         now = self._clock.now()
@@ -137,6 +138,7 @@ class TestMode:
             summary=None,
             summary_by=None,
             summary_at=None,
+            maintenance_window=maintenance_window,
         )
         with self._change:
             self._rows.insert(window, actor)
@@ -152,6 +154,15 @@ class TestMode:
             self.refresh()
         self._notify(f"{'drill' if window.kind == 'drill' else 'test_mode'}_ended", window.as_json(now))
         return window
+
+    def end_for_maintenance(self, maintenance_window: int, actor: Actor) -> list[str]:
+        """End the test modes a maintenance window asked for (the window ended early); their ids."""
+        now = self._clock.now()
+        ended = []
+        for window in self._rows.of_maintenance_window(maintenance_window):
+            if window.ends_at > now:
+                ended.append(self.end(window.id, actor).id)
+        return ended
 
     def summarise(self, window_id: str, actor: Actor, summary: str) -> TestWindow:
         return self._rows.summarise(window_id, actor, summary, self._clock.now())

@@ -20,7 +20,8 @@ from hub.store.db import Database, InvalidStateError, NotFoundError
 SCHEMA_SET = "test_mode"
 SCHEMA_VERSION = 1
 # `devices` is a JSON list of device ids, or NULL for the whole site (devices added later are on test too).
-# `ended_at` is set when a person ends it early; otherwise it ends at `until` by itself.
+# `ended_at` is set when a person ends it early; otherwise it ends at `until` by itself. `maintenance_window` is the
+# maintenance window (hub.store.reports) that asked for it, ended with it.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS test_windows (
     id TEXT PRIMARY KEY,
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS test_windows (
     ended_by TEXT,
     summary TEXT,
     summary_by TEXT,
-    summary_at TEXT
+    summary_at TEXT,
+    maintenance_window INTEGER
 );
 CREATE INDEX IF NOT EXISTS test_windows_until ON test_windows(until);
 CREATE INDEX IF NOT EXISTS test_windows_starts ON test_windows(starts_at);
@@ -65,6 +67,7 @@ class TestWindow:
     summary: str | None
     summary_by: str | None
     summary_at: datetime | None
+    maintenance_window: int | None = None
 
     @property
     def ends_at(self) -> datetime:
@@ -97,12 +100,13 @@ class TestWindow:
             "summary": self.summary,
             "summary_by": self.summary_by,
             "summary_at": iso(self.summary_at),
+            "maintenance_window": self.maintenance_window,
         }
 
 
 _COLUMNS = (
     "id, kind, devices, building, note, plan, starts_at, until, created_at, created_by, ended_at, ended_by,"
-    " summary, summary_by, summary_at"
+    " summary, summary_by, summary_at, maintenance_window"
 )
 
 
@@ -127,6 +131,7 @@ def _window(row: sqlite3.Row | tuple[Any, ...]) -> TestWindow:
         summary=row[12],
         summary_by=row[13],
         summary_at=when(row[14]),
+        maintenance_window=row[15],
     )
 
 
@@ -147,7 +152,7 @@ class TestWindowRows:
         with self._db.write() as conn:
             conn.execute(
                 f"INSERT INTO test_windows ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL,"  # noqa: S608
-                " NULL)",
+                " NULL, ?)",
                 (
                     window.id,
                     window.kind,
@@ -159,6 +164,7 @@ class TestWindowRows:
                     to_iso(window.until),
                     to_iso(window.created_at),
                     window.created_by,
+                    window.maintenance_window,
                 ),
             )
             action = "drill.plan" if window.kind == "drill" else "test_mode.start"
@@ -169,6 +175,7 @@ class TestWindowRows:
                 "starts_at": to_iso(window.starts_at),
                 "until": to_iso(window.until),
                 "note": window.note,
+                "maintenance_window": window.maintenance_window,
             }
             write_audit(conn, to_iso(window.created_at), actor, action, window.id, detail)
 
@@ -203,6 +210,17 @@ class TestWindowRows:
             )
             write_audit(conn, to_iso(now), actor, "drill.summary", window_id, {"summary": summary[:200]})
             return self._get(conn, window_id)
+
+    def of_maintenance_window(self, maintenance_window: int) -> list[TestWindow]:
+        rows = (
+            self._db.connection()
+            .execute(
+                f"SELECT {_COLUMNS} FROM test_windows WHERE maintenance_window = ?",  # noqa: S608
+                (maintenance_window,),
+            )
+            .fetchall()
+        )
+        return [_window(r) for r in rows]
 
     def get(self, window_id: str) -> TestWindow:
         return self._get(self._db.connection(), window_id)

@@ -320,3 +320,50 @@ def test_a_drill_over_a_building_is_kept_with_its_plan_results_and_summary(
     assert results["smoke-1"] == "seen"
     assert results["btn-1"] == results["btn-2"] == "not_seen"
     assert receiver.state.posts == 0  # a drill's smoke never reached 110
+
+
+def test_a_maintenance_window_puts_its_devices_on_test_only_when_it_says_so(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, receiver.url), api=True)
+    start = to_iso(hub.clock.now())
+    with _client(hub, "maintenance") as maint:
+        plain = maint.post(
+            "/api/v1/maintenance-windows",
+            json={"subject": "btn-2", "starts_at": start, "ends_at": _until(hub), "reason": "battery swap"},
+        )
+        assert plain.status_code == 201, plain.text
+        assert "test_mode_id" not in plain.json()
+        tested = maint.post(
+            "/api/v1/maintenance-windows",
+            json={"subject": "btn-1", "starts_at": start, "ends_at": _until(hub), "reason": "rewiring", "test": True},
+        )
+        assert tested.status_code == 201, tested.text
+        assert [w["id"] for w in maint.get("/api/v1/test-mode").json()["test_modes"]] == [tested.json()["test_mode_id"]]
+        # A window longer than test mode may last is refused whole: no window stays without its test.
+        too_long = maint.post(
+            "/api/v1/maintenance-windows",
+            json={
+                "subject": "smoke-1",
+                "starts_at": start,
+                "ends_at": _until(hub, 9 * 60),
+                "reason": "x",
+                "test": True,
+            },
+        )
+        assert too_long.status_code == 422
+        assert too_long.json()["error"]["code"] == "until_too_far"
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    assert wait_until(lambda: _alarm_of(hub, "btn-1") is not None, 5)
+    # The window without `test` does not hold btn-2 back: maintenance never silences a button by itself.
+    publisher.publish(topic("panic_button", "btn-2", "event"), {"pressed": True, "seq": 1})
+    (got,) = receiver.state.wait_for(1, timeout=5)
+    assert got.body["device"]["id"] == "btn-2"
+    tested_alarm = _alarm_of(hub, "btn-1")
+    assert tested_alarm is not None
+    assert tested_alarm["test"] is True
+    # Ending the window early ends its test with it.
+    with _client(hub, "maintenance") as maint:
+        assert maint.post(f"/api/v1/maintenance-windows/{tested.json()['id']}/end").status_code == 200
+        assert maint.get("/api/v1/test-mode").json()["test_modes"] == []
+    assert not hub.test_mode.on_test("btn-1", hub.clock.now())
