@@ -210,7 +210,12 @@
         return h("li", { class: "test-mode", "data-window-id": w.id }, line, " ", end);
       });
       list.replaceChildren(...(rows.length ? rows : [h("li", { class: "empty" }, t("test_mode_none"))]));
+      // A test ends by itself at its end, with no notice: look again just after the first one ends.
+      window.clearTimeout(expiry);
+      const ends = data.test_modes.map((w) => Date.parse(w.ends_at) - now());
+      if (ends.length) expiry = window.setTimeout(reload, Math.max(0, Math.min(...ends)) + 1000);
     });
+    let expiry = null;
     async function stop(id) {
       try {
         await api("DELETE", "/api/v1/test-mode/" + id);
