@@ -50,6 +50,11 @@ class HttpEndpoint(StrictModel):
         "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
     )
 
+    @field_validator("alarm_kinds")
+    @classmethod
+    def _kinds_once(cls, kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+        return _unique_kinds(kinds)
+
     @field_validator("link_test_s")
     @classmethod
     def _link_test_interval(cls, value: float) -> float:
@@ -126,6 +131,11 @@ class Dc09Endpoint(StrictModel):
         default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds."
     )
 
+    @field_validator("alarm_kinds")
+    @classmethod
+    def _kinds_once(cls, kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+        return _unique_kinds(kinds)
+
     @field_validator("account", "receiver", "line")
     @classmethod
     def _upper(cls, value: str) -> str:
@@ -162,6 +172,12 @@ class Dc09Endpoint(StrictModel):
             return None
         text = self.key.get_secret_value()
         return bytes.fromhex(text) if self.key_encoding == "hex" else text.encode("ascii")
+
+
+def _unique_kinds(kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+    if kinds is not None:
+        require_unique([k.value for k in kinds], "alarm kind")
+    return kinds
 
 
 def takes(endpoint: HttpEndpoint | Dc09Endpoint, kind: AlarmKind) -> bool:

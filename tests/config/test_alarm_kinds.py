@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from alerts.model import AlarmKind
 from hub.config import HubConfig
 from hub.config.loader import ConfigError, parse_config
 
+REPO = Path(__file__).resolve().parents[2]
 SITE = "site:\n  id: s1\n  name: Test School\n  address: 1 Test Road\n"
 
 
@@ -87,3 +90,33 @@ def test_fire_sent_to_an_endpoint_named_110_is_warned(endpoint: str, warned: str
         (warning,) = warnings
         assert warned in warning
         assert "forwarding.endpoints[0]" in warning
+
+
+def test_a_kind_listed_twice_is_refused() -> None:
+    text = _config(
+        "    - {name: c, kind: http, url: 'https://c.example.org/a', alarm_kinds: [panic, fire, heat, panic]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        _parse(text)
+    (issue,) = caught.value.issues
+    assert issue.key == "forwarding.endpoints[0].alarm_kinds"
+    assert "duplicate alarm kind: 'panic'" in issue.message
+
+
+def test_check_config_exits_2_naming_the_kind_nobody_takes(tmp_path: Path) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text(
+        _config("    - {name: police_110, kind: http, url: 'https://110.example.org/a', alarm_kinds: [panic, heat]}\n"),
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout
+    assert "no endpoint takes alarm kind fire" in result.stderr
+    assert "hub.yaml" in result.stderr
