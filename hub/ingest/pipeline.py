@@ -337,14 +337,14 @@ class Pipeline:
         on_test = self._on_test(event.device_id, message.received_at)
         active = tx.active_alarm(event.device_id)
         if active is not None:
-            if active.test and not on_test:
-                # The test is over (or ended early) but its alarm is still open: this press is real.
-                tx.promote_test_alarm(active.id, message.received_at, self._endpoints[active.kind], self._live)
-                out.made_real.append(active.id)
-                log.warning("ALARM %s: a press off test on %s makes test alarm real", active.id, event.device_id)
             tx.remember_press(seen, event.device_id, message.topic, active.id, message.received_at)
             if not tx.retrigger(active.id, message.received_at, event.seq, trigger.reason):
                 return  # the same press delivered again (QoS 1 redelivery): not a new trigger
+            if active.test and not on_test:
+                # The test is over (or ended early) but its alarm is still open: this new press is real.
+                tx.promote_test_alarm(active.id, message.received_at, self._endpoints[active.kind], self._live)
+                out.made_real.append(active.id)
+                log.warning("ALARM %s: a press off test on %s makes test alarm real", active.id, event.device_id)
             out.retriggered.append(active.id)
             out.retriggered_kinds.append(active.kind)
             return

@@ -392,3 +392,22 @@ def test_every_new_route_checks_token_and_role(tmp_path: Path, broker: Mosquitto
                 status = client.request(method, url).status_code
             # Allowed roles get past the check (to a 200, or 404/409/422 for the made-up id and the empty body).
             assert (status == 403) is (role not in allowed), (method, path, role, status)
+
+
+def test_a_redelivered_test_press_after_the_test_ended_stays_a_test(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, receiver.url), api=True)
+    window = hub.test_mode.start(MAINT, devices=["btn-1"], until=hub.clock.now() + timedelta(minutes=30), note="")
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    assert wait_until(lambda: _alarm_of(hub, "btn-1") is not None, 5)
+    hub.test_mode.end(window.id, MAINT)
+    # The same press again (its seq says so): it is the test press, not a new one, and must not call 110.
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    # Presses are committed in order on the alarm lane: once btn-2's alarm is out, btn-1's copy was handled.
+    publisher.publish(topic("panic_button", "btn-2", "event"), {"pressed": True, "seq": 1})
+    (got,) = receiver.state.wait_for(1, timeout=5)
+    assert got.body["device"]["id"] == "btn-2"
+    alarm = _alarm_of(hub, "btn-1")
+    assert alarm is not None
+    assert (alarm["test"], alarm["trigger_count"], alarm["deliveries"]) == (True, 1, [])
