@@ -1,5 +1,5 @@
-"""The `forwarding:` section: the 110 endpoints alarms go to (signed JSON over HTTP, or SIA DC-09 frames) and how
-hard the hub tries."""
+"""The `forwarding:` section: the receiving endpoints alarms go to (110, the fire control room; signed JSON over HTTP,
+or SIA DC-09 frames), which alarm kinds each takes, how their paths are tested, and how hard the hub tries."""
 
 from __future__ import annotations
 
@@ -198,7 +198,8 @@ class ForwardingConfig(StrictModel):
     endpoints: list[Endpoint] = Field(default_factory=list, description="Receiving endpoints, in failover order.")
     mode: Literal["all", "first"] = Field(
         default="all",
-        description="all: every alarm goes to every endpoint. first: to the first that ACKs, in order, with failover.",
+        description="all: every alarm goes to every endpoint that takes its kind. first: to the first of those that "
+        "ACKs, in order, with failover.",
     )
     failover_after_failures: int = Field(
         default=2, ge=1, le=100, description="first mode: bring in the next endpoint after this many failed attempts."
