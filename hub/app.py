@@ -28,10 +28,11 @@ from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
 from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
+from alerts.testmode import TestMode
 from alerts.troubles import TroubleOutbox
 from alerts.zones import ZoneBoard
 from device_adapters.base import DeviceKind
-from hub.config import Dc09Endpoint, Endpoint, HubConfig
+from hub.config import Dc09Endpoint, Endpoint, HttpEndpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
 from hub.core.redact import install_log_redaction
@@ -151,6 +152,11 @@ class Hub:
         # Arming zones: manual arm / disarm and each door's and detector's last state, shared by ingest and the API.
         self.zones = ZoneBoard(config, self.store, self.clock)
         self.zones.open()
+        # Devices on test (test mode, drills): kept in the store, asked in memory by ingest on every alarm.
+        self.test_mode = TestMode(
+            self.store, self.clock, config.devices, max_hours=config.test_mode.max_hours, notify=self.feed.publish
+        )
+        self.test_mode.open()
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -202,11 +208,14 @@ class Hub:
             if forwarding.mode == "first" and len(forwarding.endpoints) > 1
             else None
         )
-        supervised: list[tuple[Supervised, Schedule]] = [
-            (worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s))
-            for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True)
-            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder)
-        ]
+        supervised: list[tuple[Supervised, Schedule]] = []
+        for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True):
+            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder):
+                supervised.append((worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s)))
+            elif isinstance(endpoint, HttpEndpoint) and isinstance(worker.forwarder, HttpForwarder):
+                # HTTP paths are proven between alarms only when the endpoint asks for link tests (联得通).
+                if endpoint.link_test_s > 0:
+                    supervised.append((worker.forwarder, Schedule(endpoint.link_test_s)))
         self.supervisor = Supervisor(
             supervised,
             self.paths,
@@ -231,6 +240,7 @@ class Hub:
             rates=rates,
             space=self.store_space,
             zones=self.zones,
+            on_test=self.test_mode.on_test,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -428,6 +438,7 @@ class Hub:
             workers=self.worker_registry,
             link_signer=self.link_signer,
             zones=self.zones,
+            test_mode=self.test_mode,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
@@ -495,12 +506,15 @@ class Hub:
         )
 
     def _committed(self, outcome: BatchOutcome) -> None:
-        if outcome.opened:
+        if outcome.opened or outcome.made_real:
             self._wake_workers()
             for alarm_id in outcome.opened:
                 self.evidence.submit(alarm_id)  # never blocks: snapshots are grabbed on the evidence thread
             for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
-                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
+                test = alarm_id in outcome.tested
+                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value, "test": test})
+            for alarm_id in outcome.made_real:
+                self.feed.publish("alarm_real", {"alarm_id": alarm_id, "by": None})
         for notice in outcome.unreadable:
             # A button or detector sent something unreadable: maybe a press. The guard must look, now.
             self.feed.publish("alarm_device_unreadable", notice)

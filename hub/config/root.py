@@ -11,7 +11,7 @@ from hub.config.api import ApiConfig
 from hub.config.base import ENV_PREFIX, StrictModel, key_text
 from hub.config.devices import DeviceConfig
 from hub.config.flooding import FloodingConfig
-from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings
+from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings, kind_warnings
 from hub.config.health import HealthConfig, ReportsConfig, SlaConfig
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
 from hub.config.mqtt import MqttConfig
@@ -19,6 +19,7 @@ from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.site import SiteConfig
 from hub.config.storage import RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
+from hub.config.testmode import TestModeConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 from hub.config.zones import ZoneConfig, check_zones
 
@@ -56,6 +57,9 @@ class HubConfig(StrictModel):
     arming_zones: list[ZoneConfig] = Field(
         default_factory=list,
         description="Arming zones of intrusion detectors and door contacts, with their schedules (before devices).",
+    )
+    test_mode: TestModeConfig = Field(
+        default_factory=TestModeConfig, description="Bounds of test mode and drills (presses not sent to 110)."
     )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 
@@ -96,6 +100,7 @@ class HubConfig(StrictModel):
         """Valid but risky settings, printed by check-config and logged at start-up."""
         out: list[str] = []
         for index, endpoint in enumerate(self.forwarding.endpoints):
+            out += kind_warnings(index, endpoint)
             if isinstance(endpoint, Dc09Endpoint):
                 out += dc09_warnings(index, endpoint, len(self.devices))
                 continue

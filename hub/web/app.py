@@ -21,7 +21,7 @@ from hub.web.console import mount_console
 from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
-from hub.web.routes import alarms, devices, faults, system, zones
+from hub.web.routes import alarms, devices, faults, system, testmode, zones
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
@@ -108,6 +108,7 @@ def create_api(context: ApiContext) -> FastAPI:
     app.include_router(devices.router)  # and dead letters
     app.include_router(faults.router)
     app.include_router(zones.router)  # arming: 布防 / 撤防
+    app.include_router(testmode.router)  # test mode, drills, the test/drill log, "this is real"
     # One report store for both: it keeps the maintenance windows that uptime reports take into account.
     reports = ReportStore(context.store, context.config)
     app.include_router(reports_router(context, reports))

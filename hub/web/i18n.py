@@ -269,6 +269,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     "col_faults": {"zh": "故障数", "en": "Faults"},
     "col_mttr": {"zh": "平均修复分钟", "en": "Mean repair min"},
     "col_breaches": {"zh": "超时次数", "en": "SLA breaches"},
+    # test mode (测试) and drills (演练): presses recorded, not sent to 110
+    "alarm_test_badge": {"zh": "测试", "en": "TEST"},
+    "delivery_test": {"zh": "测试信号", "en": "test signal"},
+    "alarm_test_note": {
+        "zh": "测试期间的按压，已记录，未报送110",
+        "en": "Pressed while on test: recorded, not sent to 110",
+    },
+    "action_make_real": {"zh": "这是真实报警", "en": "This is real"},
+    "test_mode_title": {"zh": "测试 / 演练", "en": "Test / drill"},
+    "test_mode_none": {"zh": "当前无测试", "en": "Nothing is on test"},
+    "test_mode_line": {"zh": "{type}：{scope}，至 {until}（{by}）", "en": "{type}: {scope}, until {until} ({by})"},
+    "test_mode_type_test": {"zh": "测试", "en": "Test"},
+    "test_mode_type_drill": {"zh": "演练", "en": "Drill"},
+    "test_mode_site": {"zh": "全校", "en": "whole site"},
+    "test_mode_building": {"zh": "{building} 楼", "en": "building {building}"},
+    "test_mode_devices": {"zh": "设备（逗号分隔）", "en": "Devices (comma-separated)"},
+    "test_mode_whole_site": {"zh": "全校", "en": "Whole site"},
+    "test_mode_minutes": {"zh": "时长（分钟）", "en": "Minutes"},
+    "test_mode_note": {"zh": "测试说明", "en": "What is tested"},
+    "action_test_start": {"zh": "开始测试", "en": "Start test"},
+    "action_test_end": {"zh": "结束测试", "en": "End test"},
+    "test_mode_needs_scope": {"zh": "请填写设备或选择全校", "en": "Give devices or choose the whole site"},
 }
 
 

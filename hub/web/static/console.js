@@ -187,5 +187,78 @@
     // (and, should it have been logged out elsewhere, goes to the login page before the next alarm, not at it).
     window.setInterval(() => api("GET", "/api/v1/session").catch(() => null), 5 * 60 * 1000);
   }
-  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
+  // What is on test (测试) or being drilled (演练), on the guard's and maintenance's pages; maintenance and admin may
+  // start and end a test here. Returns its reload, for the page's feed to call on test_mode_ / drill_ notices.
+  function testModePanel(root) {
+    const manage = boot.role === "maintenance" || boot.role === "admin";
+    const list = h("ul", { class: "test-modes", "data-testid": "test-modes" });
+    const msg = h("span", { class: "form-msg", role: "status" });
+    root.append(h("h3", {}, t("test_mode_title")), list);
+    const reload = serial(async () => {
+      const data = await api("GET", "/api/v1/test-mode");
+      const rows = data.test_modes.map((w) => {
+        const scope = w.site
+          ? t("test_mode_site")
+          : w.building
+            ? t("test_mode_building", { building: w.building })
+            : (w.devices || []).join(", ");
+        const type = t(w.type === "drill" ? "test_mode_type_drill" : "test_mode_type_test");
+        const line = t("test_mode_line", { type, scope, until: fmtTime(w.ends_at), by: w.created_by });
+        const end = manage
+          ? h("button", { type: "button", class: "test-end", "data-testid": "test-end", onclick: () => stop(w.id) }, t("action_test_end"))
+          : null;
+        return h("li", { class: "test-mode", "data-window-id": w.id }, line, " ", end);
+      });
+      list.replaceChildren(...(rows.length ? rows : [h("li", { class: "empty" }, t("test_mode_none"))]));
+      // A test ends by itself at its end, with no notice: look again just after the first one ends.
+      window.clearTimeout(expiry);
+      const ends = data.test_modes.map((w) => Date.parse(w.ends_at) - now());
+      if (ends.length) expiry = window.setTimeout(reload, Math.max(0, Math.min(...ends)) + 1000);
+    });
+    let expiry = null;
+    async function stop(id) {
+      try {
+        await api("DELETE", "/api/v1/test-mode/" + id);
+        flash(msg, t("done"));
+      } catch (error) {
+        flash(msg, error.message, true);
+      }
+      reload();
+    }
+    if (manage) {
+      const devices = h("input", { name: "test-devices", type: "text", placeholder: t("test_mode_devices"), "aria-label": t("test_mode_devices") });
+      const site = h("input", { name: "test-site", type: "checkbox" });
+      const minutes = h("input", { name: "test-minutes", type: "number", min: 1, value: 60, "aria-label": t("test_mode_minutes") });
+      const note = h("input", { name: "test-note", type: "text", maxlength: 2000, placeholder: t("test_mode_note"), "aria-label": t("test_mode_note") });
+      const start = async () => {
+        const ids = devices.value.split(",").map((d) => d.trim()).filter(Boolean);
+        if (!site.checked && !ids.length) return flash(msg, t("test_mode_needs_scope"), true);
+        const until = new Date(now() + Number(minutes.value || 0) * 60000).toISOString();
+        const payload = site.checked ? { site: true } : { devices: ids };
+        try {
+          await api("POST", "/api/v1/test-mode", { ...payload, until, note: note.value.trim() });
+          flash(msg, t("done"));
+        } catch (error) {
+          flash(msg, error.message, true);
+        }
+        reload();
+      };
+      root.append(
+        h(
+          "div",
+          { class: "actions test-start-form" },
+          devices,
+          h("label", {}, site, " ", t("test_mode_whole_site")),
+          minutes,
+          note,
+          h("button", { type: "button", class: "test-start", "data-testid": "test-start", onclick: start }, t("action_test_start"))
+        )
+      );
+    }
+    root.append(msg);
+    reload();
+    return reload;
+  }
+
+  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
 })();

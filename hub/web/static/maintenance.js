@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel } = window.campusHub;
 
   // --- maintenance ------------------------------------------------------------------------------------------
 
@@ -240,8 +240,10 @@
 
     reload();
     loadCameras();
+    const testModes = testModePanel(document.getElementById("test-mode"));
     window.setInterval(reload, 60 * 1000);
     connectFeed((notice) => {
+      if (notice.kind.startsWith("test_mode_") || notice.kind.startsWith("drill_")) testModes();
       if (["sla_warning", "escalation", "retention_warning", "broker_dropped"].includes(notice.kind)) {
         const d = notice.data || {};
         const note = notice.kind === "broker_dropped" ? t("broker_dropped_note", d) : d.note || d.type || "";
@@ -250,7 +252,10 @@
       }
       if (notice.kind.startsWith("camera") || notice.kind === "retention_warning") loadCameras();
       if (!notice.kind.startsWith("alarm_") && !notice.kind.startsWith("duty_")) reload();
-    }, reload);
+    }, () => {
+      reload();
+      testModes();
+    });
   }
 
   maintenancePage();
