@@ -317,6 +317,7 @@ class Hub:
             horizon_days=config.recordings.forecast_horizon_days,
             root=config.recordings.root,
             interval_s=config.recordings.check_interval_s,
+            zone=config.site.tz(),
             open_subjects=lambda: self.health_store.open_subjects(FaultKind.RETENTION_SHORTFALL),
             apply_faults=self.health_store.apply_changes,
             notify=self.feed.publish,
@@ -330,6 +331,7 @@ class Hub:
             lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
             f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
             self.clock,
+            config.site.tz(),
             on_thread_exit=self.store.close_thread_connection,
         )
         self.duties = DutyPolicy(

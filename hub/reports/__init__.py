@@ -2,7 +2,8 @@
 
 Pure functions, in modules by subject; `hub.store.reports` does the reading:
 
-- `model`: the period (`resolve_period`, `PeriodError`), registry entries, planned maintenance windows.
+- `model`: the period (`resolve_period`, `PeriodError`, `period_bound` for dates as site-local days, `site_days`,
+  `previous_site_day`), registry entries, planned maintenance windows.
 - `counting`: the interval arithmetic (`intervals`, `tally`, `uptime`, and `tally_rows`, the one linear pass over
   time-ordered transitions a report makes), planned windows and hub gaps per device.
 - `fault_figures`: fault figures (`fault_stats`).
@@ -72,9 +73,12 @@ from hub.reports.model import (
     Period,
     PeriodError,
     Span,
+    period_bound,
+    previous_site_day,
     resolve_period,
+    site_days,
 )
-from hub.reports.publisher import Publish, UptimePublisher, previous_utc_day, uptime_summary
+from hub.reports.publisher import Publish, UptimePublisher, uptime_summary
 
 __all__ = [
     "COLUMNS",
@@ -108,13 +112,15 @@ __all__ = [
     "intervals",
     "merge_spans",
     "planned_spans",
-    "previous_utc_day",
+    "period_bound",
+    "previous_site_day",
     "render",
     "render_csv",
     "render_json",
     "report_etag",
     "resolve_period",
     "retention_compliance",
+    "site_days",
     "state_index",
     "state_index_sql",
     "tally",

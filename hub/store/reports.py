@@ -25,8 +25,18 @@ from hub.reports.build import ReportInputs, build_report
 from hub.reports.counting import planned_spans, state_index_sql, tally_rows
 from hub.reports.fault_figures import fault_stats
 from hub.reports.formats import render, report_etag
-from hub.reports.model import MAX_DAYS, SITE_WIDE, DeviceInfo, Format, Group, MaintenanceWindow, Period, resolve_period
-from hub.reports.publisher import previous_utc_day, uptime_summary
+from hub.reports.model import (
+    MAX_DAYS,
+    SITE_WIDE,
+    DeviceInfo,
+    Format,
+    Group,
+    MaintenanceWindow,
+    Period,
+    previous_site_day,
+    resolve_period,
+)
+from hub.reports.publisher import uptime_summary
 from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
 
 SCHEMA = """
@@ -258,13 +268,13 @@ class ReportStore:
         return etag, body
 
     def daily_summary(self, now: datetime) -> dict[str, Any]:
-        """The retained MQTT summary: the previous UTC day, site-level, with the shares as of now."""
-        start, end = previous_utc_day(now)
+        """The retained MQTT summary: the previous day in the site's zone, site-level, with the shares as of now."""
+        day, start, end = previous_site_day(now, self._config.site.tz())
         period = resolve_period(start, end, now)
         _, _, report = read_report(
             self._store.connection(), self._config, period, "site", "json", self._devices, self._digest
         )
-        return uptime_summary(report, now)
+        return uptime_summary(report, now, day.isoformat())
 
     def add_window(
         self, subject: str, starts_at: datetime, ends_at: datetime, reason: str, actor: Actor, now: datetime

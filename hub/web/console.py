@@ -104,6 +104,8 @@ class Console:
             "user": session.token_name if session else None,
             "csrf": session.csrf if session else None,
             "now": to_iso(self.context.clock.now()),
+            # Every time and day a person sees is in the site's zone, whatever the browser's own zone is.
+            "tz": self.context.config.site.timezone,
             "messages": messages,
         }
         html = self.templates.get_template(template).render(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -52,6 +53,7 @@ from hub.reports import (
 from tests.conftest import PREFIX, SITE, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 BASE = datetime(2025, 1, 6, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATES = list(DeviceState)
 HOUR = 3600.0
 
@@ -408,7 +410,7 @@ def test_etag_comparison_is_weak_and_handles_lists_and_star() -> None:
     assert not etag_matches(None, '"abc"')
 
 
-def test_the_summary_goes_out_at_start_then_once_per_utc_day_and_retries_a_failed_publish() -> None:
+def test_the_summary_goes_out_at_start_then_once_per_beijing_day_and_retries_a_failed_publish() -> None:
     sent: list[tuple[str, dict[str, Any], bool]] = []
     up = [False]
 
@@ -417,18 +419,18 @@ def test_the_summary_goes_out_at_start_then_once_per_utc_day_and_retries_a_faile
             sent.append((topic, json.loads(payload), retain))
         return up[0]
 
-    clock = ManualClock(datetime(2025, 3, 3, 23, 0, tzinfo=UTC))
-    publisher = UptimePublisher(lambda now: {"at": to_iso(now)}, publish, "t/hub/uptime", clock)
+    clock = ManualClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 23:00 Beijing time
+    publisher = UptimePublisher(lambda now: {"at": to_iso(now)}, publish, "t/hub/uptime", clock, SHANGHAI)
     assert publisher.run_once(clock.now()) is False  # no broker yet
     assert not publisher.done(clock.now())
     up[0] = True
     assert publisher.run_once(clock.now()) is True
-    assert publisher.run_once(clock.now() + timedelta(minutes=59)) is False  # same UTC day
+    assert publisher.run_once(clock.now() + timedelta(minutes=59)) is False  # same Beijing day
     assert publisher.run_once(clock.now() - timedelta(days=1)) is False  # a stale tick never goes back a day
-    assert publisher.run_once(clock.now() + timedelta(hours=1)) is True  # 00:00 the next day
+    assert publisher.run_once(clock.now() + timedelta(hours=1)) is True  # 00:00 Beijing time, 16:00 UTC
     assert [(t, p["at"][:13], r) for t, p, r in sent] == [
-        ("t/hub/uptime", "2025-03-03T23", True),
-        ("t/hub/uptime", "2025-03-04T00", True),
+        ("t/hub/uptime", "2025-03-03T15", True),
+        ("t/hub/uptime", "2025-03-03T16", True),
     ]
 
 
@@ -747,10 +749,10 @@ def test_the_daily_summary_is_retained_on_mqtt(
 ) -> None:
     hub, clock, _ = school
     topic_ = f"{PREFIX}/{SITE}/hub/uptime"
-    day = to_iso(datetime(2025, 3, 3, tzinfo=UTC))
+    day = to_iso(datetime(2025, 3, 2, 16, tzinfo=UTC))  # 00:00 on 3 March, Beijing time
     listener = Subscriber(broker.port, topic_, "uptime-listener")
     try:
-        # The clock is on 4 March now: the summary of 3 March goes out once (at start, the day before went out).
+        # The clock is on 4 March (Beijing) now: the summary of 3 March goes out once (at start, the 2nd went out).
         hub.uptime.run_once(clock.now())
         assert hub.uptime.done(clock.now())
         assert hub.uptime.run_once(clock.now()) is False
@@ -768,11 +770,13 @@ def test_the_daily_summary_is_retained_on_mqtt(
     finally:
         late.close()
     assert summary["site"]["id"] == SITE
-    assert summary["period"]["to"] == to_iso(datetime(2025, 3, 4, tzinfo=UTC))
+    assert summary["period"]["to"] == to_iso(datetime(2025, 3, 3, 16, tzinfo=UTC))
+    assert summary["day"] == "2025-03-03"
     with _client(hub, "bureau") as bureau:
-        same = _report(bureau, group="site", **{"from": day, "to": summary["period"]["to"]})["summary"]
-    # On 3 March: 08:00-24:00 monitored; smoke-1 down 30 min; the planned outages excused.
-    assert summary["uptime_pct"] == same["uptime_pct"] == 99.254
+        same = _report(bureau, group="site", **{"from": "2025-03-03", "to": "2025-03-03"})["summary"]
+    # On 3 March, Beijing time (until 16:00 UTC): 08:00-16:00 UTC monitored, 5 x 8 h; the planned outages (temp-1
+    # 1 h, btn-2 4 h) excused: 35 h counted; smoke-1 down 30 min. (The UTC day gave 99.254.)
+    assert summary["uptime_pct"] == same["uptime_pct"] == round(34.5 / 35 * 100, 3)
     assert (summary["devices"], summary["faults"], summary["sla_breaches"]) == (5, 3, 0)
     assert summary["four_100"] == {k: v for k, v in same["four_100"].items() if k != "note"}
     assert summary["four_100"]["panic_button"]["working_share"] == 0.5

@@ -69,13 +69,17 @@
   const now = () => Date.now() + skewMs;
   const pad = (n) => String(n).padStart(2, "0");
 
+  // The site's calendar date (YYYY-MM-DD) of a time: days are the site's (site.timezone), not the browser's.
+  const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: boot.tz, year: "numeric", month: "2-digit", day: "2-digit" });
+  const siteDay = (d) => dayFormat.format(d);
+
   function fmtTime(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    const sameDay = new Date(now()).toDateString() === d.toDateString();
+    const sameDay = siteDay(new Date(now())) === siteDay(d);
     const options = sameDay
-      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }
-      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: boot.tz }
+      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: boot.tz };
     return d.toLocaleString(locale, options);
   }
 
@@ -187,5 +191,5 @@
     // (and, should it have been logged out elsewhere, goes to the login page before the next alarm, not at it).
     window.setInterval(() => api("GET", "/api/v1/session").catch(() => null), 5 * 60 * 1000);
   }
-  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
+  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
 })();

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
 
   // --- reports ----------------------------------------------------------------------------------------------
 
@@ -60,20 +60,16 @@
   function reportsPage() {
     const form = document.getElementById("period");
     const msg = document.getElementById("period-msg");
-    const iso = (date) => new Date(date + "T00:00:00").toISOString();
-    const dayAfter = (date) => {
-      const d = new Date(date + "T00:00:00");
-      d.setDate(d.getDate() + 1);
-      return d.toISOString();
-    };
-    const local = (d) => d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
-    const today = new Date(now());
-    form.to.value = local(today);
-    form.from.value = local(new Date(today.getTime() - 29 * 86400000));
+    // Dates go to the hub as dates: it reads them as the site's days (site.timezone), `to` included.
+    const today = siteDay(new Date(now()));
+    const back = new Date(today + "T12:00:00Z");
+    back.setUTCDate(back.getUTCDate() - 29);
+    form.to.value = today;
+    form.from.value = back.toISOString().slice(0, 10);
     const num = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 
     const load = serial(async () => {
-      const query = "from=" + encodeURIComponent(iso(form.from.value)) + "&to=" + encodeURIComponent(dayAfter(form.to.value));
+      const query = "from=" + encodeURIComponent(form.from.value) + "&to=" + encodeURIComponent(form.to.value);
       const group = form.group.value;
       document.getElementById("csv").href = "/api/v1/reports/uptime?" + query + "&group=" + group + "&format=csv";
       try {
