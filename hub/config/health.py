@@ -40,6 +40,13 @@ class SlaConfig(StrictModel):
         le=86400,
         description="A fault that recurs within this many seconds of recovering continues, with its original deadline.",
     )
+    inspection_deadline_hours: float = Field(
+        default=72,
+        gt=0,
+        le=24 * 90,
+        description="Default deadline for an inspection finding (a fault registered by hand as `inspection`); the "
+        "person who records it may give another. Separate from recovery_hours, the rule for equipment failures.",
+    )
     escalation_webhook: EscalationWebhook | None = Field(
         default=None, description="Optional HTTP endpoint that receives every SLA escalation too."
     )
