@@ -2,9 +2,13 @@
 
 Templates read it as `t.key`; the page script gets the current language's messages embedded in the page and
 looks up `t("key")` and `prefix + value` labels (alarm kinds, states, ...). `{name}` marks a value filled in.
+Durations and periods that the config sets (`{phone_span}`, `{written_span}`, `{recovery_span}`,
+`{retention_days}`) are filled in from the hub's config by `catalogue`, never written into a message.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -75,8 +79,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "delivery_state_failed": {"zh": "失败", "en": "failed"},
     "delivery_state_standby": {"zh": "备用", "en": "standby"},
     "delivery_state_cancelled": {"zh": "已取消", "en": "cancelled"},
-    "duty_phone": {"zh": "电话报告（30分钟）", "en": "Phone report (30 min)"},
-    "duty_written": {"zh": "书面报告（1小时）", "en": "Written report (1 h)"},
+    "duty_phone": {"zh": "电话报告（{phone_span}）", "en": "Phone report ({phone_span})"},
+    "duty_written": {"zh": "书面报告（{written_span}）", "en": "Written report ({written_span})"},
     "duty_met": {"zh": "已于 {time} 完成", "en": "made at {time}"},
     "duty_met_late": {"zh": "已于 {time} 完成（超时）", "en": "made late, at {time}"},
     "duty_waived": {"zh": "无需报告", "en": "not required"},
@@ -150,7 +154,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_kind_sensor_trouble": {"zh": "传感器故障", "en": "sensor trouble"},
     "fault_kind_camera_check": {"zh": "图像异常", "en": "picture check"},
     "fault_kind_forwarding_path_down": {"zh": "报警通道中断", "en": "alarm path down"},
-    "fault_kind_retention_shortfall": {"zh": "录像不足90天", "en": "recordings short of 90 days"},
+    "fault_kind_retention_shortfall": {
+        "zh": "录像不足{retention_days}天",
+        "en": "recordings short of {retention_days} days",
+    },
     "fault_kind_flooding": {"zh": "设备消息异常频繁", "en": "message flood"},
     "fault_kind_inspection": {"zh": "巡检发现", "en": "inspection"},
     "fault_kind_store_degraded": {"zh": "存储故障", "en": "store degraded"},
@@ -160,8 +167,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_state_recovered": {"zh": "已恢复", "en": "recovered"},
     "fault_state_verified": {"zh": "已验证", "en": "verified"},
     "fault_state_closed": {"zh": "已关闭", "en": "closed"},
-    "sla_left": {"zh": "24小时时限剩余", "en": "24-hour rule, left:"},
-    "sla_breached": {"zh": "已超出24小时时限", "en": "24-hour rule breached"},
+    "sla_left": {"zh": "{recovery_span}修复时限剩余", "en": "{recovery_span} rule, left:"},
+    "sla_breached": {"zh": "已超出{recovery_span}修复时限", "en": "{recovery_span} rule breached"},
+    "sla_left_inspection": {"zh": "整改期限剩余", "en": "Deadline, left:"},
+    "sla_breached_inspection": {"zh": "已超出整改期限", "en": "Deadline passed"},
     "sla_met": {"zh": "已在时限内恢复", "en": "recovered in time"},
     "opened_at": {"zh": "登记于 {time}", "en": "opened {time}"},
     "due_at": {"zh": "时限 {time}", "en": "due {time}"},
@@ -244,7 +253,41 @@ def pick_lang(query: str | None, cookie: str | None) -> str:
     return DEFAULT_LANG
 
 
-def catalogue(lang: str) -> dict[str, str]:
-    """Every message in one language (Chinese for an unknown one)."""
+# The config's figures as messages show them when no config is given (the rules' own: 30 min, 1 h, 24 h, 90 days).
+RULE_FIGURES = {"phone_minutes": 30.0, "written_minutes": 60.0, "recovery_hours": 24.0, "retention_days": 90.0}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def span_words(minutes: float, lang: str) -> str:
+    """A configured duration as people read it: whole hours in hours, the rest in minutes ("1小时", "90 min")."""
+    if minutes >= 60 and minutes % 60 == 0 or minutes >= 120:
+        hours = _number(round(minutes / 60, 2))
+        return f"{hours}小时" if lang == "zh" else f"{hours} h"
+    return f"{_number(round(minutes, 1))}分钟" if lang == "zh" else f"{_number(round(minutes, 1))} min"
+
+
+def config_words(figures: Mapping[str, float], lang: str) -> dict[str, str]:
+    """The placeholders of configured durations, in one language."""
+    return {
+        "phone_span": span_words(figures["phone_minutes"], lang),
+        "written_span": span_words(figures["written_minutes"], lang),
+        "recovery_span": span_words(figures["recovery_hours"] * 60, lang),
+        "retention_days": _number(figures["retention_days"]),
+    }
+
+
+def catalogue(lang: str, figures: Mapping[str, float] | None = None) -> dict[str, str]:
+    """Every message in one language (Chinese for an unknown one), with the config's durations filled in
+    (`figures` as in RULE_FIGURES; the rules' own when not given)."""
     chosen = lang if lang in LANGS else DEFAULT_LANG
-    return {key: texts[chosen] for key, texts in MESSAGES.items()}
+    words = config_words(figures or RULE_FIGURES, chosen)
+    out = {}
+    for key, texts in MESSAGES.items():
+        text = texts[chosen]
+        for name, value in words.items():
+            text = text.replace("{" + name + "}", value)
+        out[key] = text
+    return out

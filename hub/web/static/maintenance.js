@@ -17,6 +17,8 @@
   function faultCard(fault, devices, act) {
     const device = devices.get(fault.subject);
     const running = fault.time_left_s !== null && fault.time_left_s !== undefined;
+    // An inspection finding has the deadline its recorder gave, not the recovery rule for equipment failures.
+    const inspection = fault.kind === "inspection";
     return h(
       "article",
       { class: "fault state-" + fault.state + (fault.breached ? " breached" : ""), "data-fault-id": fault.id, "data-testid": "fault", "data-sla": running ? "green" : "done" },
@@ -27,8 +29,8 @@
         h("span", { class: "fault-kind" }, label("fault_kind_", fault.kind)),
         h("span", { class: "state-badge" }, label("fault_state_", fault.state)),
         running
-          ? h("span", { class: "sla" }, t("sla_left"), " ", h("span", { class: "countdown", "data-until": fault.due_at, "data-from": fault.opened_at, "data-testid": "fault-countdown" }, ""))
-          : h("span", { class: "sla" }, fault.breached ? t("sla_breached") : t("sla_met"))
+          ? h("span", { class: "sla" }, t(inspection ? "sla_left_inspection" : "sla_left"), " ", h("span", { class: "countdown", "data-until": fault.due_at, "data-from": fault.opened_at, "data-testid": "fault-countdown" }, ""))
+          : h("span", { class: "sla" }, fault.breached ? t(inspection ? "sla_breached_inspection" : "sla_breached") : t("sla_met"))
       ),
       h("div", { class: "fault-sub" }, fault.summary, " · ", t("opened_at", { time: fmtTime(fault.opened_at) }), " · ", t("due_at", { time: fmtTime(fault.due_at) }), fault.assignee ? " · " + t("assignee", { name: fault.assignee }) : ""),
       h(
