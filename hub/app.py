@@ -57,6 +57,7 @@ from hub.mqtt.broker_stats import BrokerStats
 from hub.mqtt.topics import Lane, Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
+from hub.store.guard_room import GuardRoomStore
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
@@ -128,6 +129,8 @@ class Hub:
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # The guard room's daily record of the four items the hub cannot measure (reports read it).
+        GuardRoomStore(self.store).open()
         # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
         self.liveness = Liveness(self.store, self.clock)
         self.liveness.open()

@@ -8,6 +8,7 @@ Pure functions, in modules by subject; `hub.store.reports` does the reading:
   time-ordered transitions a report makes), planned windows and hub gaps per device.
 - `fault_figures`: fault figures (`fault_stats`).
 - `build`: the report itself (`build_report`) from `ReportInputs`.
+- `four_items`: the rules' four items under their own names (`alarm_video` measured, three recorded daily).
 - `formats`: its JSON and CSV forms and its ETag.
 - `publisher`: the daily MQTT summary (`uptime_summary`) and the schedule that publishes it (`UptimePublisher`).
 
@@ -42,8 +43,8 @@ from hub.reports.build import (
     INSTALLED_NOTE,
     RETENTION_NOTE,
     ReportInputs,
+    alarm_video,
     build_report,
-    four_100,
     retention_compliance,
 )
 from hub.reports.counting import (
@@ -62,6 +63,7 @@ from hub.reports.counting import (
 )
 from hub.reports.fault_figures import FaultRecord, FaultStats, fault_stats
 from hub.reports.formats import CSV_BOM, REPORT_VERSION, etag_matches, render, render_csv, render_json, report_etag
+from hub.reports.four_items import GuardRoomDay, four_items, school_days_in
 from hub.reports.model import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -108,7 +110,10 @@ __all__ = [
     "build_report",
     "etag_matches",
     "fault_stats",
-    "four_100",
+    "four_items",
+    "GuardRoomDay",
+    "alarm_video",
+    "school_days_in",
     "intervals",
     "merge_spans",
     "planned_spans",

@@ -1,5 +1,6 @@
-"""Building the uptime report: rows per device, kind or site, the summary (with the "four 100%" shares and
-retention compliance), the maintenance windows and hub gaps shown, and the definitions sent with it.
+"""Building the uptime report: rows per device, kind or site, the summary (with the rules' four items, each
+under its own name, and retention compliance), the maintenance windows and hub gaps shown, and the definitions
+sent with it.
 
 `build_report` takes `ReportInputs` already read and tallied (`hub.store.reports` reads them); what counts is
 defined in the package docstring (`hub.reports`).
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from device_adapters.base import DeviceKind
@@ -18,6 +19,7 @@ from hub.core.clock import to_iso
 from hub.health.model import DeviceState
 from hub.reports.counting import STATES, Tally, Uptime, unmonitored_spans
 from hub.reports.fault_figures import FaultStats
+from hub.reports.four_items import GuardRoomDay, four_items
 from hub.reports.model import DeviceInfo, Group, MaintenanceWindow, Period
 
 # Hoisted out of the per-device loops (an enum attribute look-up costs more than a constant).
@@ -98,6 +100,9 @@ class ReportInputs:
     retention: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     retention_days: int = 90
     hub_gaps: Sequence[tuple[datetime, datetime]] = ()  # when the hub was not running, overlapping the period
+    school_days: Sequence[date] = ()  # the period's school days in the site's zone
+    guard_room: Mapping[date, GuardRoomDay] = field(default_factory=dict)  # what the guard room recorded
+    min_guards: int = 1
 
 
 def _gap_json(gap: tuple[datetime, datetime], period: Period) -> dict[str, Any]:
@@ -173,8 +178,9 @@ def retention_compliance(
     }
 
 
-def four_100(devices: Sequence[DeviceInfo], current: Mapping[str, str]) -> dict[str, Any]:
-    """Shares of one-button alarms and cameras installed, networked and working now (the "four 100%" figure)."""
+def alarm_video(devices: Sequence[DeviceInfo], current: Mapping[str, str]) -> dict[str, Any]:
+    """Shares of one-button alarms and cameras installed, networked and working now: the one of the rules' four
+    items the hub measures (一键式紧急报警和视频监控系统联网); hub.reports.four_items has all four."""
     out: dict[str, Any] = {}
     totals = Counter[str]()
     unknown, online, not_networked = _STATE_UNKNOWN, _STATE_ONLINE, (_STATE_OFFLINE, _STATE_UNKNOWN)
@@ -317,7 +323,9 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
             "longest_recovery_min": site_row["longest_recovery_min"],
             "sla_breaches": site_faults.breaches,
             "current_states": {s.value: site_states.get(s.value, 0) for s in STATES},
-            "four_100": four_100(inputs.devices, inputs.current),
+            "four_items": four_items(
+                alarm_video(inputs.devices, inputs.current), inputs.school_days, inputs.guard_room, inputs.min_guards
+            ),
             "retention_compliance": retention_compliance(inputs.devices, inputs.retention, inputs.retention_days),
             "retention_note": RETENTION_NOTE,
         },

@@ -32,11 +32,18 @@ def uptime_summary(report: Mapping[str, Any], generated_at: datetime, day: str |
         "faults": summary["faults"],
         "sla_breaches": summary["sla_breaches"],
         "current_states": summary["current_states"],
-        "four_100": {k: v for k, v in summary["four_100"].items() if k != "note"},
+        "four_items": _four_items(summary["four_items"]),
         "retention_compliance": summary["retention_compliance"],
         "exclude_maintenance": report["exclude_maintenance"],
         "generated_at": to_iso(generated_at),
     }
+
+
+def _four_items(items: Mapping[str, Any]) -> dict[str, Any]:
+    """The four items without the notes and the day-by-day list (the report has those)."""
+    out = {k: v for k, v in items.items() if k != "days"}
+    out["alarm_video"] = {k: v for k, v in items["alarm_video"].items() if k != "note"}
+    return out
 
 
 class Publish(Protocol):

@@ -25,6 +25,7 @@ from hub.reports.build import ReportInputs, build_report
 from hub.reports.counting import planned_spans, state_index_sql, tally_rows
 from hub.reports.fault_figures import fault_stats
 from hub.reports.formats import render, report_etag
+from hub.reports.four_items import school_days_in
 from hub.reports.model import (
     MAX_DAYS,
     SITE_WIDE,
@@ -35,9 +36,12 @@ from hub.reports.model import (
     Period,
     previous_site_day,
     resolve_period,
+    site_days,
 )
 from hub.reports.publisher import uptime_summary
 from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
+from hub.store.guard_room import fingerprint as guard_room_fingerprint
+from hub.store.guard_room import read_days
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -97,6 +101,9 @@ def config_digest(config: HubConfig) -> str:
         config.reports.exclude_maintenance,
         config.retention.days,
         [(d.id, d.kind.value, d.name, d.location.building) for d in config.devices],
+        config.site.timezone,
+        config.reports.school_days,
+        config.reports.min_guards_on_duty,
     ]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -124,7 +131,7 @@ def fingerprint(conn: sqlite3.Connection) -> list[Any]:
     gaps: tuple[Any, ...] = (None,)
     if has_table(conn, "hub_gaps"):
         gaps = conn.execute("SELECT COUNT(*), MAX(id), TOTAL(julianday(ended_at)) FROM hub_gaps").fetchone()
-    return [*row, *windows, *recordings, *gaps]
+    return [*row, *windows, *recordings, *gaps, *guard_room_fingerprint(conn)]
 
 
 def _window(row: Sequence[Any]) -> MaintenanceWindow:
@@ -188,6 +195,8 @@ def read_inputs(
     # Rows have FaultRecord's shape: (subject, opened, due, recovered, breach recorded).
     faults = fault_stats(conn.execute(_FAULTS_SQL, (start_text, end_text)), start, end)
     current: dict[str, str] = dict(conn.execute("SELECT device_id, state FROM device_state").fetchall())
+    local_days = [d for d, _, _ in site_days(period.start, period.as_of, config.site.tz())]
+    school = school_days_in(local_days, config.reports.school_days)
     return ReportInputs(
         site_id=config.site.id,
         site_name=config.site.name,
@@ -201,6 +210,9 @@ def read_inputs(
         retention=read_statuses(conn),
         retention_days=config.retention.days,
         hub_gaps=[(from_iso(a), from_iso(b)) for a, b, *_ in gaps],
+        school_days=school,
+        guard_room=read_days(conn, school[0], school[-1]) if school else {},
+        min_guards=config.reports.min_guards_on_duty,
     )
 
 

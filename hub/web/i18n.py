@@ -242,6 +242,38 @@ MESSAGES: dict[str, dict[str, str]] = {
     "col_faults": {"zh": "故障数", "en": "Faults"},
     "col_mttr": {"zh": "平均修复分钟", "en": "Mean repair min"},
     "col_breaches": {"zh": "超时次数", "en": "SLA breaches"},
+    # The rules' "four 100%" items, in their own words (教育部: 专职保安员配备率、封闭化管理率、
+    # 一键式紧急报警和视频监控系统与公安机关联网率、护学岗设置率 100%).
+    "four_items_title": {"zh": "“四个100%”", "en": "The four 100% items"},
+    "four_col_item": {"zh": "项目", "en": "Item"},
+    "four_col_figure": {"zh": "情况", "en": "Figure"},
+    "four_col_not_recorded": {"zh": "未登记", "en": "Not recorded"},
+    "four_item_full_time_guards": {"zh": "专职保安员配备", "en": "Full-time guards"},
+    "four_item_closed_campus": {"zh": "封闭化管理", "en": "Closed campus management"},
+    "four_item_alarm_video": {
+        "zh": "一键式紧急报警和视频监控系统安装联网",
+        "en": "One-button alarm and video installed and networked",
+    },
+    "four_item_guard_posts": {"zh": "护学岗设置", "en": "Guard posts at the gates (护学岗)"},
+    "four_met_of_recorded": {
+        "zh": "{met} 天达标 / 已登记 {recorded} 天（上学日 {days} 天）",
+        "en": "{met} days met / {recorded} recorded ({days} school days)",
+    },
+    "four_days_not_recorded": {"zh": "{n} 天未登记：{days}", "en": "{n} days not recorded: {days}"},
+    "four_alarm_video_figure": {
+        "zh": "已安装 {installed} 台，联网 {networked}，完好 {working}（当前）",
+        "en": "{installed} installed, {networked} networked, {working} working (now)",
+    },
+    "four_measured": {"zh": "系统实测", "en": "measured by the hub"},
+    "four_items_today": {"zh": "今日“四个100%”登记", "en": "Today's four-items record"},
+    "four_guards_on_duty": {"zh": "在岗专职保安员人数", "en": "Full-time guards on duty"},
+    "four_gate_closed": {"zh": "校园封闭管理", "en": "Campus kept closed"},
+    "four_posts_staffed": {"zh": "护学岗到岗", "en": "Gate guard posts staffed"},
+    "four_note": {"zh": "备注", "en": "Note"},
+    "four_record": {"zh": "登记", "en": "Record"},
+    "four_not_recorded": {"zh": "今日尚未登记", "en": "Not recorded yet today"},
+    "four_recorded_by": {"zh": "已由 {name} 于 {time} 登记", "en": "Recorded by {name} at {time}"},
+    "notice_four_items_recorded": {"zh": "“四个100%”已登记", "en": "Four items recorded"},
 }
 
 

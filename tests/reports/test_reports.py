@@ -354,9 +354,9 @@ def test_report_rows_per_device_kind_and_site() -> None:
     assert unexcused["smoke-1"]["sla_breaches"] == 1  # breaches never depend on the switch
 
 
-def test_the_four_100_percent_figure() -> None:
+def test_the_alarm_and_video_item_of_the_four() -> None:
     summary = build_report(_inputs(), "site")["summary"]
-    figure = summary["four_100"]
+    figure = summary["four_items"]["alarm_video"]
     assert figure["panic_button"] == {
         "installed": 2,
         "networked": 1,
@@ -376,9 +376,11 @@ def test_the_four_100_percent_figure() -> None:
     assert "retention" in summary["retention_note"]
     assert summary["current_states"] == {"unknown": 0, "online": 2, "offline": 1, "faulty": 1, "maintenance": 0}
     # Maintenance now is networked (not offline or unknown) but not working; a device never heard of is neither.
-    other = build_report(_inputs(current={"btn-1": "maintenance"}), "site")["summary"]["four_100"]
+    other = build_report(_inputs(current={"btn-1": "maintenance"}), "site")["summary"]["four_items"]["alarm_video"]
     assert (other["panic_button"]["networked"], other["panic_button"]["working"]) == (1, 0)
-    none = build_report(_inputs(devices=[DeviceInfo("s", "smoke", "s", "A")]), "site")["summary"]["four_100"]
+    none = build_report(_inputs(devices=[DeviceInfo("s", "smoke", "s", "A")]), "site")["summary"]["four_items"][
+        "alarm_video"
+    ]
     assert none["camera"] == {
         "installed": 0,
         "networked": 0,
@@ -580,8 +582,8 @@ def test_uptime_report_through_the_api_with_maintenance_windows_excluded(
         assert (btn["faults"], btn["mttr_min"], btn["sla_breaches"], btn["current_state"]) == (1, 1560, 1, "offline")
         summary = report["summary"]
         assert (summary["uptime_pct"], summary["downtime_min"], summary["sla_breaches"]) == (99.593, 30, 1)
-        assert summary["four_100"]["panic_button"]["networked_share"] == 0.5
-        assert summary["four_100"]["camera"]["working_share"] == 1.0
+        assert summary["four_items"]["alarm_video"]["panic_button"]["networked_share"] == 0.5
+        assert summary["four_items"]["alarm_video"]["camera"]["working_share"] == 1.0
         assert [(w["subject"], w["created_by"]) for w in report["maintenance_windows"]] == [
             ("temp-1", "maintenance"),
             ("btn-2", "maintenance"),
@@ -778,5 +780,9 @@ def test_the_daily_summary_is_retained_on_mqtt(
     # 1 h, btn-2 4 h) excused: 35 h counted; smoke-1 down 30 min. (The UTC day gave 99.254.)
     assert summary["uptime_pct"] == same["uptime_pct"] == round(34.5 / 35 * 100, 3)
     assert (summary["devices"], summary["faults"], summary["sla_breaches"]) == (5, 3, 0)
-    assert summary["four_100"] == {k: v for k, v in same["four_100"].items() if k != "note"}
-    assert summary["four_100"]["panic_button"]["working_share"] == 0.5
+    same_items = same["four_items"]
+    assert summary["four_items"]["alarm_video"] == {k: v for k, v in same_items["alarm_video"].items() if k != "note"}
+    assert summary["four_items"]["alarm_video"]["panic_button"]["working_share"] == 0.5
+    # 3 March 2025 was a Monday, a school day nobody recorded: shown as not recorded, in the summary too.
+    assert summary["four_items"]["not_recorded"] == same_items["not_recorded"] == ["2025-03-03"]
+    assert "days" not in summary["four_items"]

@@ -326,3 +326,39 @@ def test_maintenance_sees_a_cameras_references_and_retakes_them(
         with admin(hub) as client:
             actions = [a["action"] for a in client.get("/api/v1/audit").json()["audit"]]
         assert any("reference" in action for action in actions)  # retaking is audited, with the person
+
+
+def test_the_guard_records_the_four_items_in_site_time_and_the_bureau_sees_them(
+    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory, browser: Browser
+) -> None:
+    # 01:00 on 2 December in Beijing, still noon on 1 December in New York, where this browser thinks it is.
+    clock = ManualClock(datetime(2026, 12, 1, 17, 0, tzinfo=UTC))
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True, clock=clock)
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="America/New_York"
+    )
+    page = context.new_page()
+    try:
+        log_in(page, hub, "guard", "/")
+        form = page.locator("[data-testid=four-items-form]")
+        expect(page.locator("[data-testid=four-items-status]")).to_have_text("今日尚未登记", timeout=5000)
+        form.locator("input[name=guards_on_duty]").fill("2")
+        form.locator("input[name=gate_closed]").check()
+        form.locator("input[name=posts_staffed]").check()
+        form.locator("button[type=submit]").click()
+        expect(page.locator("[data-testid=four-items-status]")).to_contain_text("已由 guard", timeout=5000)
+        with admin(hub) as client:
+            days = client.get("/api/v1/four-items", params={"from": "2026-12-01", "to": "2026-12-02"}).json()["days"]
+        assert [(d["day"], d["recorded"]) for d in days] == [("2026-12-01", False), ("2026-12-02", True)]
+        context.clear_cookies()
+        log_in(page, hub, "bureau", "/reports")
+        table = page.locator("[data-testid=four-items]")
+        expect(table.locator("tr[data-item=alarm_video]")).to_contain_text("一键式紧急报警和视频监控系统", timeout=5000)
+        expect(table.locator("tr[data-item=guard_posts]")).to_contain_text("护学岗设置")
+        # The default period ends today in Beijing (2 December), which was recorded; the 1st was not.
+        expect(table.locator("tr[data-item=full_time_guards]")).to_contain_text("2026-12-01")
+        expect(table.locator("tr[data-item=full_time_guards]")).not_to_contain_text("2026-12-02")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "four_items_reports.png"), full_page=True)
+    finally:
+        context.close()

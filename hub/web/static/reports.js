@@ -81,6 +81,23 @@
           h("div", { class: "figure" }, h("span", {}, t("col_mttr")), h("strong", {}, num(s.mttr_min, 1))),
           h("div", { class: "figure" }, h("span", {}, t("col_breaches")), h("strong", {}, s.sla_breaches))
         );
+        const f = s.four_items;
+        const share = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
+        const recorded = (item) => t("four_met_of_recorded", { met: f[item].met_days, recorded: f[item].recorded_days, days: f[item].school_days });
+        const missing = f.not_recorded.length ? t("four_days_not_recorded", { n: f.not_recorded.length, days: f.not_recorded.join(", ") }) : "–";
+        const av = f.alarm_video.combined;
+        document.getElementById("four-items-rows").replaceChildren(
+          h("tr", { "data-item": "full_time_guards" }, h("td", {}, t("four_item_full_time_guards")), h("td", {}, recorded("full_time_guards")), h("td", {}, missing)),
+          h("tr", { "data-item": "closed_campus" }, h("td", {}, t("four_item_closed_campus")), h("td", {}, recorded("closed_campus")), h("td", {}, missing)),
+          h(
+            "tr",
+            { "data-item": "alarm_video" },
+            h("td", {}, t("four_item_alarm_video")),
+            h("td", {}, t("four_alarm_video_figure", { installed: av.installed, networked: share(av.networked_share), working: share(av.working_share) })),
+            h("td", {}, t("four_measured"))
+          ),
+          h("tr", { "data-item": "guard_posts" }, h("td", {}, t("four_item_guard_posts")), h("td", {}, recorded("guard_posts")), h("td", {}, missing))
+        );
         document.getElementById("uptime-rows").replaceChildren(
           ...report.rows.map((r) =>
             h(
