@@ -3,6 +3,9 @@ dates, and the pure helpers that cut them, checked against a hand computation ac
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 
 from hub.app import Hub
 from hub.core.clock import ManualClock, to_iso
@@ -66,7 +70,9 @@ class _Nothing:
 
 
 @pytest.fixture
-def night(tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory) -> tuple[Hub, ManualClock]:
+def night(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory
+) -> tuple[Hub, ManualClock, dict[str, Any]]:
     """Five devices heard from 14:00 UTC on 1 December (22:00 Beijing); smoke-1 down 15:00-17:00 UTC, that is
     23:00 on the 1st to 01:00 on the 2nd, Beijing time: one outage across the day boundary."""
     clock = ManualClock(START)
@@ -82,7 +88,7 @@ def night(tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: Hu
     clock.advance(2 * 3600)
     _go(hub, publisher, "smoke-1", True)
     clock.advance((datetime(2026, 12, 2, 20, 0, tzinfo=UTC) - clock.now()).total_seconds())  # 04:00, 3 Dec Beijing
-    return hub, clock
+    return hub, clock, raw
 
 
 def _get(hub: Hub, path: str, **params: str) -> dict[str, Any]:
@@ -93,8 +99,10 @@ def _get(hub: Hub, path: str, **params: str) -> dict[str, Any]:
     return body
 
 
-def test_the_bureaus_daily_figures_for_beijing_days_equal_a_hand_computation(night: tuple[Hub, ManualClock]) -> None:
-    hub, _ = night
+def test_the_bureaus_daily_figures_for_beijing_days_equal_a_hand_computation(
+    night: tuple[Hub, ManualClock, dict[str, Any]], tmp_path: Path
+) -> None:
+    hub, _, raw = night
     daily = _get(hub, "/api/v1/reports/daily", **{"from": "2026-12-01", "to": "2026-12-02"})
     days = {d["day"]: d for d in daily["days"]}
     assert list(days) == ["2026-12-01", "2026-12-02"]
@@ -124,3 +132,16 @@ def test_the_bureaus_daily_figures_for_beijing_days_equal_a_hand_computation(nig
     )
     assert across["summary"]["uptime_pct"] == 90.0
     assert across["summary"]["faults"] == 1
+
+    # The offline CLI reads dates as the same Beijing days.
+    config_path = tmp_path / "hub.yaml"
+    config_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    command = [sys.executable, "-m", "hub", "report", "uptime", "--config", str(config_path)]
+    dates = ["--from", "2026-12-02", "--to", "2026-12-02", "--group", "site", "--format", "json"]
+    result = subprocess.run([*command, *dates], capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    offline = json.loads(result.stdout)
+    assert (offline["period"]["from"], offline["summary"]["uptime_pct"]) == (second["from"], second["uptime_pct"])
+    bad = subprocess.run([*command, "--from", "2026-02-30"], capture_output=True, timeout=60, check=False)
+    assert bad.returncode == 2
+    assert b"not a date" in bad.stderr

@@ -266,7 +266,7 @@ def test_english_switch_reports_chart_and_a_maintenance_window(
     expect(page.locator("body")).to_have_attribute("data-feed", "open", timeout=5000)
     form = page.locator("#window-form")
     form.locator("select[name=subject]").select_option("cam-1")
-    # datetime-local in the browser's zone; two days ahead is in the future for the hub's clock too.
+    # datetime-local read in the site's zone (Beijing), whatever the browser's; two days ahead is in the future.
     local = page.evaluate(
         """() => { const d = new Date(Date.now() + 2 * 86400000);
                    const p = (n) => String(n).padStart(2, "0");
@@ -280,6 +280,9 @@ def test_english_switch_reports_chart_and_a_maintenance_window(
     with admin(hub) as api:
         (window,) = api.get("/api/v1/maintenance-windows").json()["maintenance_windows"]
         assert (window["subject"], window["created_by"]) == ("cam-1", "admin")
+        # 09:00 Beijing time is 01:00 UTC.
+        assert datetime.fromisoformat(window["starts_at"]) == datetime.fromisoformat(f"{local}T09:00:00+08:00")
+        assert datetime.fromisoformat(window["ends_at"]) == datetime.fromisoformat(f"{local}T11:00:00+08:00")
         actions = [row["action"] for row in api.get("/api/v1/audit").json()["audit"]]
     assert "maintenance_window.create" in actions
 

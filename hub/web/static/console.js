@@ -73,6 +73,29 @@
   const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: boot.tz, year: "numeric", month: "2-digit", day: "2-digit" });
   const siteDay = (d) => dayFormat.format(d);
 
+  // A wall-clock time typed in a form ("YYYY-MM-DDTHH:MM", datetime-local) read in the site's zone, as an ISO
+  // instant: people on the console mean the school's time, whatever zone the browser is set to.
+  const wallFormat = new Intl.DateTimeFormat("en-CA", {
+    timeZone: boot.tz,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  function siteWallTime(at) {
+    const p = Object.fromEntries(wallFormat.formatToParts(at).map((x) => [x.type, x.value]));
+    return Date.parse(p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute + ":00Z");
+  }
+  function fromSiteTime(local) {
+    const asUtc = Date.parse(local.slice(0, 16) + ":00Z");
+    // Two passes: the zone's offset at the guess, then at the corrected time (right across an offset change).
+    let at = asUtc - (siteWallTime(new Date(asUtc)) - asUtc);
+    at = asUtc - (siteWallTime(new Date(at)) - at);
+    return new Date(at).toISOString();
+  }
+
   function fmtTime(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
@@ -191,5 +214,5 @@
     // (and, should it have been logged out elsewhere, goes to the login page before the next alarm, not at it).
     window.setInterval(() => api("GET", "/api/v1/session").catch(() => null), 5 * 60 * 1000);
   }
-  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
+  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
 })();

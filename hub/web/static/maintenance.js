@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
 
   // --- maintenance ------------------------------------------------------------------------------------------
 
@@ -228,8 +228,8 @@
       try {
         await api("POST", "/api/v1/maintenance-windows", {
           subject: form.subject.value,
-          starts_at: new Date(form.starts_at.value).toISOString(),
-          ends_at: new Date(form.ends_at.value).toISOString(),
+          starts_at: fromSiteTime(form.starts_at.value),
+          ends_at: fromSiteTime(form.ends_at.value),
           reason: form.reason.value,
         });
         form.reset();
