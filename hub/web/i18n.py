@@ -218,6 +218,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reference_pending": {"zh": "（待下次正常画面时采集）", "en": "(to be taken at the next sound picture)"},
     "action_retake_reference": {"zh": "重新采集参照画面", "en": "Retake reference"},
     "retained_days": {"zh": "录像保存 {days} 天", "en": "recordings: {days} days"},
+    "recordings_young": {
+        "zh": "新装或新换硬盘，预计 {day} 达到{retention_days}天",
+        "en": "new camera or disk: expected to reach {retention_days} days on {day}",
+    },
+    "override_confirm": {
+        "zh": "{why}。设备仍报告故障，仍要标记为已恢复吗？（将记录在审计日志中，系统会继续复核）",
+        "en": "{why}. The device still reports the failure; mark it recovered anyway? (Audited; re-checked.)",
+    },
+    "override_needs_note": {
+        "zh": "{why}。如确需标记为已恢复，请先填写说明",
+        "en": "{why}. To mark it recovered anyway, write a note first",
+    },
     "windows_title": {"zh": "维护计划", "en": "Maintenance windows"},
     "whole_site": {"zh": "全校", "en": "Whole site"},
     "window_add": {"zh": "登记维护计划", "en": "Add window"},

@@ -365,3 +365,42 @@ def test_the_guard_records_the_four_items_in_site_time_and_the_bureau_sees_them(
         page.screenshot(path=str(ARTIFACTS / "four_items_reports.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_recovering_a_fault_the_device_still_reports_needs_a_note_and_a_deliberate_override(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, page: Page
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True)
+    publisher.publish(topic("smoke", "smoke-1", "status"), "offline")  # its last will: an automatic fault
+    assert wait_until(lambda: len(hub.health_store.list_faults(subject="smoke-1")) == 1, 5)
+    log_in(page, hub, "maintenance", "/maintenance")
+    fault = page.locator("[data-testid=fault]", has_text="smoke-1")
+    expect(fault).to_be_visible(timeout=3000)
+    fault.locator("button[data-step=recover]").click()  # no note: refused, and told why
+    expect(fault.locator(".form-msg")).to_contain_text("请先填写说明", timeout=3000)
+    assert hub.health_store.list_faults(subject="smoke-1")[0]["state"] == "registered"
+    dialogs: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    fault.locator("input[name=note]").fill("detector replaced, radio pairing tomorrow")
+    # Playwright answers the dialog only while this thread is inside one of its calls: wait for the override.
+    with page.expect_response(lambda r: "override" in (r.request.post_data or "")) as forced:
+        fault.locator("button[data-step=recover]").click()
+    assert forced.value.status == 200
+    fault_id = hub.health_store.list_faults(subject="smoke-1")[0]["id"]
+
+    def steps() -> list[str]:
+        return [e["action"] for e in hub.health_store.get_fault(fault_id)["log"]]
+
+    # Recovered over the device's word, then the watcher (every second) finds it still offline and reopens it.
+    assert wait_until(lambda: steps()[-2:] == ["recover_override", "reopened"], 10), steps()
+    assert "仍要标记为已恢复" in dialogs[0]
+    with admin(hub) as api:
+        audit = api.get("/api/v1/audit").json()["audit"]
+    assert [(a["actor"], a["detail"]["note"]) for a in audit if a["action"] == "fault.recover_override"] == [
+        ("maintenance", "detector replaced, radio pairing tomorrow")
+    ]

@@ -94,7 +94,21 @@
         await api("POST", "/api/v1/faults/" + fault.id + "/" + step, payload);
         flash(msg, t("done"));
       } catch (error) {
-        flash(msg, error.message, true);
+        // The device still reports the failure: recovering it anyway stops nothing (the hub re-checks), but it
+        // is the person's word against the device's, so it needs a note and a second, deliberate click.
+        if (error.code === "device_not_healthy" && step === "recover" && payload.note && window.confirm(t("override_confirm", { why: error.message }))) {
+          try {
+            await api("POST", "/api/v1/faults/" + fault.id + "/recover", { ...payload, override: true });
+            flash(msg, t("done"));
+          } catch (again) {
+            flash(msg, again.message, true);
+          }
+        } else if (error.code === "device_not_healthy" && step === "recover") {
+          // Nothing changed on the hub: no reload, which would redraw the card and take the message with it.
+          return flash(msg, t("override_needs_note", { why: error.message }), true);
+        } else {
+          flash(msg, error.message, true);
+        }
       }
       reload();
     }
@@ -173,6 +187,7 @@
               " ",
               labels.length ? labels.map((l) => h("span", { class: "label" }, label("camera_label_", l))) : h("span", { class: "label ok" }, t("camera_ok")),
               h("div", {}, t("retained_days", { days: recordings.retained_days === undefined || recordings.retained_days === null ? "–" : recordings.retained_days })),
+              recordings.young ? h("div", { "data-testid": "recordings-young" }, t("recordings_young", { day: recordings.reaches_policy_on })) : null,
               referenceLine(c)
             )
           );
