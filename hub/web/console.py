@@ -114,6 +114,7 @@ class Console:
             "now": to_iso(self.context.clock.now()),
             # Every time and day a person sees is in the site's zone, whatever the browser's own zone is.
             "tz": self.context.config.site.timezone,
+            "warn_at": self.context.config.sla.warn_at,  # the countdown's colours change where the hub warns
             "messages": messages,
         }
         html = self.templates.get_template(template).render(

@@ -49,7 +49,7 @@ def test_the_catalogue_fills_in_the_configured_figures() -> None:
 def test_the_console_pages_carry_the_configured_words(tmp_path: Path, broker: Mosquitto, start_hub: HubFactory) -> None:
     raw = base_config(tmp_path, broker.port, None)
     raw["incidents"] = {"phone_report_minutes": 60, "written_report_minutes": 120}
-    raw["sla"] = {"recovery_hours": 12}
+    raw["sla"] = {"recovery_hours": 12, "warn_at": [0.25, 0.9]}
     raw["retention"] = {"days": 180}
     hub = start_hub(raw, api=True)
     page = httpx.get(f"http://127.0.0.1:{hub.api_port}/login", timeout=10).text
@@ -59,3 +59,4 @@ def test_the_console_pages_carry_the_configured_words(tmp_path: Path, broker: Mo
     assert messages["sla_left"] == "12小时修复时限剩余"
     assert messages["fault_kind_retention_shortfall"] == "录像不足180天"
     assert boot["tz"] == "Asia/Shanghai"
+    assert boot["warn_at"] == [0.25, 0.9]  # the countdown turns amber and red where the hub warns

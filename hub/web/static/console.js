@@ -137,7 +137,10 @@
         const share = total > 0 ? Math.max(0, Math.min(1, left / total)) : 0;
         const box = el.closest("[data-sla]");
         if (box) {
-          box.dataset.sla = share > 0.5 ? "green" : share > 0.2 ? "amber" : "red";
+          // Amber from the first of sla.warn_at, red from the last (the same moments the hub warns at).
+          const warn = boot.warn_at && boot.warn_at.length ? boot.warn_at : [0.5, 0.8];
+          const used = 1 - share;
+          box.dataset.sla = used < warn[0] ? "green" : warn.length < 2 || used < warn[warn.length - 1] ? "amber" : "red";
           // A continuous hue, green (120) through amber to red (0), as the time runs out.
           box.style.setProperty("--sla-hue", String(Math.round(120 * share)));
         }
