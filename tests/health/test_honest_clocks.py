@@ -16,7 +16,7 @@ import yaml
 from hub.config.loader import parse_config
 from hub.core.clock import ManualClock, from_iso, to_iso
 from hub.devtools.broker import Mosquitto
-from hub.health.faults import FaultKind
+from hub.health.faults import FaultChange, FaultKind
 from hub.health.model import DeviceState
 from hub.store import Store
 from hub.store.health import HealthStore
@@ -181,3 +181,20 @@ def test_check_config_warns_when_a_life_safety_device_is_noticed_offline_late(tm
     (line,) = [w for w in warned if "life-safety" in w]
     assert "'btn-1'" in line
     assert line.startswith("1 life-safety")
+
+
+def test_an_automatic_fault_the_hub_cannot_ask_about_is_recovered_by_hand_only_with_an_override(
+    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory
+) -> None:
+    clock = ManualClock(T0)
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True, clock=clock)
+    # A device flooding the broker: the hub recovers it itself when the rate falls; no device health says so.
+    (event,) = hub.health_store.apply_changes([FaultChange("temp-1", FaultKind.FLOODING, True, "flood")], T0)
+    url = f"/api/v1/faults/{event.fault_id}"
+    with _client(hub, "maintenance") as maintenance:
+        plain = maintenance.post(f"{url}/recover", json={"note": "looks calm"})
+        assert (plain.status_code, plain.json()["error"]["code"]) == (409, "device_not_healthy")
+        forced = maintenance.post(f"{url}/recover", json={"note": "firmware fixed", "override": True})
+        assert forced.json()["state"] == "recovered"
+        # Nothing to re-check for it, so verifying is not held up.
+        assert maintenance.post(f"{url}/verify", json={}).status_code == 200

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.health.faults import ACTIVE, FaultAction, FaultKind, FaultState, still_failing
+from hub.health.faults import ACTIVE, TROUBLE_FAULT, FaultAction, FaultKind, FaultState, still_failing
 from hub.store.faults import OVERRIDE
 from hub.web.context import ApiContext, ContextDep, HealthReader, MaintenanceActor
 from hub.web.errors import ApiError
@@ -95,6 +95,10 @@ def open_fault(body: FaultOpenRequest, ctx: ContextDep, actor: MaintenanceActor)
     return _fault(ctx, fault_id)
 
 
+# Automatic fault kinds whose condition the hub can check now (the device's health, the recordings verdict).
+CHECKABLE = frozenset({FaultKind.OFFLINE, FaultKind.RETENTION_SHORTFALL, *TROUBLE_FAULT.values()})
+
+
 def failing_now(ctx: ApiContext, subject: str, kind: FaultKind) -> str | None:
     """Why an automatic fault still holds by what the hub hears now, or None when the device says healthy."""
     if kind is FaultKind.RETENTION_SHORTFALL:
@@ -129,7 +133,12 @@ def fault_step(
         # Verifying checks again only a recovery made over the device's word; the hub's own recoveries were.
         checked = action is FaultAction.RECOVER or (steps[-1:] == [OVERRIDE])
         auto = fault["source"] == "auto" and checked
-        failing = failing_now(ctx, fault["subject"], FaultKind(fault["kind"])) if auto else None
+        kind = FaultKind(fault["kind"])
+        failing = failing_now(ctx, fault["subject"], kind) if auto else None
+        if auto and failing is None and action is FaultAction.RECOVER and kind not in CHECKABLE:
+            # The hub recovers these itself when the condition clears and cannot ask the device: a person's
+            # recovery is their word alone, so it takes the same audited override.
+            failing = f"the hub recovers a {kind.value} fault by itself once it clears"
         if failing is not None and not (body.override and action is FaultAction.RECOVER):
             # Marking it recovered would stop its clock while the equipment is still down.
             hint = "; recover with override and a note to do it anyway" if action is FaultAction.RECOVER else ""
