@@ -100,6 +100,7 @@ class ReportInputs:
     retention: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     retention_days: int = 90
     hub_gaps: Sequence[tuple[datetime, datetime]] = ()  # when the hub was not running, overlapping the period
+    timezone: str = "UTC"  # site.timezone: the zone the period's dates and days are in
     school_days: Sequence[date] = ()  # the period's school days in the site's zone
     guard_room: Mapping[date, GuardRoomDay] = field(default_factory=dict)  # what the guard room recorded
     min_guards: int = 1
@@ -160,21 +161,23 @@ def _row(
 def retention_compliance(
     devices: Sequence[DeviceInfo], retention: Mapping[str, Mapping[str, Any]], policy_days: int
 ) -> dict[str, Any] | None:
-    """Cameras compliant / cameras with a current verdict; None while no camera has one."""
-    verdicts = [
-        retention[d.id].get("compliant") for d in devices if d.kind == DeviceKind.CAMERA.value and d.id in retention
-    ]
-    known = [v for v in verdicts if v is not None]
-    if not known:
+    """Cameras compliant / cameras with a current verdict, and the young ones apart; None while no camera has
+    either."""
+    judged = [retention[d.id] for d in devices if d.kind == DeviceKind.CAMERA.value and d.id in retention]
+    known = [v["compliant"] for v in judged if v.get("compliant") is not None]
+    # New cameras (or disks) on course to reach the policy have no verdict yet: counted apart, not as short.
+    young = sum(bool(v.get("young")) for v in judged)
+    if not known and not young:
         return None
     compliant = sum(v is True for v in known)
     cameras = sum(d.kind == DeviceKind.CAMERA.value for d in devices)
     return {
         "policy_days": policy_days,
         "cameras": cameras,
+        "young": young,
         "known": len(known),
         "compliant": compliant,
-        "share": round(compliant / len(known), 4),
+        "share": round(compliant / len(known), 4) if known else None,
     }
 
 
@@ -309,6 +312,7 @@ def build_report(inputs: ReportInputs, group: Group) -> dict[str, Any]:
         "report": "uptime",
         "site": {"id": inputs.site_id, "name": inputs.site_name},
         "period": inputs.period.as_json(),
+        "timezone": inputs.timezone,
         "group": group,
         "exclude_maintenance": exclude,
         "rows": rows,

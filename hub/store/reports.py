@@ -210,6 +210,7 @@ def read_inputs(
         retention=read_statuses(conn),
         retention_days=config.retention.days,
         hub_gaps=[(from_iso(a), from_iso(b)) for a, b, *_ in gaps],
+        timezone=config.site.timezone,
         school_days=school,
         guard_room=read_days(conn, school[0], school[-1]) if school else {},
         min_guards=config.reports.min_guards_on_duty,

@@ -25,7 +25,7 @@ from hub.health.recordings import (
     retained_days,
     scan_folder,
 )
-from hub.reports import resolve_period
+from hub.reports import DeviceInfo, resolve_period, retention_compliance
 from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import read_report
@@ -152,6 +152,10 @@ def test_a_young_camera_is_judged_by_its_forecast_not_as_a_shortfall() -> None:
         young_since=NOW - 30 * DAY,
     )
     assert (kept.compliant, kept.young_since) == (None, NOW - 30 * DAY)
+    # The bureau's summary counts it apart: not compliant, not short.
+    cams = [DeviceInfo("c", "camera", "c", "A"), DeviceInfo("d", "camera", "d", "A")]
+    figure = retention_compliance(cams, {"c": young.as_json()}, 90)
+    assert figure == {"policy_days": 90, "cameras": 2, "young": 1, "known": 0, "compliant": 0, "share": None}
     # No rates: nothing can be forecast, so the shortfall stands.
     bare = {"oldest_recording": to_iso(NOW - 30 * DAY)}
     assert judge("c", NOW, 90, 14, zone=SHANGHAI, payload=bare, reported_at=NOW).compliant is False
@@ -280,7 +284,7 @@ def test_camera_health_over_mqtt_reaches_the_report(
     period = resolve_period(clock.now() - DAY, clock.now(), clock.now())
     _, _, report = read_report(hub.store.connection(), hub.config, period, "device", "json")
     summary = report["summary"]["retention_compliance"]
-    assert summary == {"policy_days": 90, "cameras": 1, "known": 1, "compliant": 0, "share": 0.0}
+    assert summary == {"policy_days": 90, "cameras": 1, "young": 0, "known": 1, "compliant": 0, "share": 0.0}
     (row,) = [r for r in report["rows"] if r["key"] == "cam-1"]
     assert (row["retention_days"], row["retention_ok"]) == (40.0, False)
     assert hub.api.state.context.camera_retention("cam-1")["compliant"] is False

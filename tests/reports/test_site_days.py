@@ -124,6 +124,7 @@ def test_the_bureaus_daily_figures_for_beijing_days_equal_a_hand_computation(
     assert report["period"]["from"] == second["from"]
     assert report["period"]["to"] == second["to"]
     assert report["summary"]["uptime_pct"] == second["uptime_pct"]
+    assert report["timezone"] == "Asia/Shanghai"  # the zone its dates and days are in
     # A report across the boundary (22:00 on the 1st to 02:00 on the 2nd, Beijing): 4 h x 5 = 20 h, 2 h down.
     across = _get(
         hub,
