@@ -277,6 +277,12 @@ class Hub:
             else None
         )
 
+    def _recordings_still_short(self, subject: str, kind: FaultKind) -> str | None:
+        if kind is not FaultKind.RETENTION_SHORTFALL:
+            return None
+        verdict = self.recordings.status(subject) or {}
+        return "the camera's recordings are still short" if verdict.get("compliant") is False else None
+
     def init_watchers(self) -> None:
         """The timers: silent devices and SLA clocks, maintenance windows, recordings, retention, the daily
         summary, overdue incident reports."""
@@ -291,6 +297,8 @@ class Hub:
             escalate=self._escalate,
             notify=self.feed.publish,
             updater=self.health_updater,  # it repairs the health bookkeeping the pipeline could not save
+            # A recovery marked over the recordings' word is re-checked against their latest verdict.
+            still_failing_other=self._recordings_still_short,
         )
         # A full or failing disk: room for alarms, the store_degraded fault (a trouble to the centres), recovery.
         self.store_guard = StoreGuard(

@@ -102,6 +102,7 @@ def test_recovering_a_fault_while_the_device_is_down_needs_an_audited_override_t
     raw = base_config(tmp_path, broker.port, None)
     for device in raw["devices"]:
         device["heartbeat_s"] = 86400
+    raw["health"] = {"check_interval_s": 60}  # the test runs the watcher itself: no re-check races the asserts
     hub = start_hub(raw, api=True, clock=clock)
     publisher.publish(topic("smoke", "smoke-1", "status"), "offline")  # its last will
     assert wait_until(lambda: (hub.tracker.get("smoke-1") or _no).state is DeviceState.OFFLINE, 5)
@@ -198,3 +199,31 @@ def test_an_automatic_fault_the_hub_cannot_ask_about_is_recovered_by_hand_only_w
         assert forced.json()["state"] == "recovered"
         # Nothing to re-check for it, so verifying is not held up.
         assert maintenance.post(f"{url}/verify", json={}).status_code == 200
+
+
+def test_a_recordings_shortfall_marked_recovered_by_override_is_reopened_while_still_short(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    raw = base_config(tmp_path, broker.port, None)
+    raw["health"] = {"check_interval_s": 60}  # the test runs the watcher itself: no re-check races the asserts
+    hub = start_hub(raw, api=True, clock=clock)
+    full_disk = {
+        "labels": ["healthy"],
+        "oldest_recording": to_iso(clock.now() - timedelta(days=40)),
+        "storage_used_gb": 2500,
+        "storage_free_gb": 0,
+        "write_rate_mbps": 4.0,
+    }
+    publisher.publish(topic("camera", "cam-1", "health"), full_disk)
+    assert wait_until(lambda: hub.recordings.run_once()[0].compliant is False, 10)
+    (fault,) = hub.health_store.list_faults(subject="cam-1")
+    url = f"/api/v1/faults/{fault['id']}"
+    with _client(hub, "maintenance") as maintenance:
+        plain = maintenance.post(f"{url}/recover", json={"note": "new disk ordered"})
+        assert plain.json()["error"]["code"] == "device_not_healthy"
+        forced = maintenance.post(f"{url}/recover", json={"note": "new disk ordered", "override": True})
+        assert forced.json()["state"] == "recovered"
+    hub.watcher.run_once()
+    again = hub.health_store.get_fault(fault["id"])
+    assert (again["state"], again["due_at"]) == ("registered", fault["due_at"])
