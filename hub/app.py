@@ -59,6 +59,7 @@ from hub.mqtt.broker_stats import BrokerStats
 from hub.mqtt.topics import Lane, Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
+from hub.store.guard_room import GuardRoomStore
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
@@ -131,6 +132,8 @@ class Hub:
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # The guard room's daily record of the four items the hub cannot measure (reports read it).
+        GuardRoomStore(self.store).open()
         # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
         self.liveness = Liveness(self.store, self.clock)
         self.liveness.open()
@@ -301,6 +304,12 @@ class Hub:
             else None
         )
 
+    def _recordings_still_short(self, subject: str, kind: FaultKind) -> str | None:
+        if kind is not FaultKind.RETENTION_SHORTFALL:
+            return None
+        verdict = self.recordings.status(subject) or {}
+        return "the camera's recordings are still short" if verdict.get("compliant") is False else None
+
     def init_watchers(self) -> None:
         """The timers: silent devices and SLA clocks, maintenance windows, recordings, retention, the daily
         summary, overdue incident reports."""
@@ -315,6 +324,8 @@ class Hub:
             escalate=self._escalate,
             notify=self.feed.publish,
             updater=self.health_updater,  # it repairs the health bookkeeping the pipeline could not save
+            # A recovery marked over the recordings' word is re-checked against their latest verdict.
+            still_failing_other=self._recordings_still_short,
         )
         # A full or failing disk: room for alarms, the store_degraded fault (a trouble to the centres), recovery.
         self.store_guard = StoreGuard(
@@ -344,6 +355,7 @@ class Hub:
             horizon_days=config.recordings.forecast_horizon_days,
             root=config.recordings.root,
             interval_s=config.recordings.check_interval_s,
+            zone=config.site.tz(),
             open_subjects=lambda: self.health_store.open_subjects(FaultKind.RETENTION_SHORTFALL),
             apply_faults=self.health_store.apply_changes,
             notify=self.feed.publish,
@@ -357,6 +369,7 @@ class Hub:
             lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
             f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
             self.clock,
+            config.site.tz(),
             on_thread_exit=self.store.close_thread_connection,
         )
         self.duties = DutyPolicy(

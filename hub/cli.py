@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,12 +140,17 @@ def _aware_time(text: str) -> datetime:
 def cmd_report_uptime(args: argparse.Namespace) -> int:
     """The uptime report offline, from the hub's SQLite file opened read-only: the same bytes the API sends."""
     from hub.core.clock import SystemClock
-    from hub.reports import PeriodError, resolve_period
+    from hub.reports import PeriodError, period_bound, resolve_period
     from hub.store.reports import open_readonly, read_report
 
     config = _load(Path(args.config))
+    zone = config.site.tz()
     try:
-        period = resolve_period(args.from_, args.to, SystemClock().now())
+        period = resolve_period(
+            period_bound(args.from_, zone, end=False) if args.from_ else None,
+            period_bound(args.to, zone, end=True) if args.to else None,
+            SystemClock().now(),
+        )
     except PeriodError as exc:
         print(f"campus-hub report uptime: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -269,7 +274,6 @@ def cmd_test_mode(args: argparse.Namespace) -> int:
     """Test mode on the running hub, through its API: the hub's own lookup changes at once, and the token's holder
     is the person the audit log names. Prints the API's JSON answer."""
     import json
-    from datetime import UTC, timedelta
 
     import httpx
 
@@ -364,9 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
     p.add_argument(
-        "--from", dest="from_", type=_aware_time, help="start, ISO 8601 with offset (default: 30 days before --to)"
+        "--from",
+        dest="from_",
+        help="start, ISO 8601 with offset or a date (00:00 of that day in site.timezone); default: 30 days before --to",
     )
-    p.add_argument("--to", type=_aware_time, help="end, ISO 8601 with offset (default: now)")
+    p.add_argument("--to", help="end, ISO 8601 with offset or a date (that day included, site.timezone); default: now")
     p.add_argument("--group", choices=["device", "kind", "site"], default="device", help="one row per (default device)")
     p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (UTF-8 with BOM, for Excel) or json")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")

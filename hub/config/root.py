@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from device_adapters.base import LIFE_SAFETY_KINDS
 from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig
 from hub.config.base import ENV_PREFIX, StrictModel, key_text
@@ -22,6 +23,12 @@ from hub.config.supervision import SupervisionConfig
 from hub.config.testmode import TestModeConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 from hub.config.zones import ZoneConfig, check_zones
+
+MISSED = (
+    3  # heartbeats missed before a device is offline (hub.health.model.MISSED_HEARTBEATS; config imports no health)
+)
+# A dead panic button or smoke detector unnoticed for longer than this is a risk worth a warning.
+SILENCE_NOTICE_S = 300
 
 
 class HubConfig(StrictModel):
@@ -116,6 +123,14 @@ class HubConfig(StrictModel):
             out.append(
                 f"devices without zone ({len(unnumbered)}, e.g. {unnumbered[0]!r}) are numbered by their place in "
                 "devices for DC-09 centres: inserting, removing or reordering devices renumbers their zones; set zone"
+            )
+        slow = [d for d in self.devices if d.kind in LIFE_SAFETY_KINDS and MISSED * d.heartbeat_s > SILENCE_NOTICE_S]
+        if slow:
+            first = slow[0]
+            out.append(
+                f"{len(slow)} life-safety device(s) (e.g. {first.id!r}, heartbeat_s {first.heartbeat_s}) are noticed "
+                f"offline only after {MISSED} x heartbeat_s, more than {SILENCE_NOTICE_S // 60} minutes: a dead "
+                "button or smoke detector goes unseen that long; lower their heartbeat_s"
             )
         if not self.forwarding.endpoints:
             out.append("forwarding.endpoints is empty: alarms are raised and latched here but reach no 110 centre")

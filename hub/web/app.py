@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.core.clock import to_iso
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.db import store_failure
+from hub.store.guard_room import GuardRoomStore
 from hub.store.reports import ReportStore
 from hub.web.auth import TokenBook
 from hub.web.console import mount_console
@@ -22,6 +23,7 @@ from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
 from hub.web.routes import alarms, devices, faults, system, testmode, zones
+from hub.web.routes.four_items import four_items_router
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
@@ -113,4 +115,5 @@ def create_api(context: ApiContext) -> FastAPI:
     reports = ReportStore(context.store, context.config)
     app.include_router(reports_router(context, reports))
     app.include_router(maintenance_router(reports))
+    app.include_router(four_items_router(GuardRoomStore(context.store)))  # the guard room's daily four items
     return app

@@ -69,13 +69,40 @@
   const now = () => Date.now() + skewMs;
   const pad = (n) => String(n).padStart(2, "0");
 
+  // The site's calendar date (YYYY-MM-DD) of a time: days are the site's (site.timezone), not the browser's.
+  const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: boot.tz, year: "numeric", month: "2-digit", day: "2-digit" });
+  const siteDay = (d) => dayFormat.format(d);
+
+  // A wall-clock time typed in a form ("YYYY-MM-DDTHH:MM", datetime-local) read in the site's zone, as an ISO
+  // instant: people on the console mean the school's time, whatever zone the browser is set to.
+  const wallFormat = new Intl.DateTimeFormat("en-CA", {
+    timeZone: boot.tz,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  function siteWallTime(at) {
+    const p = Object.fromEntries(wallFormat.formatToParts(at).map((x) => [x.type, x.value]));
+    return Date.parse(p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute + ":00Z");
+  }
+  function fromSiteTime(local) {
+    const asUtc = Date.parse(local.slice(0, 16) + ":00Z");
+    // Two passes: the zone's offset at the guess, then at the corrected time (right across an offset change).
+    let at = asUtc - (siteWallTime(new Date(asUtc)) - asUtc);
+    at = asUtc - (siteWallTime(new Date(at)) - at);
+    return new Date(at).toISOString();
+  }
+
   function fmtTime(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    const sameDay = new Date(now()).toDateString() === d.toDateString();
+    const sameDay = siteDay(new Date(now())) === siteDay(d);
     const options = sameDay
-      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }
-      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: boot.tz }
+      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: boot.tz };
     return d.toLocaleString(locale, options);
   }
 
@@ -110,7 +137,10 @@
         const share = total > 0 ? Math.max(0, Math.min(1, left / total)) : 0;
         const box = el.closest("[data-sla]");
         if (box) {
-          box.dataset.sla = share > 0.5 ? "green" : share > 0.2 ? "amber" : "red";
+          // Amber from the first of sla.warn_at, red from the last (the same moments the hub warns at).
+          const warn = boot.warn_at && boot.warn_at.length ? boot.warn_at : [0.5, 0.8];
+          const used = 1 - share;
+          box.dataset.sla = used < warn[0] ? "green" : warn.length < 2 || used < warn[warn.length - 1] ? "amber" : "red";
           // A continuous hue, green (120) through amber to red (0), as the time runs out.
           box.style.setProperty("--sla-hue", String(Math.round(120 * share)));
         }
@@ -260,5 +290,5 @@
     return reload;
   }
 
-  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
+  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
 })();

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel } = window.campusHub;
 
   // --- guard ------------------------------------------------------------------------------------------------
 
@@ -376,5 +376,42 @@
     });
   }
 
+  // The guard room's daily record of the three "four 100%" items the hub cannot measure (today, site time).
+  function fourItemsForm() {
+    const form = document.getElementById("four-items-form");
+    const status = document.getElementById("four-items-status");
+    const msg = document.getElementById("four-items-msg");
+    const today = siteDay(new Date(now()));
+    const show = (day) => {
+      status.textContent = day && day.recorded ? t("four_recorded_by", { name: day.recorded_by, time: fmtTime(day.recorded_at) }) : t("four_not_recorded");
+      if (day && day.recorded) {
+        form.guards_on_duty.value = day.guards_on_duty;
+        form.gate_closed.checked = day.gate_closed;
+        form.posts_staffed.checked = day.posts_staffed;
+        form.note.value = day.note;
+      }
+    };
+    api("GET", "/api/v1/four-items?from=" + today + "&to=" + today)
+      .then((items) => show((items.days || []).find((d) => d.day === today)))
+      .catch((error) => flash(msg, error.message, true));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const day = await api("POST", "/api/v1/four-items", {
+          day: today,
+          guards_on_duty: Number(form.guards_on_duty.value),
+          gate_closed: form.gate_closed.checked,
+          posts_staffed: form.posts_staffed.checked,
+          note: form.note.value,
+        });
+        show(day);
+        flash(msg, t("done"));
+      } catch (error) {
+        flash(msg, error.message, true);
+      }
+    });
+  }
+
   guardPage();
+  fourItemsForm();
 })();
