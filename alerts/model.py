@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
+from device_adapters.base import DeviceKind
+
 
 class AlarmKind(StrEnum):
     """What an alarm is about."""
@@ -15,6 +17,19 @@ class AlarmKind(StrEnum):
     GAS = "gas"  # combustible gas at the high level (GB 15322)
     CO = "co"  # carbon monoxide at the high level
     INTRUSION = "intrusion"  # a detector tripped, or a door opened, in an armed zone
+
+
+# The alarm kinds each device kind can raise (alerts.rules): what the endpoints must take between them.
+RAISED_BY: dict[DeviceKind, frozenset[AlarmKind]] = {
+    DeviceKind.PANIC_BUTTON: frozenset({AlarmKind.PANIC}),
+    DeviceKind.SMOKE: frozenset({AlarmKind.FIRE}),
+    DeviceKind.TEMPERATURE: frozenset({AlarmKind.HEAT}),
+    DeviceKind.ELECTRICAL_FIRE: frozenset({AlarmKind.ELECTRICAL_FIRE}),
+    DeviceKind.GAS: frozenset({AlarmKind.GAS}),
+    DeviceKind.CO: frozenset({AlarmKind.CO}),
+    DeviceKind.INTRUSION: frozenset({AlarmKind.INTRUSION}),
+    DeviceKind.DOOR: frozenset({AlarmKind.INTRUSION}),
+}
 
 
 class AlarmState(StrEnum):

@@ -239,18 +239,6 @@ class ForwardingConfig(StrictModel):
             raise ValueError("retry_max_s must not be less than retry_base_s")
         return self
 
-    @model_validator(mode="after")
-    def _every_kind_taken(self) -> ForwardingConfig:
-        # An alarm kind no endpoint takes would be raised here and reach nobody: refused, not warned. Without any
-        # endpoint the hub runs stand-alone, which warnings() already says.
-        missing = [k.value for k in AlarmKind if self.endpoints and not self.endpoints_for(k)]
-        if missing:
-            raise ValueError(
-                f"no endpoint takes alarm kind {', '.join(missing)}: add it to some endpoint's alarm_kinds "
-                "(panic to 110; fire and heat to the fire control room or the school's duty endpoint)"
-            )
-        return self
-
     def endpoints_for(self, kind: AlarmKind) -> list[str]:
         """Names of the endpoints that take alarms of `kind`, in the configured (failover) order."""
         return [e.name for e in self.endpoints if takes(e, kind)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from alerts.model import RAISED_BY, AlarmKind
 from device_adapters.base import LIFE_SAFETY_KINDS
 from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig
@@ -90,6 +91,29 @@ class HubConfig(StrictModel):
     def arming_zone(self, zone_id: str) -> ZoneConfig | None:
         """The arming zone of an id, if any."""
         return next((z for z in self.arming_zones if z.id == zone_id), None)
+
+    @field_validator("devices")
+    @classmethod
+    def _every_raised_kind_taken(cls, devices: list[DeviceConfig], info: ValidationInfo) -> list[DeviceConfig]:
+        # An alarm kind no endpoint takes would be raised here and reach nobody: refused, not warned. Only kinds the
+        # registry's devices can raise count (a site without gas detectors need not route gas). Without any
+        # endpoint the hub runs stand-alone, which warnings() already says.
+        forwarding: ForwardingConfig | None = info.data.get("forwarding")
+        if forwarding is None or not forwarding.endpoints:
+            return devices
+        first: dict[AlarmKind, str] = {}
+        for device in devices:
+            for kind in RAISED_BY.get(device.kind, frozenset()):
+                first.setdefault(kind, device.id)
+        missing = [(kind, device_id) for kind, device_id in first.items() if not forwarding.endpoints_for(kind)]
+        if missing:
+            text = "; ".join(f"{kind.value} (raised by {device_id}, ...)" for kind, device_id in missing)
+            raise ValueError(
+                f"no endpoint takes alarm kind {text}: add it to some endpoint's alarm_kinds (panic and intrusion "
+                "to 110; fire, heat, electrical fire, gas and CO to the fire control room or the school's duty "
+                "endpoint)"
+            )
+        return devices
 
     def device(self, device_id: str) -> DeviceConfig | None:
         """The registry entry of a device id, if any."""

@@ -14,6 +14,12 @@ from hub.config.loader import ConfigError, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = "site:\n  id: s1\n  name: Test School\n  address: 1 Test Road\n"
+# A smoke detector and a panic button: the registry raises fire and panic alarms.
+DEVICES = (
+    "devices:\n"
+    "  - {id: smoke-1, kind: smoke, name: hall smoke, location: {building: A, floor: '1', room: hall}}\n"
+    "  - {id: btn-1, kind: panic_button, name: gate button, location: {building: A, floor: '1', room: gate}}\n"
+)
 
 
 def _config(endpoints: str) -> str:
@@ -51,11 +57,13 @@ def test_a_kind_no_endpoint_takes_is_refused_naming_the_kind() -> None:
         "      account: '1234'\n      alarm_kinds: [heat]\n"
     )
     with pytest.raises(ConfigError) as caught:
-        _parse(text)
+        _parse(text + DEVICES)
     (issue,) = caught.value.issues
-    assert issue.key.startswith("forwarding")
-    assert "no endpoint takes alarm kind fire" in issue.message
-    assert "heat" not in issue.message.split(":")[0]
+    assert issue.key == "devices"
+    assert "no endpoint takes alarm kind fire (raised by smoke-1" in issue.message
+    assert "panic" not in issue.message.split(":")[0]
+    # A kind no device of the registry raises need not be routed: without the smoke detector, this is valid.
+    _parse(text)
 
 
 def test_an_unknown_kind_is_refused() -> None:
@@ -73,7 +81,7 @@ def test_no_endpoints_at_all_is_still_only_a_warning() -> None:
 @pytest.mark.parametrize(
     ("endpoint", "warned"),
     [
-        ("{name: police_110, kind: http, url: 'https://110.example.org/a'}", "fire, heat (alarm_kinds is absent"),
+        ("{name: police_110, kind: http, url: 'https://110.example.org/a'}", "fire, gas, heat (alarm_kinds is absent"),
         ("{name: Police, kind: http, url: 'https://p.example.org/a', alarm_kinds: [panic, fire]}", "takes fire ("),
         ("{name: police_110, kind: http, url: 'https://110.example.org/a', alarm_kinds: [panic]}", None),
         ("{name: duty_room, kind: http, url: 'https://d.example.org/a'}", None),
@@ -106,7 +114,8 @@ def test_a_kind_listed_twice_is_refused() -> None:
 def test_check_config_exits_2_naming_the_kind_nobody_takes(tmp_path: Path) -> None:
     path = tmp_path / "hub.yaml"
     path.write_text(
-        _config("    - {name: police_110, kind: http, url: 'https://110.example.org/a', alarm_kinds: [panic, heat]}\n"),
+        _config("    - {name: police_110, kind: http, url: 'https://110.example.org/a', alarm_kinds: [panic, heat]}\n")
+        + DEVICES,
         encoding="utf-8",
     )
     result = subprocess.run(
