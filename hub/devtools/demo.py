@@ -87,7 +87,18 @@ def demo_config(
                     # The local receiver tells tests and link tests apart: show both (presses on test, 联得通).
                     "test_signal": True,
                     "link_test_s": 30,
-                }
+                    "alarm_kinds": ["panic", "intrusion"],
+                },
+                # The fire control room's endpoint, as the rules route fire: played by the same local receiver.
+                {
+                    "name": "local-fire-room",
+                    "kind": "http",
+                    "url": receiver_url,
+                    "secret": tokens["admin"] + "-110",
+                    "timeout_s": 3,
+                    "test_signal": True,
+                    "alarm_kinds": ["fire", "heat", "electrical_fire", "gas", "co"],
+                },
             ],
             "retry_base_s": 0.5,
             "retry_max_s": 10,
@@ -181,7 +192,8 @@ def run_demo(port: int, press_every: float, load: Callable[[Path], HubConfig]) -
     raw, tokens = demo_config(workdir, broker.port, "http://127.0.0.1:0/alarms", port, cameras.url)
     receiver_secret = raw["forwarding"]["endpoints"][0]["secret"]
     receiver = Receiver(receiver_secret).start()
-    raw["forwarding"]["endpoints"][0]["url"] = receiver.url
+    for endpoint in raw["forwarding"]["endpoints"]:
+        endpoint["url"] = receiver.url
     config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     config = load(config_path)
     hub = Hub(config)
@@ -198,7 +210,7 @@ def run_demo(port: int, press_every: float, load: Callable[[Path], HubConfig]) -
                     f"  console          http://127.0.0.1:{port}/login   (a token below; 中文/EN)",
                     f"  API              http://127.0.0.1:{port}/api/v1/   (API docs: /api/docs)",
                     f"  MQTT broker      127.0.0.1:{broker.port}  (private Mosquitto)",
-                    f"  110 receiver     {receiver.url}",
+                    f"  110 receiver     {receiver.url}   (also plays the fire control room)",
                     f"  config and data  {workdir}",
                     "  tokens           " + "  ".join(f"{role}={tok}" for role, tok in tokens.items()),
                     "",
