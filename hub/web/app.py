@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
+from hub.ledger.store import LedgerStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.db import store_failure
 from hub.store.reports import ReportStore
@@ -22,6 +23,8 @@ from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
 from hub.web.routes import alarms, devices, faults, system
+from hub.web.routes.hazards import hazards_router
+from hub.web.routes.incidents import incidents_router
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
@@ -111,4 +114,9 @@ def create_api(context: ApiContext) -> FastAPI:
     reports = ReportStore(context.store, context.config)
     app.include_router(reports_router(context, reports))
     app.include_router(maintenance_router(reports))
+    # The safety ledger (台账): hazards, incidents without a device, the monthly safety report.
+    ledger = app.state.ledger = LedgerStore(context.store, context.config.site)
+    ledger.open()
+    app.include_router(hazards_router(ledger))
+    app.include_router(incidents_router(ledger))
     return app
