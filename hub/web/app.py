@@ -26,6 +26,7 @@ from hub.web.routes import alarms, devices, faults, system
 from hub.web.routes.hazards import hazards_router
 from hub.web.routes.incidents import incidents_router
 from hub.web.routes.maintenance import maintenance_router
+from hub.web.routes.monthly import monthly_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
 
@@ -119,4 +120,5 @@ def create_api(context: ApiContext) -> FastAPI:
     ledger.open()
     app.include_router(hazards_router(ledger))
     app.include_router(incidents_router(ledger))
+    app.include_router(monthly_router(reports))
     return app
