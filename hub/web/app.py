@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
 from hub.ledger.store import LedgerStore
+from hub.people.store import PeopleStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.db import store_failure
 from hub.store.reports import ReportStore
@@ -27,6 +28,7 @@ from hub.web.routes.hazards import hazards_router
 from hub.web.routes.incidents import incidents_router
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.monthly import monthly_router
+from hub.web.routes.people import people_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
 
@@ -121,4 +123,8 @@ def create_api(context: ApiContext) -> FastAPI:
     app.include_router(hazards_router(ledger))
     app.include_router(incidents_router(ledger))
     app.include_router(monthly_router(reports))
+    # Personal accounts for the console (the configured tokens stay for machines and stations).
+    people = app.state.people = PeopleStore(context.store)
+    people.open()
+    app.include_router(people_router(people))
     return app

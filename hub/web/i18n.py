@@ -235,6 +235,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "col_breaches": {"zh": "超时次数", "en": "SLA breaches"},
     # the safety ledger (台账): hazards, incidents, the monthly safety report
     "nav_ledger": {"zh": "台账", "en": "Ledger"},
+    "login_person": {"zh": "个人账号登录", "en": "Personal account"},
+    "login_station": {"zh": "值班室令牌登录", "en": "Station token"},
+    "login_name": {"zh": "账号", "en": "Account"},
+    "login_password": {"zh": "密码", "en": "Password"},
+    "login_bad_password": {
+        "zh": "账号或密码错误，或账号已停用",
+        "en": "Wrong account or password, or the account is disabled",
+    },
     "disposition_open": {"zh": "未结束", "en": "Not closed"},
     "severity_general": {"zh": "一般", "en": "General"},
     "severity_serious": {"zh": "较大", "en": "Serious"},
