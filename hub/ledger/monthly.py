@@ -10,7 +10,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from alerts.duties import DutyPolicy, DutyStatus, DutyType, duty_status
@@ -34,6 +34,8 @@ DEFINITIONS = {
     "(and before as_of) and the hazard was not fixed by it; open_at_end: registered before the month's end and not "
     "closed by then",
     "drills": "alarms raised in the month and closed as drills",
+    "inspections": "item checks of inspection plans in periods beginning in the month (a week in the month of its "
+    "Monday) and begun by as_of: planned, done (ok or problem), missed (period over, not checked)",
     "uptime_pct": "the site's uptime report for the month up to as_of (see the uptime report's definitions)",
 }
 
@@ -90,10 +92,10 @@ def monthly_report(
     month: date,
     now: datetime,
     uptime: Callable[[datetime, datetime], float | None],
-    inspections: Mapping[str, int | None] | None = None,
+    inspections: Callable[[date, date, datetime], Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """The figures of one month. `uptime(start, as_of)` gives the site's uptime %; `inspections` the rounds planned,
-    done and missed (None where the hub keeps no inspection records)."""
+    """The figures of one month. `uptime(start, as_of)` gives the site's uptime %; `inspections(first day, last
+    day, as_of)` the item checks planned, done and missed (None: not recorded by this hub)."""
     start_at, end_at = month_bounds(site, month)
     if start_at >= now:
         raise MonthError(f"{month:%Y-%m} has not begun")
@@ -179,7 +181,11 @@ def monthly_report(
         },
         "faults": faults,
         "hazards": hazards,
-        "inspections": dict(inspections) if inspections else {"planned": None, "done": None, "missed": None},
+        "inspections": (
+            dict(inspections(month, site.local_date(end_at - timedelta(microseconds=1)), as_of))
+            if inspections
+            else {"planned": None, "done": None, "missed": None}
+        ),
         "drills": dispositions[Disposition.DRILL.value],
         "uptime_pct": uptime(start_at, as_of),
         "definitions": DEFINITIONS,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
+from hub.ledger.inspection_store import InspectionStore
 from hub.ledger.store import LedgerStore
 from hub.people.store import PeopleStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
@@ -26,6 +27,7 @@ from hub.web.guard import RequestGuard
 from hub.web.routes import alarms, devices, faults, system
 from hub.web.routes.hazards import hazards_router
 from hub.web.routes.incidents import incidents_router
+from hub.web.routes.inspections import inspections_router
 from hub.web.routes.maintenance import maintenance_router
 from hub.web.routes.monthly import monthly_router
 from hub.web.routes.people import people_router
@@ -122,7 +124,10 @@ def create_api(context: ApiContext) -> FastAPI:
     ledger.open()
     app.include_router(hazards_router(ledger))
     app.include_router(incidents_router(ledger))
-    app.include_router(monthly_router(reports))
+    inspections = app.state.inspections = InspectionStore(context.store, context.config.site)
+    inspections.open()
+    app.include_router(inspections_router(inspections, ledger))
+    app.include_router(monthly_router(reports, inspections))
     # Personal accounts for the console (the configured tokens stay for machines and stations).
     people = app.state.people = PeopleStore(context.store)
     people.open()

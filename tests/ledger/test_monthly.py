@@ -18,6 +18,8 @@ from hub.devtools.broker import Mosquitto
 from hub.health.faults import FaultAction, FaultKind
 from hub.ledger.hazards import HazardSource, HazardStep, Severity
 from hub.ledger.incidents import IncidentKind
+from hub.ledger.inspection_store import InspectionStore
+from hub.ledger.inspections import CheckResult, Frequency
 from hub.ledger.store import LedgerStore, StepInput
 from hub.store import Actor
 from tests.conftest import HubFactory
@@ -132,6 +134,25 @@ def generate_march(hub: Hub) -> None:
     _hazard(ledger, "2026-03-31T15:30", None, None, [])  # H4: in (31 Mar 23:30), not yet assessed
     _hazard(ledger, "2026-03-31T16:30", None, None, [])  # H5: out (1 Apr 00:30)
     _hazard(ledger, "2026-03-15T02:00", Severity.SERIOUS, "2026-03-28", walk)  # H6: never fixed
+    # Inspections: a monthly plan of 3 items made in February, and a daily patrol of 2 points from 30 March on.
+    inspections: InspectionStore = hub.api.state.inspections
+    items = [{"id": f"i{n}", "what": "x", "where": "x"} for n in range(3)]
+    monthly = inspections.create_plan(
+        WANG, z("2026-02-20T02:00"), name="m", category="x", frequency=Frequency.MONTHLY, items=items
+    )
+    daily = inspections.create_plan(
+        WANG, z("2026-03-30T00:00"), name="d", category="x", frequency=Frequency.DAILY, items=items[:2]
+    )
+    for plan, item, period, at in [
+        (monthly, "i0", "2026-02", "2026-02-21T02:00"),  # February's round: not March's
+        (monthly, "i0", "2026-03", "2026-03-05T02:00"),
+        (monthly, "i1", "2026-03", "2026-03-06T02:00"),  # March: i2 missed
+        (monthly, "i2", "2026-04", "2026-04-01T02:00"),  # April's
+        (daily, "i0", "2026-03-30", "2026-03-30T02:00"),
+        (daily, "i1", "2026-03-30", "2026-03-30T03:00"),
+        (daily, "i0", "2026-03-31", "2026-03-31T02:00"),  # 31 March: i1 missed
+    ]:
+        inspections.record_check(plan, item, period, ZHAO, z(at), CheckResult.OK, "")
     # Device states: btn-1 online all month but for 11 March (site time); the other devices never reported.
     with hub.store.write() as conn:
         conn.executemany(
@@ -183,6 +204,8 @@ EXPECTED = {
         "by_severity": {"general": 1, "serious": 1, "major": 1, "unassessed": 1},
     },
     "drills": 2,  # A3 A4
+    # monthly plan: 3 planned, 2 done, 1 missed; daily patrol on 30 and 31 March: 4 planned, 3 done, 1 missed.
+    "inspections": {"planned": 7, "done": 5, "missed": 2},
     "uptime_pct": round(100 * 30 / 31, 3),  # btn-1 offline one day of 31; the others never monitored
 }
 
@@ -202,7 +225,6 @@ def test_the_monthly_report_matches_the_hand_count(tmp_path: Path, broker: Mosqu
         }
         for figure, expected in EXPECTED.items():
             assert report[figure] == expected, figure
-        assert report["inspections"] == {"planned": None, "done": None, "missed": None}
 
         exported = bureau.get("/api/v1/reports/monthly", params={"month": "2026-03", "format": "csv"})
         assert exported.headers["content-type"].startswith("text/csv")
@@ -212,7 +234,7 @@ def test_the_monthly_report_matches_the_hand_count(tmp_path: Path, broker: Mosqu
         assert rows["hazards.by_severity.major"] == "1"
         assert rows["faults.overdue"] == "1"
         assert rows["uptime_pct"] == str(EXPECTED["uptime_pct"])
-        assert rows["inspections.planned"] == ""
+        assert rows["inspections.missed"] == "2"
 
         page = bureau.get("/api/v1/reports/monthly", params={"month": "2026-03", "format": "html"})
         assert page.headers["content-type"].startswith("text/html")
@@ -226,6 +248,9 @@ def test_the_monthly_report_matches_the_hand_count(tmp_path: Path, broker: Mosqu
         assert april["period"]["as_of"] == to_iso(NOW)
         assert (april["alarms"]["total"], april["hazards"]["opened"], april["faults"]["opened"]) == (1, 1, 0)
         assert april["hazards"]["open_at_end"] == 4  # H2 H4 H6 and H5
+        # April so far: the monthly plan's round (1 of 3 done, none missed yet), the patrol's days 1-3 (6 planned,
+        # none done; 1 and 2 April missed, 3 April still due).
+        assert april["inspections"] == {"planned": 9, "done": 1, "missed": 4}
         future = bureau.get("/api/v1/reports/monthly", params={"month": "2026-05"})
         assert (future.status_code, future.json()["error"]["code"]) == (422, "invalid_month")
         assert bureau.get("/api/v1/reports/monthly", params={"month": "2026-13"}).status_code == 422

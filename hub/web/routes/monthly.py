@@ -4,12 +4,13 @@ JSON, CSV or a printable HTML page."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hub.ledger.inspection_store import InspectionStore
 from hub.ledger.monthly import MonthError, flatten, monthly_csv, monthly_report, parse_month
 from hub.reports import PeriodError, resolve_period
 from hub.store.reports import ReportStore
@@ -18,7 +19,7 @@ from hub.web.errors import ApiError
 from hub.web.i18n import catalogue, pick_lang
 
 
-def monthly_router(reports: ReportStore) -> APIRouter:
+def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/v1/reports/monthly", response_model=None)
@@ -40,9 +41,12 @@ def monthly_router(reports: ReportStore) -> APIRouter:
             value = json.loads(body)["summary"]["uptime_pct"]
             return None if value is None else float(value)
 
+        def rounds(first: date, last: date, as_of: datetime) -> dict[str, int]:
+            return inspections.month_figures(first, last, as_of)
+
         try:
             report = monthly_report(
-                ctx.store.connection(), ctx.config.site, ctx.duties, parse_month(month), now, uptime
+                ctx.store.connection(), ctx.config.site, ctx.duties, parse_month(month), now, uptime, rounds
             )
         except MonthError as exc:
             raise ApiError(422, "invalid_month", str(exc)) from exc
