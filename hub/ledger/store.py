@@ -194,26 +194,33 @@ class LedgerStore:
             )
 
     def get_hazard(self, hazard_id: int, now: datetime) -> dict[str, Any]:
-        conn = self._store.connection()
-        found = _rows(conn.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)))
+        found = self._read_hazards(now, "WHERE id = ?", [hazard_id])
         if not found:
             raise NotFoundError("hazard", f"no hazard {hazard_id}")
-        hazard = self._hazard_view(found[0], now)
-        log = _rows(
-            conn.execute(
-                "SELECT at, actor, role, step, note, detail FROM hazard_log WHERE hazard_id = ? ORDER BY id",
-                (hazard_id,),
-            )
-        )
-        hazard["timeline"] = [{**entry, "detail": json.loads(entry["detail"])} for entry in log]
-        return hazard
+        return found[0]
 
     def list_hazards(self, now: datetime, states: Sequence[HazardState] | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM hazards", [s.value for s in states or []]
-        if args:
-            sql += f" WHERE state IN ({','.join('?' * len(args))})"
-        cursor = self._store.connection().execute(sql + " ORDER BY id", args)
-        return [self._hazard_view(row, now) for row in _rows(cursor)]
+        """Hazards oldest first, each with its signed steps (`timeline`)."""
+        args: list[Any] = [s.value for s in states or []]
+        return self._read_hazards(now, f"WHERE state IN ({','.join('?' * len(args))})" if args else "", args)
+
+    def _read_hazards(self, now: datetime, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        conn = self._store.connection()
+        # `where` is one of this module's two fixed clauses; the values are bound.
+        rows = _rows(conn.execute(f"SELECT * FROM hazards {where} ORDER BY id", args))  # noqa: S608
+        hazards = [self._hazard_view(row, now) for row in rows]
+        steps: dict[int, list[dict[str, Any]]] = {h["id"]: [] for h in hazards}
+        if hazards:
+            log = conn.execute(
+                "SELECT hazard_id, at, actor, role, step, note, detail FROM hazard_log"  # noqa: S608
+                f" WHERE hazard_id IN (SELECT id FROM hazards {where}) ORDER BY id",
+                args,
+            )
+            for entry in _rows(log):
+                steps[entry.pop("hazard_id")].append({**entry, "detail": json.loads(entry["detail"])})
+        for hazard in hazards:
+            hazard["timeline"] = steps[hazard["id"]]
+        return hazards
 
     def overdue(self, hazard: dict[str, Any], at: datetime) -> bool:
         """Past its target date (the end of that site-local day) and not yet fixed at `at`."""

@@ -45,8 +45,11 @@ PAGES: dict[str, frozenset[Role]] = {
     "guard": frozenset({Role.GUARD}),
     "maintenance": frozenset({Role.MAINTENANCE}),
     "reports": frozenset({Role.BUREAU, Role.MAINTENANCE}),
+    # The safety ledger (hub.ledger): incidents, hazards and the monthly report; inspection rounds on a phone.
+    "ledger": frozenset({Role.GUARD, Role.MAINTENANCE, Role.BUREAU}),
+    "inspect": frozenset({Role.GUARD, Role.MAINTENANCE}),
 }
-PATHS = {"guard": "/", "maintenance": "/maintenance", "reports": "/reports"}
+PATHS = {"guard": "/", "maintenance": "/maintenance", "reports": "/reports", "ledger": "/ledger", "inspect": "/inspect"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob: http: https:; object-src 'none'; frame-ancestors 'none';"
