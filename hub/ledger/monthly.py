@@ -160,7 +160,7 @@ def monthly_report(
         hazards["open_at_end"] += closed is None or closed >= end
         if due:
             deadline = to_iso(site.day_bounds(date.fromisoformat(due))[1])
-            hazards["overdue"] += _in(deadline, start, cut) and (fixed is None or fixed > deadline)
+            hazards["overdue"] += _in(deadline, start, cut) and (fixed is None or fixed >= deadline)
     hazards["by_severity"] = {s: severities[s] for s in [*(v.value for v in Severity), "unassessed"]}
 
     return {

@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS hazards (
     monitoring_at TEXT, monitoring_by TEXT,
     fixed_at TEXT, fixed_by TEXT,
     accepted_at TEXT, accepted_by TEXT,
-    closed_at TEXT, closed_by TEXT
+    closed_at TEXT, closed_by TEXT,
+    warned_at TEXT,
+    escalated_at TEXT
 );
 CREATE INDEX IF NOT EXISTS hazards_state ON hazards(state, due);
 CREATE INDEX IF NOT EXISTS hazards_registered ON hazards(registered_at);
@@ -222,13 +224,39 @@ class LedgerStore:
             hazard["timeline"] = steps[hazard["id"]]
         return hazards
 
+    def unfixed_with_due(self) -> list[dict[str, Any]]:
+        """Hazards not yet fixed that have a target date (the watcher's warnings and escalations)."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        cursor = self._store.connection().execute(
+            "SELECT id, place, category, summary, severity, due, responsible, warned_at, escalated_at"  # noqa: S608
+            f" FROM hazards WHERE due IS NOT NULL AND state IN ({marks}) ORDER BY id",
+            [s.value for s in OPEN_STATES],
+        )
+        return _rows(cursor)
+
+    def mark_hazard(self, hazard_id: int, *, warned: datetime | None = None, escalated: datetime | None = None) -> None:
+        """Record that the warning or the escalation of a hazard went out (each goes out once)."""
+        with self._store.write() as conn:
+            if warned is not None:
+                conn.execute("UPDATE hazards SET warned_at = ? WHERE id = ?", (to_iso(warned), hazard_id))
+            if escalated is not None:
+                conn.execute("UPDATE hazards SET escalated_at = ? WHERE id = ?", (to_iso(escalated), hazard_id))
+
+    def open_incidents_owing(self) -> list[dict[str, Any]]:
+        """Incidents that have not yet made both reports (the watcher's overdue notices)."""
+        cursor = self._store.connection().execute(
+            "SELECT id FROM incidents i WHERE (SELECT COUNT(DISTINCT type) FROM incident_reports r"
+            " WHERE r.incident_id = i.id) < 2"
+        )
+        return [self.get_incident(row[0]) for row in cursor.fetchall()]
+
     def overdue(self, hazard: dict[str, Any], at: datetime) -> bool:
         """Past its target date (the end of that site-local day) and not yet fixed at `at`."""
         if not hazard["due"]:
             return False
         deadline = self._site.day_bounds(date.fromisoformat(hazard["due"]))[1]
         fixed = from_iso(hazard["fixed_at"]) if hazard["fixed_at"] else None
-        return (fixed or at) > deadline and (fixed is not None or HazardState(hazard["state"]) in OPEN_STATES)
+        return (fixed or at) >= deadline and (fixed is not None or HazardState(hazard["state"]) in OPEN_STATES)
 
     def _hazard_view(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {**row, "overdue": self.overdue(row, now)}
