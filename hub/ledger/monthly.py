@@ -35,7 +35,7 @@ DEFINITIONS = {
     "closed by then",
     "drills": "alarms raised in the month and closed as drills",
     "inspections": "item checks of inspection plans in periods beginning in the month (a week in the month of its "
-    "Monday) and begun by as_of: planned, done (ok or problem), missed (period over, not checked)",
+    "Monday) and begun by now: planned, done (ok or problem), missed (period over by now, not checked)",
     "uptime_pct": "the site's uptime report for the month up to as_of (see the uptime report's definitions)",
 }
 
@@ -95,7 +95,7 @@ def monthly_report(
     inspections: Callable[[date, date, datetime], Mapping[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The figures of one month. `uptime(start, as_of)` gives the site's uptime %; `inspections(first day, last
-    day, as_of)` the item checks planned, done and missed (None: not recorded by this hub)."""
+    day, now)` the item checks planned, done and missed (None: not recorded by this hub)."""
     start_at, end_at = month_bounds(site, month)
     if start_at >= now:
         raise MonthError(f"{month:%Y-%m} has not begun")
@@ -182,7 +182,8 @@ def monthly_report(
         "faults": faults,
         "hazards": hazards,
         "inspections": (
-            dict(inspections(month, site.local_date(end_at - timedelta(microseconds=1)), as_of))
+            # Judged now, like the duties: a week that began in the month may end after it.
+            dict(inspections(month, site.local_date(end_at - timedelta(microseconds=1)), now))
             if inspections
             else {"planned": None, "done": None, "missed": None}
         ),

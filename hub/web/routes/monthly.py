@@ -41,8 +41,8 @@ def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRou
             value = json.loads(body)["summary"]["uptime_pct"]
             return None if value is None else float(value)
 
-        def rounds(first: date, last: date, as_of: datetime) -> dict[str, int]:
-            return inspections.month_figures(first, last, as_of)
+        def rounds(first: date, last: date, at: datetime) -> dict[str, int]:
+            return inspections.month_figures(first, last, at)
 
         try:
             report = monthly_report(
