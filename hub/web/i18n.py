@@ -366,6 +366,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "monthly_uptime": {"zh": "技防设施完好率 %", "en": "Equipment uptime %"},
     "monthly_not_recorded": {"zh": "未记录", "en": "not recorded"},
     "monthly_print": {"zh": "打印", "en": "Print"},
+    "monthly_printed": {"zh": "制表时间", "en": "Made"},
 }
 
 

@@ -239,6 +239,8 @@ def test_the_monthly_report_matches_the_hand_count(tmp_path: Path, broker: Mosqu
         page = bureau.get("/api/v1/reports/monthly", params={"month": "2026-03", "format": "html"})
         assert page.headers["content-type"].startswith("text/html")
         assert "安全月报表" in page.text
+        assert "统计截至：2026-04-01 00:00" in page.text  # the month's end in the school's time
+        assert "制表时间：2026-04-03 10:00" in page.text
         assert '<tr data-figure="monthly_hazard_overdue"><td>逾期未治理</td><td class="value">2</td></tr>' in page.text
         english = bureau.get("/api/v1/reports/monthly", params={"month": "2026-03", "format": "html", "lang": "en"})
         assert "Monthly safety report" in english.text

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hub.core.clock import from_iso
 from hub.ledger.inspection_store import InspectionStore
-from hub.ledger.monthly import MonthError, flatten, monthly_csv, monthly_report, parse_month
+from hub.ledger.monthly import MonthError, monthly_csv, monthly_report, parse_month
 from hub.reports import PeriodError, resolve_period
 from hub.store.reports import ReportStore
 from hub.web.context import ContextDep, ReportReader
@@ -58,8 +59,15 @@ def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRou
             return Response(monthly_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
         lang = pick_lang(request.query_params.get("lang"), request.cookies.get("lang"))
         templates = request.app.state.console.templates
+        zone = ctx.config.site.tz()
         html = templates.get_template("ledger_monthly.html").render(
-            t=catalogue(lang), lang=lang, report=report, figures=dict(flatten(report)), tables=_tables(report)
+            t=catalogue(lang),
+            lang=lang,
+            report=report,
+            tables=_tables(report),
+            # Shown in the school's time, like every time people read.
+            as_of=from_iso(report["period"]["as_of"]).astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            generated=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
