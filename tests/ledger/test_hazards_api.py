@@ -1,11 +1,12 @@
-"""Hazards over the real API on a real hub: the eight steps signed by three named people, the audit log and the
-timeline naming each, refused steps, the 一般 shortcut, overdue hazards, escalation of a fault, and the export read
-back as a spreadsheet."""
+"""Hazards over the real API on a real hub: the eight steps signed by three people logged in with their own
+accounts, the audit log and the timeline naming each, refused steps, the 一般 shortcut, overdue hazards, escalation
+of a fault, and the export read back as a spreadsheet."""
 
 from __future__ import annotations
 
 import csv
 import io
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import openpyxl
 from hub.core.clock import ManualClock
 from hub.devtools.broker import Mosquitto
 from hub.ledger.export import COLUMNS
-from tests.conftest import HubFactory
-from tests.ledger.people import ledger_config, person
+from tests.conftest import HubFactory, base_config
+from tests.ledger.people import account, ledger_config, person
 
 # 10:00 on 2026-03-02 in Asia/Shanghai.
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -25,8 +26,14 @@ def test_a_hazard_walks_all_eight_steps_signed_by_three_people(
     tmp_path: Path, broker: Mosquitto, start_hub: HubFactory
 ) -> None:
     clock = ManualClock(START)
-    hub = start_hub(ledger_config(tmp_path, broker.port), api=True, clock=clock)
-    with person(hub, "zhang-wei") as zhang, person(hub, "li-na") as li, person(hub, "wang-fang") as wang:
+    # Three people with their own console accounts (the school's safety officer is an admin), logged in by name.
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True, clock=clock)
+    zhang, li, wang = (
+        account(hub, "zhang-wei", "maintenance"),
+        account(hub, "li-na", "maintenance"),
+        account(hub, "wang-fang", "admin"),
+    )
+    with closing(zhang), closing(li), closing(wang):
         # 排查 + 登记: Zhang found it on his round and registers it.
         created = zhang.post(
             "/api/v1/hazards",
@@ -79,7 +86,12 @@ def test_a_hazard_walks_all_eight_steps_signed_by_three_people(
             f"/api/v1/hazards/{hid}/monitor", json={"note": "设置围挡", "measures": "围挡隔离，张贴警示，每日巡查"}
         )
         assert monitored.json()["measures"] == "围挡隔离，张贴警示，每日巡查"
-        clock.advance(86400)
+        clock.advance(6 * 3600)
+        for client in (zhang, li, wang):  # a working day on the console keeps each session alive
+            assert client.get("/api/v1/session").status_code == 200
+        # Midnight in Asia/Shanghai (16:00 UTC): the fix is dated the 3rd in the ledger, though still the 2nd in UTC.
+        clock.advance(7.5 * 3600)
+        assert clock.now() == datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
         assert li.post(f"/api/v1/hazards/{hid}/fix", json={"note": "更换配电箱与门锁"}).status_code == 200
         # 谁检查，谁签字: the one who fixed it does not accept their own work.
         own = li.post(f"/api/v1/hazards/{hid}/accept", json={"note": "ok"})
