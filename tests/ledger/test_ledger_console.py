@@ -16,7 +16,7 @@ from hub.ledger.hazards import HazardState, HazardStep, Severity
 from hub.ledger.incidents import IncidentKind
 from hub.ledger.inspections import FollowUp
 from hub.web.i18n import MESSAGES
-from tests.conftest import HubFactory
+from tests.conftest import HubFactory, Publisher, topic, wait_until
 from tests.ledger.conftest import PHONE
 from tests.ledger.people import PEOPLE, ledger_config, person
 
@@ -56,9 +56,16 @@ def test_every_label_the_ledger_pages_build_has_both_languages() -> None:
 
 
 def test_a_guard_records_an_incident_and_the_bureau_reads_it(
-    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory, browser: Browser, contexts: list[BrowserContext]
+    tmp_path: Path,
+    broker: Mosquitto,
+    publisher: Publisher,
+    start_hub: HubFactory,
+    browser: Browser,
+    contexts: list[BrowserContext],
 ) -> None:
     hub = start_hub(ledger_config(tmp_path, broker.port), api=True)
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    assert wait_until(lambda: len(hub.store.list_alarms()) == 1, 5)
     with person(hub, "wang-fang") as admin:
         account = {"name": "liu-yang", "full_name": "刘洋", "role": "guard", "phone": "13800000002"}
         admin.post("/api/v1/people", json={**account, "password": "night-shift-2026"}).raise_for_status()
@@ -106,6 +113,14 @@ def test_a_guard_records_an_incident_and_the_bureau_reads_it(
     expect(bureau.locator("[data-testid=incident-form]")).to_have_count(0)
     expect(bureau.locator("[data-testid=hazard-form]")).to_have_count(0)
     expect(seen.locator("button")).to_have_count(0)
+    # And the alarms, read-only: what, where, when, the duties; no names.
+    alarm = bureau.locator("[data-testid=bureau-alarm]")
+    expect(alarm).to_have_count(1)
+    expect(alarm).to_contain_text("一键报警")
+    expect(alarm).to_contain_text("A · 1 · btn-1")
+    expect(alarm.locator("[data-duty=phone] [data-testid=duty-countdown]")).to_have_text(
+        re.compile(r"^00:(29|30):\d\d$")
+    )
 
     with person(hub, "wang-fang") as admin:
         audit = admin.get("/api/v1/audit").json()["audit"]

@@ -165,6 +165,34 @@
     return Boolean(el && container.contains(el) && el.matches("input, textarea") && el.value);
   }
 
+  // --- alarms, as the bureau reads them -------------------------------------------------------------------
+
+  function alarmRow(alarm) {
+    const duties = alarm.duties.map((d) =>
+      h(
+        "span",
+        { class: "duty" + (d.overdue ? " overdue" : ""), "data-duty": d.type },
+        label("duty_", d.type),
+        " ",
+        d.met_at
+          ? h("span", { class: "met" }, t(d.late ? "duty_met_late" : "duty_met", { time: fmtTime(d.met_at) }))
+          : d.waived
+            ? h("span", { class: "waived" }, t("duty_waived"))
+            : h("span", { class: "countdown", "data-until": d.due_at, "data-testid": "duty-countdown" }, "")
+      )
+    );
+    return h(
+      "tr",
+      { "data-testid": "bureau-alarm", "data-alarm-id": alarm.id },
+      h("td", {}, label("alarm_kind_", alarm.kind)),
+      h("td", {}, alarm.place),
+      h("td", {}, fmtTime(alarm.raised_at)),
+      h("td", {}, label("alarm_state_", alarm.state)),
+      h("td", {}, alarm.disposition ? label("disposition_", alarm.disposition) : "–"),
+      h("td", { class: "duties" }, duties)
+    );
+  }
+
   // --- the page ---------------------------------------------------------------------------------------------
 
   const reload = serial(async () => {
@@ -175,6 +203,11 @@
     document.getElementById("no-incidents").hidden = incidents.incidents.length > 0;
     const rows = document.getElementById("hazards");
     if (!typingIn(rows)) rows.replaceChildren(...hazards.hazards.slice().reverse().map(hazardRow));
+    const alarmRows = document.getElementById("bureau-alarms");
+    if (alarmRows) {
+      const { alarms } = await api("GET", "/api/v1/bureau/alarms");
+      alarmRows.replaceChildren(...alarms.map(alarmRow));
+    }
     tick();
   });
 
@@ -219,6 +252,6 @@
   }
 
   connectFeed((notice) => {
-    if (/^(incident_|hazard_|inspection_)/.test(notice.kind)) reload();
+    if (/^(incident_|hazard_|inspection_|escalation)/.test(notice.kind)) reload();
   }, reload);
 })();
