@@ -42,12 +42,19 @@ DEFAULT_CODES: dict[str, Code] = {
     AlarmKind.PANIC.value: Code(120, "PA", "PH"),
     AlarmKind.FIRE.value: Code(111, "FA", "FH"),  # the hub's fire alarms come from smoke detectors
     AlarmKind.HEAT.value: Code(158, "KA", "KH"),
+    # An electrical fire unit at its alarm level: Contact ID 110 fire alarm (general), SIA FA / FH; the centre tells
+    # it from a smoke alarm (111) by the code, and from the zone's device by the zone.
+    AlarmKind.ELECTRICAL_FIRE.value: Code(110, "FA", "FH"),
+    AlarmKind.GAS.value: Code(151, "GA", "GH"),  # Contact ID 151 gas detected; SIA GA gas alarm / GH restore
+    AlarmKind.CO.value: Code(162, "GA", "GH"),  # Contact ID 162 carbon monoxide detected; SIA has no CO row of its own
+    AlarmKind.INTRUSION.value: Code(130, "BA", "BH"),  # Contact ID 130 burglary; SIA BA burglary alarm / BH restore
     # device troubles (fault kinds); Contact ID restores are qualifier 3 of the same code (3137 = tamper restored)
     "tamper": Code(137, "TA", "TR"),
     "low_battery": Code(384, "YT", "YR"),  # 384 RF low battery: the buttons are wireless transmitters
     "offline": Code(350, "YC", "YK"),  # communication trouble with the device
     "sensor_trouble": Code(380, "UT", "UJ"),  # sensor trouble; SIA untyped zone trouble
     FIRE_TROUBLE: Code(373, "FT", "FJ"),  # fire trouble, for smoke and heat detectors
+    "open_circuit": Code(371, "FT", "FJ"),  # an electrical fire unit's probe circuit open: 371 protection loop open
     "camera_check": Code(380, "UT", "UJ"),  # a camera's picture check failed: a sensor trouble on its zone
     "retention_shortfall": Code(300, "YX", "YZ"),  # system trouble / service required, zone 0
     "forwarding_path_down": Code(354, "YC", "YK"),  # failure to communicate with another centre, zone 0
@@ -62,7 +69,7 @@ GENERIC_ALARM = Code(140, "UA", "UH")
 GENERIC_TROUBLE = Code(300, "UT", "UJ")
 CID_GROUP = 1  # the campus is one partition
 CID_MAX_ZONE = 999
-FIRE_DEVICE_KINDS = frozenset({"smoke", "temperature"})
+FIRE_DEVICE_KINDS = frozenset({"smoke", "temperature", "electrical_fire"})
 
 
 def trouble_key(fault_kind: str, device_kind: str | None) -> str:

@@ -11,6 +11,10 @@ class AlarmKind(StrEnum):
     PANIC = "panic"
     FIRE = "fire"
     HEAT = "heat"
+    ELECTRICAL_FIRE = "electrical_fire"  # residual current or cable temperature at its alarm level (GB 14287)
+    GAS = "gas"  # combustible gas at the high level (GB 15322)
+    CO = "co"  # carbon monoxide at the high level
+    INTRUSION = "intrusion"  # a detector tripped, or a door opened, in an armed zone
 
 
 class AlarmState(StrEnum):
@@ -33,6 +37,12 @@ PRIORITY: dict[AlarmKind, Priority] = {
     AlarmKind.FIRE: Priority.LIFE_SAFETY,
     # A heat reading without smoke is often a sunlit sensor or a kitchen: urgent, but after a press or smoke.
     AlarmKind.HEAT: Priority.HIGH,
+    # Gas and CO endanger the people in the room now; an electrical fire alarm warns before a fire, like heat.
+    AlarmKind.GAS: Priority.LIFE_SAFETY,
+    AlarmKind.CO: Priority.LIFE_SAFETY,
+    AlarmKind.ELECTRICAL_FIRE: Priority.HIGH,
+    # An intruder in an empty building at night: urgent, but after a threat to people.
+    AlarmKind.INTRUSION: Priority.HIGH,
 }
 
 

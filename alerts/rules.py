@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.levels import Levels, crossings
 from alerts.model import PRIORITY, AlarmKind, Priority
 from device_adapters.base import Channel, DeviceEvent, DeviceKind
 
@@ -67,12 +68,61 @@ def heat_trigger(celsius: float, at_s: float, history: Iterable[tuple[float, flo
     return None
 
 
+_MEASURED_ALARM = {
+    DeviceKind.ELECTRICAL_FIRE: AlarmKind.ELECTRICAL_FIRE,
+    DeviceKind.GAS: AlarmKind.GAS,
+    DeviceKind.CO: AlarmKind.CO,
+}
+
+
+def level_trigger(event: DeviceEvent, levels: Levels) -> Trigger | None:
+    """An electrical fire unit's, gas or CO detector's reading at its alarm level, or the detector's own alarm output.
+
+    The reading that crossed goes into the detail (reading, value, level, unit): the alarm body and the console show
+    it. A pre-alarm is not a trigger: it is a trouble (hub.ingest.pipeline marks it, hub.health opens the fault).
+    """
+    kind = _MEASURED_ALARM.get(event.kind)
+    if kind is None:
+        return None
+    crossed, _ = crossings(event.data, levels)
+    if crossed is not None:
+        return _trigger(kind, crossed.describe("alarm"), **crossed.as_detail())
+    if event.data.get("alarm") is True:
+        return _trigger(kind, "the detector's own alarm output", **{"reading": "alarm", "value": True})
+    return None
+
+
+def arming_trigger(event: DeviceEvent, armed: bool) -> Trigger | None:
+    """An intrusion detector's trip or a door's opening, in an armed zone; in a disarmed zone it is logged only."""
+    if not armed:
+        return None
+    if event.kind is DeviceKind.INTRUSION and event.data.get("alarm") is True:
+        return _trigger(AlarmKind.INTRUSION, "detector tripped in an armed zone", reading="alarm", value=True)
+    if event.kind is DeviceKind.DOOR and event.data.get("open") is True:
+        return _trigger(AlarmKind.INTRUSION, "door open in an armed zone", reading="open", value=True)
+    return None
+
+
 def evaluate(
-    event: DeviceEvent, heat: HeatRule | None, history: Iterable[tuple[float, float]], at_s: float
+    event: DeviceEvent,
+    heat: HeatRule | None,
+    history: Iterable[tuple[float, float]],
+    at_s: float,
+    *,
+    levels: Levels | None = None,
+    armed: bool = True,
 ) -> Trigger | None:
-    """The trigger an event raises, if any. Status messages never raise alarms (offline is a fault, not an alarm)."""
+    """The trigger an event raises, if any. Status messages never raise alarms (offline is a fault, not an alarm).
+
+    `levels` are the device's alarm levels (measuring kinds); `armed` whether its zone is armed when the message
+    arrived (intrusion detectors and door contacts; a device in no zone is always armed).
+    """
     if event.channel is Channel.STATUS:
         return None
+    if levels is not None and event.kind in _MEASURED_ALARM:
+        return level_trigger(event, levels)
+    if event.kind in (DeviceKind.INTRUSION, DeviceKind.DOOR):
+        return arming_trigger(event, armed)
     if event.kind is DeviceKind.PANIC_BUTTON and event.pressed:
         return _trigger(AlarmKind.PANIC, "button pressed", seq=event.seq)
     if event.kind is DeviceKind.SMOKE and event.smoke:

@@ -13,6 +13,8 @@ What is sent, by fault kind:
 - forwarding_path_down: to every other endpoint that takes troubles (the path that is down cannot hear it, and the
   others learn the site's link to that centre is gone), on zone 0.
 - inspection: never; it is opened by a person on a walk-round and is the school's business, not the centre's.
+- prealarm: never; a reading at its pre-alarm level (electrical fire, gas, CO) is maintenance's to look at and the
+  guard's to see, and must not reach 110 (the alarm level raises an alarm for that).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from hub.store.health import FaultEvent
 
 log = logging.getLogger(__name__)
 
-NOT_SENT = frozenset({FaultKind.INSPECTION})
+NOT_SENT = frozenset({FaultKind.INSPECTION, FaultKind.PREALARM})
 TROUBLE = "trouble"
 TROUBLE_RESTORE = "trouble_restore"
 

@@ -13,7 +13,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from device_adapters import camera, panic_button, smoke, tasmota, temperature, zigbee2mqtt
+from device_adapters import (
+    camera,
+    co,
+    door,
+    electrical_fire,
+    gas,
+    intrusion,
+    panic_button,
+    smoke,
+    tasmota,
+    temperature,
+    zigbee2mqtt,
+)
 from device_adapters.base import (
     Channel,
     DeadLetterReason,
@@ -44,6 +56,11 @@ PARSERS: Mapping[DeviceKind, Parser] = {
     DeviceKind.SMOKE: smoke.parse,
     DeviceKind.TEMPERATURE: temperature.parse,
     DeviceKind.CAMERA: camera.parse,
+    DeviceKind.ELECTRICAL_FIRE: electrical_fire.parse,
+    DeviceKind.GAS: gas.parse,
+    DeviceKind.CO: co.parse,
+    DeviceKind.INTRUSION: intrusion.parse,
+    DeviceKind.DOOR: door.parse,
 }
 
 

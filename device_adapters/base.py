@@ -19,11 +19,22 @@ class DeviceKind(StrEnum):
     SMOKE = "smoke"
     TEMPERATURE = "temperature"
     CAMERA = "camera"
+    ELECTRICAL_FIRE = "electrical_fire"  # 电气火灾监控: residual current and cable temperatures of a distribution board
+    GAS = "gas"  # 可燃气体: combustible gas, %LEL
+    CO = "co"  # 一氧化碳: carbon monoxide, ppm
+    INTRUSION = "intrusion"  # 入侵报警: PIR, microwave or glass-break detector
+    DOOR = "door"  # 门磁: door or gate contact
 
 
 # Kinds whose messages can raise a life-safety alarm: they reach the hub on the MQTT alarm lane (a session and queue
 # of their own, committed ahead of telemetry). The one definition; a registry setting may extend it later.
-LIFE_SAFETY_KINDS: frozenset[DeviceKind] = frozenset({DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE})
+# Gas and CO join: a leak or CO in a dormitory is a danger to life now, and their detectors report seldom, so they
+# do not crowd the lane. Electrical fire units stay on the telemetry lane like heat sensors: their alarm warns of a
+# fire that has not started, and every distribution board reports readings every few seconds, which on the alarm
+# lane would queue ahead of presses. Intrusion and door contacts guard property in an empty building at night.
+LIFE_SAFETY_KINDS: frozenset[DeviceKind] = frozenset(
+    {DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CO}
+)
 
 
 class Channel(StrEnum):

@@ -1,7 +1,8 @@
 """Zigbee2MQTT devices: the JSON state on `zigbee2mqtt/<friendly_name>` and `<...>/availability`, as DeviceEvents.
 
 Z2M publishes one flat JSON object per device with whatever the device exposes (`smoke`, `battery`,
-`battery_low`, `tamper`, `temperature`, `action`, `linkquality`, `voltage`, `last_seen`, ...). Each field is
+`battery_low`, `tamper`, `temperature`, `action`, `linkquality`, `voltage`, `last_seen`, and by device type
+`occupancy`, `contact`, `gas`, `gas_value`, `carbon_monoxide`, ...). Each field is
 checked on its own: a field the device kind lives by (a button's `action`, a detector's `smoke`, a sensor's
 `temperature`) refuses the whole message when it is malformed, while a malformed side field (a Tuya battery
 of 200 %) is dropped and named under `ignored`, so a smoke alarm is never lost to a bad battery reading.
@@ -84,11 +85,30 @@ _FIELDS: Mapping[str, tuple[str, Callable[[object], object | None]]] = {
     "last_seen": ("last_seen", _last_seen),
 }
 
+# Fields read for one kind only, because Z2M names the same idea differently per device type: a PIR's `occupancy`,
+# a gas or CO detector's alarm (`gas`, `carbon_monoxide`) all become the canonical `alarm`; a contact's `contact` is
+# true when *closed* (Z2M's convention), so it is stored as `closed` and turned into the canonical `open` below.
+_KIND_FIELDS: Mapping[DeviceKind, Mapping[str, tuple[str, Callable[[object], object | None]]]] = {
+    DeviceKind.INTRUSION: {"occupancy": ("alarm", _flag)},
+    DeviceKind.DOOR: {"contact": ("closed", _flag)},
+    DeviceKind.GAS: {"gas": ("alarm", _flag), "gas_value": ("lel_pct", _number(0, 100))},
+    DeviceKind.CO: {"carbon_monoxide": ("alarm", _flag)},
+}
+
+# Built once: every message of a kind reads the same fields.
+_FIELDS_BY_KIND: Mapping[DeviceKind, Mapping[str, tuple[str, Callable[[object], object | None]]]] = {
+    kind: {**_FIELDS, **_KIND_FIELDS.get(kind, {})} for kind in DeviceKind
+}
+
 # The field a kind lives by: malformed, it refuses the message instead of being dropped.
 _ESSENTIAL: Mapping[DeviceKind, str] = {
     DeviceKind.PANIC_BUTTON: "action",
     DeviceKind.SMOKE: "smoke",
     DeviceKind.TEMPERATURE: "temperature",
+    DeviceKind.INTRUSION: "occupancy",
+    DeviceKind.DOOR: "contact",
+    DeviceKind.GAS: "gas",
+    DeviceKind.CO: "carbon_monoxide",
 }
 
 
@@ -107,7 +127,7 @@ def parse(
     obj = decode_json_object(payload)
     data: dict[str, Any] = {}
     ignored: list[str] = []
-    for key, (name, check) in _FIELDS.items():
+    for key, (name, check) in _FIELDS_BY_KIND[kind].items():
         raw = obj.get(key)
         if raw is None:
             continue
@@ -122,6 +142,8 @@ def parse(
         raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, "no field the hub reads (smoke, action, battery, ...)")
     if ignored:
         data["ignored"] = ignored
+    if "closed" in data:
+        data["open"] = not data.pop("closed")
     if data.get("action") == "":
         del data["action"]  # Z2M's reset after an action: nothing happened
     pressed = kind is DeviceKind.PANIC_BUTTON and data.get("action") in press_actions

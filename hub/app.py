@@ -29,6 +29,7 @@ from alerts.paths import PathMonitor
 from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
 from alerts.troubles import TroubleOutbox
+from alerts.zones import ZoneBoard
 from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
@@ -65,6 +66,7 @@ from hub.store.space import StoreSpace
 from hub.web.app import create_api
 from hub.web.console import Console
 from hub.web.context import ApiContext
+from hub.web.links import LinkSigner, link_key
 from hub.web.routes.cameras import camera_router
 from hub.web.server import ApiServer
 from video.evidence import EvidenceWorker
@@ -136,6 +138,20 @@ class Hub:
         self.video_store = VideoStore(self.store)
         self.video_store.open()
         self.snapshots = SnapshotFiles(snapshot_dir(config))
+        # Evidence links the receiving centre can open without a token: only with a public address to point to.
+        public = config.api.public_base()
+        self.link_signer = (
+            LinkSigner(
+                link_key(self.store, config.api.link_key.get_secret_value().encode() if config.api.link_key else None),
+                public,
+                config.api.link_ttl_s,
+            )
+            if public is not None
+            else None
+        )
+        # Arming zones: manual arm / disarm and each door's and detector's last state, shared by ingest and the API.
+        self.zones = ZoneBoard(config, self.store, self.clock)
+        self.zones.open()
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -215,6 +231,7 @@ class Hub:
             health=self.health_updater,
             rates=rates,
             space=self.store_space,
+            zones=self.zones,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -410,6 +427,8 @@ class Hub:
             camera_retention=self.recordings.status,
             evidence_of=self.video_store.evidence_of,
             workers=self.worker_registry,
+            link_signer=self.link_signer,
+            zones=self.zones,
         )
         self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
@@ -523,11 +542,20 @@ class Hub:
         return self.ingest.connected and self.ingest.publish(topic, payload, qos=1, retain=retain)
 
     def _evidence_for_forwarding(self, alarm_id: str) -> list[dict[str, Any]]:
+        """The alarm's evidence as the receiving centre gets it: signed absolute links, or no link at all (a
+        relative path needing a hub token opens nothing there)."""
         try:
-            return self.video_store.evidence_of(alarm_id)
+            evidence = self.video_store.evidence_of(alarm_id)
         except sqlite3.Error:
             log.exception("alarm %s: evidence could not be read; it goes out without", alarm_id)
             return []
+        signer, now = self.link_signer, self.clock.now()
+        return [
+            {**item, "url": signer.sign(item["url"], now)}
+            if signer is not None
+            else {k: v for k, v in item.items() if k != "url"}
+            for item in evidence
+        ]
 
     def _wake_workers(self) -> None:
         for worker in self.workers:

@@ -107,9 +107,15 @@ def cmd_camera_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from hub.devtools.simulate import School, press
+    import json
+
+    from hub.devtools.simulate import School, press, trip
 
     config = _load(Path(args.config))
+    if args.trip:
+        sent = trip(config, args.trip, args.level)
+        print(f"{args.trip}: sent {json.dumps(sent)}")
+        return 0
     if args.press:
         press(config, args.press)
         print(f"pressed {args.press}")
@@ -279,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=True, help="YAML configuration file")
     p.add_argument("--press", metavar="DEVICE", help="press this panic button once and exit")
     p.add_argument("--press-every", type=float, default=0.0, help="press a random button every N seconds")
+    p.add_argument(
+        "--trip",
+        metavar="DEVICE",
+        help="send one message that trips an electrical_fire, gas, co, intrusion or door device, and exit",
+    )
+    p.add_argument(
+        "--level",
+        choices=["alarm", "prealarm", "restore"],
+        default="alarm",
+        help="with --trip: past the alarm level (a door open, a detector tripped), the pre-alarm level, or quiet",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("receiver", help="a local 110-style receiving endpoint that logs alarms and answers receipts")

@@ -4,8 +4,8 @@ One module per section, as the YAML file reads: `site`, `mqtt` (with TLS), `stor
 `health` (health, sla, reports), `video` (video, recordings), `forwarding` (HTTP and DC-09 endpoints), `api`
 (tokens and roles), `alarms` (alarm rules and incident duties), `devices` (an entry, its location and camera
 source), `integrations` (influx, homeassistant), `supervision` (restart and exit limits of the alarm path's
-workers), `flooding` (when a device's message rate is a fault); `registry` checks the device list as a whole and
-`root` holds `HubConfig`, the whole file. `base` is what they share.
+workers), `flooding` (when a device's message rate is a fault), `zones` (arming_zones); `registry` checks the
+device list as a whole and `root` holds `HubConfig`, the whole file. `base` is what they share.
 
 Every model forbids unknown keys and documents every field. Secrets are `SecretStr`; they may come from
 the YAML file, from `CAMPUS_HUB__SECTION__KEY` environment variables, or from a file named by
@@ -32,6 +32,7 @@ from hub.config.site import SiteConfig
 from hub.config.storage import MIN_RETENTION_DAYS, RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
 from hub.config.video import RecordingsConfig, VideoConfig
+from hub.config.zones import Period, ZoneConfig
 from hub.core.redact import redact_url
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "InfluxConfig",
     "Location",
     "MqttConfig",
+    "Period",
     "Path_",
     "RecordingsConfig",
     "ReportsConfig",
@@ -74,6 +76,7 @@ __all__ = [
     "StrictModel",
     "TlsConfig",
     "VideoConfig",
+    "ZoneConfig",
     "key_text",
     "redact_url",
     "registry_problems",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, IPvAnyNetwork, SecretStr, field_validator
 
 from hub.config.base import IdStr, StrictModel, require_unique
 
@@ -51,10 +51,38 @@ class ApiConfig(StrictModel):
         description="Reverse proxies whose X-Forwarded-For names the client (addresses or networks); none by "
         "default, so the header is ignored and the TCP peer is the client.",
     )
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The hub's address as the receiving centre reaches it (e.g. https://hub.school.example). Set, "
+        "alarms carry absolute, signed, expiring links to their evidence pictures that open without a token (each "
+        "open audited); unset, no link is sent.",
+    )
+    link_ttl_s: int = Field(
+        default=72 * 3600,
+        ge=600,
+        le=30 * 86400,
+        description="How long a signed evidence link stays valid after the alarm went out, seconds (default 3 days).",
+    )
+    link_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs evidence links (at least 32 characters). Unset, the hub makes one at first start "
+        "and keeps it in its store; changing it voids every link already sent.",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="Mark console session cookies Secure (only sent over https); on when a TLS proxy fronts the hub.",
     )
+
+    @field_validator("link_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("link_key must be at least 32 characters (`campus-hub token` prints a good one)")
+        return value
+
+    def public_base(self) -> str | None:
+        """`public_url` without its trailing slash, or None."""
+        return str(self.public_url).rstrip("/") if self.public_url is not None else None
 
     @field_validator("tokens")
     @classmethod

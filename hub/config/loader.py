@@ -204,7 +204,9 @@ def parse_config(text: str, filename: str, *, base_dir: Path, environ: Mapping[s
         config = HubConfig.model_validate(data)
     except ValidationError as exc:
         raw_devices = data.get("devices")
-        registry = registry_problems(raw_devices) if isinstance(raw_devices, list) else []
+        raw_zones = data.get("arming_zones", [])
+        zone_ids = {str(z.get("id")) for z in raw_zones if isinstance(z, dict)} if isinstance(raw_zones, list) else None
+        registry = registry_problems(raw_devices, zone_ids) if isinstance(raw_devices, list) else []
         found: list[ConfigIssue] = []
         for error in exc.errors(include_url=False):
             if error["type"] == REGISTRY_ERROR and registry:

@@ -5,7 +5,7 @@ They take validated `DeviceConfig`s or raw YAML items alike, so the loader can r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from device_adapters.base import DeviceKind
@@ -14,8 +14,11 @@ from device_adapters.routing import vendor_topic_map
 REGISTRY_ERROR = "device_registry"
 
 
-def registry_problems(devices: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Duplicate device ids, camera links that name no camera and shared vendor topics, each with its path.
+def registry_problems(
+    devices: Sequence[Any], zone_ids: Collection[str] | None = None
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Duplicate device ids, camera links that name no camera, shared vendor topics and arming zones not in
+    `arming_zones:` (when `zone_ids` is known), each with its path.
 
     Takes validated `DeviceConfig`s or the raw YAML items alike, so `parse_config` can report these (each at its
     own line) even when other devices have errors that keep pydantic from running the registry check.
@@ -62,6 +65,11 @@ def registry_problems(devices: Sequence[Any]) -> list[tuple[tuple[str | int, ...
                 break
             claimed[vendor_topic] = index
     problems += _zone_problems([get(device, "zone") for device in devices])
+    if zone_ids is not None:
+        for index, device in enumerate(devices):
+            arming_zone = get(device, "arming_zone")
+            if isinstance(arming_zone, str) and arming_zone not in zone_ids:
+                problems.append(((index, "arming_zone"), f"{arming_zone!r} is not in arming_zones"))
     return problems
 
 

@@ -3,7 +3,7 @@ risky settings."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
@@ -20,6 +20,7 @@ from hub.config.site import SiteConfig
 from hub.config.storage import RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
 from hub.config.video import RecordingsConfig, VideoConfig
+from hub.config.zones import ZoneConfig, check_zones
 
 
 class HubConfig(StrictModel):
@@ -52,16 +53,32 @@ class HubConfig(StrictModel):
     supervision: SupervisionConfig = Field(
         default_factory=SupervisionConfig, description="Restarting the alarm path's workers, or exiting."
     )
+    arming_zones: list[ZoneConfig] = Field(
+        default_factory=list,
+        description="Arming zones of intrusion detectors and door contacts, with their schedules (before devices).",
+    )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
+
+    @field_validator("arming_zones")
+    @classmethod
+    def _unique_zones(cls, zones: list[ZoneConfig]) -> list[ZoneConfig]:
+        return check_zones(zones)
 
     @field_validator("devices")
     @classmethod
-    def _registry(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
-        problems = registry_problems(devices)
+    def _registry(cls, devices: list[DeviceConfig], info: ValidationInfo) -> list[DeviceConfig]:
+        zones = info.data.get("arming_zones")
+        # Zones that failed validation are reported on their own; a device naming one is not reported again.
+        zone_ids = {z.id for z in zones} if zones is not None else None
+        problems = registry_problems(devices, zone_ids)
         if problems:
             text = "; ".join(f"devices{key_text(path)}: {message}" for path, message in problems)
             raise PydanticCustomError(REGISTRY_ERROR, "{problems}", {"problems": text})
         return devices
+
+    def arming_zone(self, zone_id: str) -> ZoneConfig | None:
+        """The arming zone of an id, if any."""
+        return next((z for z in self.arming_zones if z.id == zone_id), None)
 
     def device(self, device_id: str) -> DeviceConfig | None:
         """The registry entry of a device id, if any."""

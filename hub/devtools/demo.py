@@ -19,6 +19,34 @@ from hub.devtools.receiver import Receiver
 from hub.devtools.sim_cameras import CameraServer
 from hub.devtools.simulate import School
 
+# One of each kind the rules added (电气火灾监控, 可燃气体, 一氧化碳, 入侵报警, 门磁), in the finance office's zone
+# (armed out of school hours) and a 24-hour chemistry store, so a trip shows both arming outcomes.
+ARMING_ZONES: list[dict[str, Any]] = [
+    {"id": "finance", "name": "财务室 Finance office", "school_hours": [{"start": "07:30", "end": "17:30"}]},
+    {"id": "chem-store", "name": "化学品库 Chemistry store", "always_armed": True},
+]
+
+
+def _new_device(id_: str, kind: str, name: str, building: str, room: str, **extra: Any) -> dict[str, Any]:
+    location = {"building": building, "floor": "1", "room": room}
+    return {"id": id_, "kind": kind, "name": name, "location": location, "heartbeat_s": 30, **extra}
+
+
+NEW_KIND_DEVICES: list[dict[str, Any]] = [
+    _new_device("ef-canteen", "electrical_fire", "食堂配电箱电气火灾监控 Canteen board", "Canteen", "Switch room",
+                residual_alarm_ma=300, residual_prealarm_ma=200),
+    _new_device("gas-kitchen", "gas", "食堂燃气探测器 Kitchen gas detector", "Canteen", "Kitchen"),
+    _new_device("co-dorm", "co", "宿舍锅炉房一氧化碳 Dormitory CO detector", "Dormitory", "Boiler room"),
+    _new_device("pir-finance", "intrusion", "财务室红外 Finance office PIR", "Admin Building", "Finance office",
+                arming_zone="finance"),
+    _new_device("door-finance", "door", "财务室门磁 Finance office door", "Admin Building", "Finance office",
+                arming_zone="finance"),
+    _new_device("door-chem", "door", "化学品库门磁 Chemistry store door", "Science Building", "Chemistry store",
+                arming_zone="chem-store"),
+    _new_device("gate-north", "door", "北门 North gate", "Gates", "North gate",
+                must_be_shut=[{"start": "22:00", "end": "06:00"}]),
+]  # fmt: skip
+
 
 def demo_config(
     workdir: Path, mqtt_port: int, receiver_url: str, api_port: int, camera_url: Callable[[str], str] | None = None
@@ -132,7 +160,9 @@ def demo_config(
                 "Server room",
                 heartbeat_s=30,
             ),
+            *NEW_KIND_DEVICES,
         ],
+        "arming_zones": ARMING_ZONES,
     }
     return config, tokens
 
@@ -182,6 +212,16 @@ def run_demo(port: int, press_every: float, load: Callable[[Path], HubConfig]) -
                     " -H 'Content-Type: application/json'"
                     f' -d \'{{"note": "drill", "disposition": "drill"}}\' '
                     f"http://127.0.0.1:{port}/api/v1/alarms/ALARM_ID/close",
+                    "Trip an electrical fire unit, a gas or CO detector, an intrusion detector or a door",
+                    "(--level alarm, prealarm or restore; a pre-alarm is a maintenance trouble, never 110):",
+                    f"  .venv/bin/campus-hub simulate --config {config_path} --trip ef-canteen --level prealarm",
+                    f"  .venv/bin/campus-hub simulate --config {config_path} --trip gas-kitchen",
+                    f"  .venv/bin/campus-hub simulate --config {config_path} --trip door-chem   (a 24-hour zone)",
+                    f"  .venv/bin/campus-hub simulate --config {config_path} --trip pir-finance"
+                    "   (an alarm only out of school hours)",
+                    "Arm or disarm a zone (布防 / 撤防):",
+                    f"  curl -s -X POST -H 'Authorization: Bearer {tokens['guard']}' "
+                    f"http://127.0.0.1:{port}/api/v1/zones/finance/arm",
                     "Cover a camera's lens (its picture goes black; a camera_check fault opens after 3 checks):",
                     f"  curl -s -X POST http://127.0.0.1:{cameras.port}/cam-gate/cover   (and .../uncover)",
                     f"The simulator also presses a random button every {press_every:.0f} s." if press_every else "",

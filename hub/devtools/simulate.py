@@ -1,5 +1,7 @@
 """A simulated school: every device in the registry connects with its own last will, sends heartbeats and readings,
-and a button is pressed now and then. Used by the demo and by hand (`campus-hub simulate --press DEVICE`)."""
+and a button is pressed now and then. Used by the demo and by hand (`campus-hub simulate --press DEVICE`, or
+`--trip DEVICE --level alarm|prealarm|restore` for electrical fire units, gas and CO detectors, intrusion detectors
+and door contacts)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from alerts.levels import levels_for
 from device_adapters.base import DeviceKind
 from hub.config import DeviceConfig, HubConfig
 from hub.mqtt.topics import Topics
@@ -32,6 +35,62 @@ def _client(config: HubConfig, client_id: str) -> mqtt.Client:
             keyfile=str(tls.key_file) if tls.key_file else None,
         )
     return client
+
+
+TRIP_KINDS = frozenset(
+    {DeviceKind.ELECTRICAL_FIRE, DeviceKind.GAS, DeviceKind.CO, DeviceKind.INTRUSION, DeviceKind.DOOR}
+)
+TRIP_LEVELS = ("alarm", "prealarm", "restore")
+
+
+def trip_payload(device: DeviceConfig, level: str) -> tuple[str, dict[str, object]]:
+    """(channel, payload) that takes a device to `level`: past its alarm level, between its pre-alarm and alarm
+    levels, or back to quiet (a detector restored, a door closed)."""
+    if level not in TRIP_LEVELS:
+        raise ValueError(f"level must be one of {', '.join(TRIP_LEVELS)}")
+    if device.kind is DeviceKind.INTRUSION:
+        return "event", {"alarm": level != "restore"}
+    if device.kind is DeviceKind.DOOR:
+        return "event", {"open": level != "restore"}
+    levels = levels_for(device)
+    key = {DeviceKind.ELECTRICAL_FIRE: "residual_ma", DeviceKind.GAS: "lel_pct", DeviceKind.CO: "ppm"}.get(device.kind)
+    if key is None:
+        raise ValueError(f"{device.id!r} is a {device.kind}; --trip takes {', '.join(sorted(TRIP_KINDS))}")
+    level_of = levels[key]
+    value = {
+        "alarm": level_of.alarm * 1.2,
+        "prealarm": (level_of.prealarm + level_of.alarm) / 2,
+        "restore": level_of.prealarm / 4,
+    }[level]
+    body: dict[str, object] = {key: round(value, 1)}
+    if device.kind is DeviceKind.ELECTRICAL_FIRE:
+        body["temperatures_c"] = [35.0, 33.5]
+    return "telemetry", body
+
+
+def trip(config: HubConfig, device_id: str, level: str = "alarm", timeout: float = 5.0) -> dict[str, object]:
+    """Publish one message that takes a device to `level` (see trip_payload), at QoS 1; returns what was sent."""
+    device = config.device(device_id)
+    if device is None or device.kind not in TRIP_KINDS:
+        raise ValueError(f"{device_id!r} is not one of the registry's {', '.join(sorted(TRIP_KINDS))} devices")
+    channel, body = trip_payload(device, level)
+    topics = Topics(config.mqtt.topic_prefix, config.site.id)
+    _publish_once(config, f"sim-trip-{device_id}", topics.device(device.kind, device.id, channel), body, timeout)
+    return body
+
+
+def _publish_once(config: HubConfig, name: str, topic: str, body: dict[str, object], timeout: float) -> None:
+    client = _client(config, f"{name}-{random.randrange(1 << 30)}")  # noqa: S311 - not security
+    client.connect(config.mqtt.host, config.mqtt.port)
+    client.loop_start()
+    try:
+        info = client.publish(topic, json.dumps(body), qos=1)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
+        info.wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def press(config: HubConfig, device_id: str, seq: int | None = None, timeout: float = 5.0) -> None:
@@ -95,6 +154,19 @@ class SimulatedDevice:
             }
         elif kind is DeviceKind.PANIC_BUTTON:
             body = {"battery_pct": round(self._battery, 1), "tamper": False}
+        elif kind is DeviceKind.ELECTRICAL_FIRE:
+            body = {
+                "residual_ma": round(self._rng.uniform(20, 60), 1),
+                "temperatures_c": [round(self._celsius + 12 + self._rng.uniform(-1, 1), 1) for _ in range(2)],
+            }
+        elif kind is DeviceKind.GAS:
+            body = {"lel_pct": round(self._rng.uniform(0, 1.5), 1), "battery_pct": round(self._battery, 1)}
+        elif kind is DeviceKind.CO:
+            body = {"ppm": round(self._rng.uniform(0, 8)), "battery_pct": round(self._battery, 1)}
+        elif kind is DeviceKind.INTRUSION:
+            body = {"battery_pct": round(self._battery, 1), "tamper": False}  # supervision: no trip
+        elif kind is DeviceKind.DOOR:
+            body = {"open": False, "battery_pct": round(self._battery, 1), "tamper": False}
         else:
             self.client.publish(self.topic("status"), "online", qos=1, retain=True)
             return

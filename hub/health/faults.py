@@ -25,6 +25,8 @@ class FaultKind(StrEnum):
     RETENTION_SHORTFALL = "retention_shortfall"
     FLOODING = "flooding"  # a device sends far more messages than its heartbeat implies
     INSPECTION = "inspection"
+    OPEN_CIRCUIT = "open_circuit"  # an electrical fire unit's probe or transformer circuit is open (断线)
+    PREALARM = "prealarm"  # a reading at its pre-alarm level: maintenance looks before it becomes an alarm
     STORE_DEGRADED = "store_degraded"  # the hub's own store cannot write (disk full, I/O error); subject `hub`
 
 
@@ -44,6 +46,8 @@ TROUBLE_FAULT = {
     Trouble.LOW_BATTERY: FaultKind.LOW_BATTERY,
     Trouble.SENSOR_TROUBLE: FaultKind.SENSOR_TROUBLE,
     Trouble.CAMERA_CHECK: FaultKind.CAMERA_CHECK,
+    Trouble.OPEN_CIRCUIT: FaultKind.OPEN_CIRCUIT,
+    Trouble.PREALARM: FaultKind.PREALARM,
 }
 
 

@@ -34,6 +34,14 @@ class Trouble(StrEnum):
     LOW_BATTERY = "low_battery"
     SENSOR_TROUBLE = "sensor_trouble"  # the device reports its own sensing element failed (`sensor_fault`)
     CAMERA_CHECK = "camera_check"  # the picture failed `fail_after` health checks in a row
+    OPEN_CIRCUIT = "open_circuit"  # an electrical fire unit reports a probe or transformer circuit open
+    # A reading at its pre-alarm level (electrical fire, gas, CO; marked by ingest): maintenance must look, but the
+    # device works, so it does not make the device faulty (uptime is not charged for it).
+    PREALARM = "prealarm"
+
+
+# Troubles that open a fault without making the device faulty.
+NOT_DEVICE_FAULTS = frozenset({Trouble.PREALARM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,7 @@ def derive_state(online: bool | None, troubles: frozenset[Trouble], maintenance:
         return DeviceState.UNKNOWN
     if not online:
         return DeviceState.OFFLINE
-    return DeviceState.FAULTY if troubles else DeviceState.ONLINE
+    return DeviceState.FAULTY if troubles - NOT_DEVICE_FAULTS else DeviceState.ONLINE
 
 
 def is_silent(last_heard: datetime, heartbeat_s: float, now: datetime) -> bool:
@@ -87,7 +95,12 @@ def heard_after_absence(last_heard: datetime, absent_from: datetime, absent_to: 
 
 
 # Troubles that follow a boolean flag in the message: True raises, False clears, absent leaves it as it was.
-_FLAG_TROUBLES = (("tamper", Trouble.TAMPER), ("sensor_fault", Trouble.SENSOR_TROUBLE))
+_FLAG_TROUBLES = (
+    ("tamper", Trouble.TAMPER),
+    ("sensor_fault", Trouble.SENSOR_TROUBLE),
+    ("open_circuit", Trouble.OPEN_CIRCUIT),
+    ("prealarm", Trouble.PREALARM),
+)
 
 
 def troubles_of(

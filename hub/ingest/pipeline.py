@@ -10,6 +10,7 @@ the room the hub can free is freed; the rest are shed (acknowledged without stor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alerts.levels import MEASURING_KINDS, crossings, levels_for
 from alerts.model import AlarmKind
 from alerts.rules import HeatRule, TemperatureHistory, Trigger, evaluate
+from alerts.zones import ZONED_KINDS, ZoneBoard
 from device_adapters import DeviceEvent, DeviceKind, PayloadError, parse_message, parse_vendor_message
-from device_adapters.base import LIFE_SAFETY_KINDS, DeadLetterReason
+from device_adapters.base import LIFE_SAFETY_KINDS, Channel, DeadLetterReason
 from hub.config import DeviceConfig, HubConfig
 from hub.core.clock import Clock, SystemClock, to_iso
 from hub.health.model import Transition
@@ -35,6 +38,9 @@ from hub.store.health import FaultEvent
 from hub.store.space import StoreSpace
 
 log = logging.getLogger(__name__)
+
+# Longest a relaxed (telemetry) commit stays in the page cache before the write-ahead log is fsynced.
+RELAXED_SYNC_S = 1.0
 
 # Devices whose every message is kept while the store is short of room: their next message may be an alarm.
 
@@ -111,6 +117,7 @@ class Pipeline:
         health: HealthUpdater | None = None,
         rates: MessageCounter | None = None,
         space: StoreSpace | None = None,
+        zones: ZoneBoard | None = None,
     ) -> None:
         self._config = config
         self._rates = rates  # committed messages per device, for the flood watch
@@ -139,6 +146,10 @@ class Pipeline:
             if d.kind is DeviceKind.TEMPERATURE
         }
         self._history = TemperatureHistory(rules.heat_rate_window_s)
+        self._unsynced_since: float | None = None  # monotonic time of the oldest relaxed commit not yet fsynced
+        # Alarm and pre-alarm levels of electrical fire units, gas and CO detectors; arming of intrusion zones.
+        self._levels = {d.id: levels_for(d) for d in config.devices if d.kind in MEASURING_KINDS}
+        self._zones = zones
 
     def parse(self, message: Inbound) -> DeviceEvent:
         """Route and validate one message, or PayloadError with the dead-letter reason."""
@@ -172,13 +183,19 @@ class Pipeline:
             self._config.mqtt.max_payload_bytes,
         )
 
-    def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+    def process(self, batch: Sequence[Inbound], *, relaxed: bool = False) -> BatchOutcome:
         """Commit a batch, or while the store is short of room its alarm-relevant part (the rest is shed); raises
-        only if the store itself fails (then nothing was committed, and nothing was counted as shed)."""
+        only if the store itself fails (then nothing was committed, and nothing was counted as shed).
+
+        `relaxed` (the telemetry lane): the commit skips its own fsync, the cost that dominates a small commit and
+        that a press queued behind it would wait out. What it raised (an alarm, a fault, a guard's notice) is made
+        durable before this returns, and so is everything else at least every `RELAXED_SYNC_S`: a power cut can
+        cost readings of the last second, never an alarm.
+        """
         degraded = self._store.degraded
         if degraded is None:
             try:
-                return self._process(batch)
+                return self._process(batch, relaxed)
             except sqlite3.Error as exc:
                 degraded = store_failure(exc)
                 if degraded is None:
@@ -203,7 +220,7 @@ class Pipeline:
     def _alarm_relevant(self, message: Inbound, event: DeviceEvent) -> bool:
         return event.kind in LIFE_SAFETY_KINDS or self._trigger(event, message.received_mono) is not None
 
-    def _process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+    def _process(self, batch: Sequence[Inbound], relaxed: bool = False) -> BatchOutcome:
         """Commit a batch; raises only if the store itself fails (then nothing was committed).
 
         A message that parses but still cannot be stored (a bug, a value SQLite refuses) must not hold the
@@ -212,7 +229,7 @@ class Pipeline:
         """
         events, dead = self._parse_all(batch)
         try:
-            return self._commit(events, dead)
+            return self._commit(events, dead, relaxed)
         except sqlite3.OperationalError:
             raise  # disk full, I/O error, locked: the store's problem, so the caller retries the same batch
         except Exception as exc:
@@ -220,7 +237,7 @@ class Pipeline:
                 log.exception("ingest: a batch of %d failed to store; storing one message at a time", len(batch))
                 total = BatchOutcome()
                 for message in batch:
-                    total.merge(self._process([message]))
+                    total.merge(self._process([message], relaxed))
                 return total
             log.exception("ingest: message on %s cannot be stored; keeping it as a dead letter", batch[0].topic)
             detail = f"could not be stored: {type(exc).__name__}: {exc}"[:300]
@@ -231,7 +248,7 @@ class Pipeline:
         dead: list[DeadLetterRow] = []
         for message in batch:
             try:
-                events.append((message, self.parse(message)))
+                events.append((message, self._annotate(self.parse(message), message)))
             except PayloadError as exc:
                 dead.append(self._dead_letter(message, exc.reason.value, exc.detail))
             except Exception as exc:
@@ -241,7 +258,9 @@ class Pipeline:
                 dead.append(self._dead_letter(message, DeadLetterReason.ADAPTER_ERROR.value, detail))
         return events, dead
 
-    def _commit(self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow]) -> BatchOutcome:
+    def _commit(
+        self, events: list[tuple[Inbound, DeviceEvent]], dead: list[DeadLetterRow], relaxed: bool = False
+    ) -> BatchOutcome:
         outcome = BatchOutcome(events=len(events), dead_letters=len(dead))
         outcome.unreadable = [notice for row in dead if (notice := self._unreadable_notice(row)) is not None]
         readings: list[tuple[str, float, float]] = []
@@ -253,7 +272,7 @@ class Pipeline:
             else contextlib.nullcontext()
         )
         with health as pending:
-            with self._store.transaction() as tx:
+            with self._store.transaction("NORMAL" if relaxed else "FULL") as tx:
                 tx.insert_events(
                     [
                         EventRow(e.device_id, e.kind.value, e.channel.value, e.occurred_at, m.received_at, e.data)
@@ -275,6 +294,10 @@ class Pipeline:
         elif pending is not None:
             applied = pending.result()
             outcome.transitions, outcome.faults = applied.transitions, applied.faults
+        if relaxed:
+            self._sync_if_needed(outcome)
+        else:
+            self._unsynced_since = None  # a FULL commit synced the whole log, the relaxed commits before it included
         # Only what was committed updates memory and counters.
         outcome.committed = [e for _, e in events]
         if self._rates is not None:
@@ -282,6 +305,8 @@ class Pipeline:
             self._rates.count_topics(row.topic for row in dead)
         for device_id, at_s, celsius in readings:
             self._history.add(device_id, at_s, celsius)
+        if self._zones is not None:
+            self._zones.note(outcome.committed)
         for _, event in events:
             self._metrics.messages.labels(event.kind.value, event.channel.value).inc()
         for row in dead:
@@ -293,6 +318,17 @@ class Pipeline:
         for kind, mark in outcome.replays:
             self._metrics.press_replays.labels(kind.value, mark.value).inc()
         return outcome
+
+    def _sync_if_needed(self, outcome: BatchOutcome) -> None:
+        """After a relaxed commit: fsync now if it raised anything a person must see, or if the oldest unsynced
+        commit is `RELAXED_SYNC_S` old."""
+        now = self._clock.monotonic()
+        if self._unsynced_since is None:
+            self._unsynced_since = now
+        raised = outcome.opened or outcome.retriggered or outcome.unreadable or outcome.faults or outcome.transitions
+        if raised or now - self._unsynced_since >= RELAXED_SYNC_S:
+            self._store.sync_wal()
+            self._unsynced_since = None
 
     def _save_health(self, conn: sqlite3.Connection, pending: PendingPlan) -> None:
         """The batch's health changes, in a savepoint: a failure here must never cost the batch its alarms."""
@@ -311,7 +347,38 @@ class Pipeline:
 
     def _trigger(self, event: DeviceEvent, at_s: float) -> Trigger | None:
         history = self._history.readings(event.device_id, at_s) if event.celsius is not None else ()
-        return evaluate(event, self._heat.get(event.device_id), history, at_s)
+        levels = self._levels.get(event.device_id)
+        armed = event.data.get("armed") is not False  # set by _annotate for zoned devices
+        return evaluate(event, self._heat.get(event.device_id), history, at_s, levels=levels, armed=armed)
+
+    def _annotate(self, event: DeviceEvent, message: Inbound) -> DeviceEvent:
+        """What the hub judged of a message, stored with it and read by the rules and the health tracker:
+        `armed` for an intrusion detector or door contact, `prealarm` for a measuring device's reading."""
+        if event.channel is Channel.STATUS:
+            return event
+        if self._zones is not None and event.kind in ZONED_KINDS:
+            # Judged at the hub's receive time: a detector's clock may be wrong, the hub's is kept right.
+            armed = self._zones.armed(event.device_id, message.received_at)
+            if not armed and (event.data.get("alarm") is True or event.data.get("open") is True):
+                log.info("%s on %s in a disarmed zone: logged, not alarmed", event.kind.value, event.device_id)
+            return dataclasses.replace(event, data={**event.data, "armed": armed})
+        return self._mark_prealarm(event)
+
+    def _mark_prealarm(self, event: DeviceEvent) -> DeviceEvent:
+        """A measuring device's reading gets `prealarm` (true or false, with what crossed): the health tracker opens
+        or recovers the pre-alarm trouble from it, and the stored event shows it. A message without a reading (a
+        detector's bare alarm output) leaves the trouble as it was."""
+        levels = self._levels.get(event.device_id)
+        if levels is None:
+            return event
+        readings = [key for key in ("residual_ma", "temperatures_c", "lel_pct", "ppm") if key in event.data]
+        if not readings:
+            return event
+        _, crossed = crossings(event.data, levels)
+        marked = {**event.data, "prealarm": crossed is not None}
+        if crossed is not None:
+            marked["prealarm_reading"] = {**crossed.as_detail(), "text": crossed.describe("pre-alarm")}
+        return dataclasses.replace(event, data=marked)
 
     def _raise(
         self, tx: Transaction, message: Inbound, event: DeviceEvent, trigger: Trigger, out: BatchOutcome
@@ -338,7 +405,7 @@ class Pipeline:
             priority=int(trigger.priority),
             reason=trigger.reason,
             detail={k: v for k, v in trigger.detail.items() if v is not None},
-            device=device_snapshot(self._devices[event.device_id]),
+            device=self._alarm_device(event.device_id, trigger),
             occurred_at=event.occurred_at,
             raised_at=message.received_at,
             seq=event.seq,
@@ -356,6 +423,16 @@ class Pipeline:
             self._devices[event.device_id].name,
             trigger.reason,
         )
+
+    def _alarm_device(self, device_id: str, trigger: Trigger) -> dict[str, Any]:
+        """The device snapshot, with the reading that crossed its level: the alarm body carries the snapshot, so the
+        centre reads the residual current or gas level that raised the alarm."""
+        snapshot = device_snapshot(self._devices[device_id])
+        if "reading" in trigger.detail:
+            snapshot["reading"] = {
+                k: trigger.detail[k] for k in ("reading", "value", "level", "unit") if k in trigger.detail
+            }
+        return snapshot
 
     def close_thread_store(self) -> None:
         """Release the calling thread's store connection (the writer thread calls this on exit)."""

@@ -245,7 +245,7 @@ class MqttIngest:
         while True:
             started = time.perf_counter()
             try:
-                outcome = self._pipeline.process(batch)
+                outcome = self._pipeline.process(batch, relaxed=lane is Lane.TELEMETRY)
             except Exception:
                 log.exception("ingest: committing %d %s messages failed; retrying (unacknowledged)", len(batch), lane)
                 if lane is Lane.TELEMETRY and self._lanes.alarm_waiting():

@@ -38,8 +38,26 @@ ALARM_CLASSES: Mapping[DeviceKind, str] = {
     DeviceKind.PANIC_BUTTON: "safety",
     DeviceKind.SMOKE: "smoke",
     DeviceKind.TEMPERATURE: "heat",
+    DeviceKind.ELECTRICAL_FIRE: "heat",
+    DeviceKind.GAS: "gas",
+    DeviceKind.CO: "carbon_monoxide",
+    DeviceKind.INTRUSION: "safety",
+    DeviceKind.DOOR: "safety",
 }
-BATTERY_KINDS = frozenset({DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE})
+BATTERY_KINDS = frozenset(
+    {DeviceKind.PANIC_BUTTON, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CO, DeviceKind.INTRUSION, DeviceKind.DOOR}
+)
+# Readings of the newer kinds as sensors: (entity, payload key, name, HA device class or None, unit).
+READINGS: Mapping[DeviceKind, tuple[tuple[str, str, str, str | None, str], ...]] = {
+    DeviceKind.ELECTRICAL_FIRE: (("residual_current", "residual_ma", "Residual current", "current", "mA"),),
+    DeviceKind.GAS: (("gas", "lel_pct", "Combustible gas", None, "%LEL"),),
+    DeviceKind.CO: (("co", "ppm", "Carbon monoxide", "carbon_monoxide", "ppm"),),
+}
+# The contact's own state as a binary sensor (not the hub's alarm): (entity, payload key, HA device class).
+CONTACTS: Mapping[DeviceKind, tuple[str, str, str]] = {
+    DeviceKind.DOOR: ("door", "open", "door"),
+    DeviceKind.INTRUSION: ("motion", "alarm", "motion"),
+}
 _PENDING_ALARMS = 1000  # past this many unprocessed alarm notices, republish everything instead
 
 
@@ -126,6 +144,21 @@ def _device_messages(
             "state_class": "measurement",
         }
         out.append(entity("sensor", "battery", battery))
+    for what, _, name, device_class, unit in READINGS.get(device.kind, ()):
+        body: dict[str, Any] = {"name": name, "unit_of_measurement": unit, "state_class": "measurement"}
+        if device_class is not None:
+            body["device_class"] = device_class
+        out.append(entity("sensor", what, body))
+    if device.kind is DeviceKind.ELECTRICAL_FIRE:
+        # One sensor per configured temperature setting (a unit set with one value shows its first channel).
+        channels = len(device.temperature_alarm_c) if device.temperature_alarm_c else 1
+        for channel in range(1, channels + 1):
+            body = {"name": f"Cable temperature {channel}", "device_class": "temperature"}
+            body |= {"unit_of_measurement": "°C", "state_class": "measurement"}
+            out.append(entity("sensor", f"temperature_{channel}", body))
+    contact = CONTACTS.get(device.kind)
+    if contact is not None:
+        out.append(entity("binary_sensor", contact[0], {"name": contact[0].title(), "device_class": contact[2]}))
     if device.kind is DeviceKind.TEMPERATURE:
         temperature = {
             "name": "Temperature",
@@ -166,6 +199,25 @@ def reading_messages(config: HubConfig, events: Iterable[DeviceEvent]) -> list[M
         battery = event.data.get("battery_pct")
         if event.kind in BATTERY_KINDS and isinstance(battery, int | float) and not isinstance(battery, bool):
             out.append((state_topic(topics, event.device_id, "battery"), _number(battery)))
+        out += _new_kind_readings(topics, event)
+    return out
+
+
+def _new_kind_readings(topics: Topics, event: DeviceEvent) -> list[Message]:
+    out: list[Message] = []
+    for what, key, *_ in READINGS.get(event.kind, ()):
+        value = event.data.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append((state_topic(topics, event.device_id, what), _number(value)))
+    temperatures = event.data.get("temperatures_c")
+    if event.kind is DeviceKind.ELECTRICAL_FIRE and isinstance(temperatures, list):
+        for channel, value in enumerate(temperatures, start=1):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out.append((state_topic(topics, event.device_id, f"temperature_{channel}"), _number(value)))
+    contact = CONTACTS.get(event.kind)
+    flag = event.data.get(contact[1]) if contact else None
+    if contact is not None and isinstance(flag, bool):
+        out.append((state_topic(topics, event.device_id, contact[0]), "ON" if flag else "OFF"))
     return out
 
 

@@ -35,6 +35,12 @@ SCHEMA: Mapping[str, frozenset[str] | None] = {
     "alarm": frozenset({"active"}),
     "fault": frozenset({"open"}),
     "forwarding": frozenset({"latency_s", "rtt_s"}),
+    "electrical_fire": frozenset({"residual_ma"}),
+    "cable_temperature": frozenset({"celsius"}),  # tagged with its channel (1-based)
+    "gas": frozenset({"lel_pct"}),
+    "co": frozenset({"ppm"}),
+    "intrusion": frozenset({"alarm", "armed"}),
+    "door": frozenset({"open", "armed"}),
 }
 
 # Device state as a number a graph can draw (the state's name is also a tag).
@@ -110,7 +116,8 @@ def _number(value: Any) -> float | None:
 
 
 def points_for_event(event: DeviceEvent, device: DeviceConfig, site: str) -> list[Point]:
-    """A committed device event -> its points: temperature, battery, press and smoke flags, camera figures."""
+    """A committed device event -> its points: temperature, battery, press and smoke flags, camera figures, and the
+    readings of electrical fire units, gas and CO detectors, intrusion detectors and doors."""
     tags = device_tags(device, site)
     at = event.occurred_at
     points: list[Point] = []
@@ -127,11 +134,40 @@ def points_for_event(event: DeviceEvent, device: DeviceConfig, site: str) -> lis
         if obscuration is not None:
             fields["obscuration_db_m"] = obscuration
         points.append(Point("smoke", tags, fields, at))
+    points += _new_kind_points(event, tags)
     metrics = event.data.get("metrics")
     if event.kind is DeviceKind.CAMERA and isinstance(metrics, dict):
         figures = {str(k): v for k, v in ((k, _number(v)) for k, v in metrics.items()) if v is not None}
         if figures:
             points.append(Point("camera", tags, figures, at))
+    return points
+
+
+def _new_kind_points(event: DeviceEvent, tags: dict[str, str]) -> list[Point]:
+    """Electrical fire readings (one point per temperature channel, tagged by it), gas, CO, intrusion and doors."""
+    at = event.occurred_at
+    points: list[Point] = []
+    if event.kind is DeviceKind.ELECTRICAL_FIRE:
+        residual = _number(event.data.get("residual_ma"))
+        if residual is not None:
+            points.append(Point("electrical_fire", tags, {"residual_ma": residual}, at))
+        temperatures = event.data.get("temperatures_c")
+        for channel, value in enumerate(temperatures if isinstance(temperatures, list) else [], start=1):
+            celsius = _number(value)
+            if celsius is not None:
+                points.append(Point("cable_temperature", {**tags, "channel": str(channel)}, {"celsius": celsius}, at))
+    for kind, measurement, key in ((DeviceKind.GAS, "gas", "lel_pct"), (DeviceKind.CO, "co", "ppm")):
+        value = _number(event.data.get(key))
+        if event.kind is kind and value is not None:
+            points.append(Point(measurement, tags, {key: value}, at))
+    for kind, measurement, key in ((DeviceKind.INTRUSION, "intrusion", "alarm"), (DeviceKind.DOOR, "door", "open")):
+        flag = event.data.get(key)
+        if event.kind is kind and isinstance(flag, bool):
+            fields: dict[str, FieldValue] = {key: int(flag)}
+            armed = event.data.get("armed")
+            if isinstance(armed, bool):
+                fields["armed"] = int(armed)
+            points.append(Point(measurement, tags, fields, at))
     return points
 
 

@@ -8,12 +8,14 @@ connections and this lock; `hub.store.store` puts them together.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from hub.core.clock import Clock, to_iso
 
@@ -22,6 +24,11 @@ log = logging.getLogger(__name__)
 # SQLite's primary result codes for "no room" and "the disk failed" (extended codes carry them in the low byte).
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
+
+# How a commit reaches the disk. FULL: the WAL is fsynced before COMMIT returns (alarms, faults, every person's
+# action). NORMAL: written to the WAL but synced only at the next FULL commit, `sync_wal` or checkpoint; it survives
+# a crash of the process, not a power cut. Only ingest's telemetry batches ask for it (see `Pipeline`).
+Synchronous = Literal["FULL", "NORMAL"]
 
 
 class StoreDegraded(StrEnum):
@@ -141,6 +148,21 @@ class Database:
         with self._write() as conn:
             yield conn
 
+    def sync_wal(self) -> None:
+        """Make every commit so far durable: fsync the write-ahead log, as a FULL commit would have.
+
+        Any descriptor of a file flushes the file's written pages, so this needs neither a transaction nor the write
+        lock; SQLite has already written the frames of each commit, NORMAL or not, before COMMIT returned.
+        """
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: everything is in the database file, which checkpoints sync
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -151,6 +173,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
+            self._local.synchronous = "FULL"
         return conn
 
     def close_thread_connection(self) -> None:
@@ -178,8 +201,12 @@ class Database:
             self._degraded = None
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, synchronous: Synchronous = "FULL") -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        if self._local.synchronous != synchronous:
+            # SQLite ignores this pragma inside a transaction, so it is set before BEGIN, per connection.
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._local.synchronous = synchronous
         # One writer at a time inside the process; BEGIN IMMEDIATE takes SQLite's lock up front.
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")

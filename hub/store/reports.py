@@ -63,10 +63,11 @@ _PERIOD_SQL = (
     " WHERE at >= ? AND at < ? ORDER BY at, id"
 )
 # A fault matters when it opened in the period or its deadline fell in it (the deadline is at most 24 h later).
+# A pre-alarm is not counted: it is the wiring or the air the device watches, not the device, that is in trouble.
 _FAULTS_SQL = (
     f"SELECT subject, {_epoch('opened_at')}, {_epoch('due_at')}, {_epoch('recovered_at')},"  # noqa: S608
     " breached_at IS NOT NULL FROM faults"
-    " WHERE (opened_at >= ?1 AND opened_at < ?2) OR (due_at >= ?1 AND due_at < ?2)"
+    " WHERE ((opened_at >= ?1 AND opened_at < ?2) OR (due_at >= ?1 AND due_at < ?2)) AND kind != 'prealarm'"
 )
 _WINDOW_COLUMNS = "id, subject, starts_at, ends_at, reason, created_by, created_at, cancelled_at"
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from hub.store.alarms import AlarmRows, AlarmWrites
 from hub.store.audit import AuditRows
+from hub.store.db import Synchronous
 from hub.store.events import EventRows, EventWrites
 from hub.store.outbox import OutboxRows
 from hub.store.replays import ReplayRows, ReplayWrites
@@ -38,9 +39,10 @@ class Store(AlarmRows, OutboxRows, AuditRows, EventRows, ReplayRows, Migrations)
     """SQLite access for every thread of the hub."""
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A write transaction: everything inside commits together or not at all."""
-        with self._write() as conn:
+    def transaction(self, synchronous: Synchronous = "FULL") -> Iterator[Transaction]:
+        """A write transaction: everything inside commits together or not at all; durable against a power cut on
+        COMMIT unless `synchronous` is NORMAL (then only from the next `sync_wal`)."""
+        with self._write(synchronous) as conn:
             yield Transaction(conn)
 
     def count(self, table: str) -> int:

@@ -24,7 +24,7 @@ from hub.web.console import mount_console
 from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
-from hub.web.routes import alarms, devices, faults, system
+from hub.web.routes import alarms, devices, faults, system, zones
 from hub.web.routes.hazards import hazards_router
 from hub.web.routes.incidents import incidents_router
 from hub.web.routes.inspections import inspections_router
@@ -115,6 +115,7 @@ def create_api(context: ApiContext) -> FastAPI:
     app.include_router(alarms.router)
     app.include_router(devices.router)  # and dead letters
     app.include_router(faults.router)
+    app.include_router(zones.router)  # arming: 布防 / 撤防
     # One report store for both: it keeps the maintenance windows that uptime reports take into account.
     reports = ReportStore(context.store, context.config)
     app.include_router(reports_router(context, reports))

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import Disposition
 from alerts.paths import PathMonitor
+from alerts.zones import ZoneBoard
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
@@ -26,6 +27,7 @@ from hub.metrics import HubMetrics
 from hub.store import Actor, AlarmView, Store
 from hub.store.health import HealthStore
 from hub.web.auth import require
+from hub.web.links import LinkSigner
 
 
 class HealthSource(Protocol):
@@ -56,6 +58,10 @@ class ApiContext:
     evidence_of: Callable[[str], list[dict[str, Any]]] = lambda _id: []
     # The hub's background workers, whose health /healthz reports.
     workers: Workers = field(default_factory=Workers)
+    # Checks the signed evidence links sent to receiving centres (None: api.public_url unset, no links sent).
+    link_signer: LinkSigner | None = None
+    # Arming zones (alerts.zones); None in tests that build a context without them.
+    zones: ZoneBoard | None = None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -134,6 +140,7 @@ StoreDep = Annotated[Store, Depends(_store)]
 # Who may do what: each alias answers 401/403 before the route runs (admin passes every check).
 AlarmReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE))]
 GuardActor = Annotated[Actor, Depends(require(Role.GUARD))]
+ZoneReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE))]
 MaintenanceReader = Annotated[Actor, Depends(require(Role.MAINTENANCE))]
 MetricsReader = Annotated[Actor, Depends(require(Role.MAINTENANCE, Role.BUREAU))]
 HealthReader = Annotated[Actor, Depends(require(Role.GUARD, Role.MAINTENANCE, Role.BUREAU))]

@@ -41,6 +41,8 @@ RULES: tuple[BodyRule, ...] = (
 
 # The API's own description needs no credentials (as before the guard).
 OPEN_API = frozenset({"/api/docs", "/api/docs/oauth2-redirect", "/api/openapi.json"})
+# Paths a signed link may open without credentials; the route refuses any link that does not verify.
+SIGNED_LINK_PREFIX = "/api/v1/evidence/"
 
 
 def body_limit(path: str, rules: Sequence[BodyRule] = RULES) -> int:
@@ -85,7 +87,7 @@ class RequestGuard:
             if int(declared) > limit:
                 await _answer(send, 413, "body_too_large", f"at most {limit} bytes of body on {path}")
                 return
-        if path.startswith("/api/") and path not in OPEN_API:
+        if path.startswith("/api/") and path not in OPEN_API and not _signed_link(scope, path):
             refusal = self._refusal(headers, _address(scope))
             if refusal is not None:
                 await refusal(send)
@@ -111,6 +113,11 @@ class RequestGuard:
         elif f"{SESSION_COOKIE}=" in headers.get("cookie", ""):
             return None
         return lambda send: _answer(send, 401, "unauthenticated", "unknown token", {"www-authenticate": "Bearer"})
+
+
+def _signed_link(scope: Scope, path: str) -> bool:
+    """An evidence link the hub signed for a receiving centre: the route checks its signature (hub.web.links)."""
+    return path.startswith(SIGNED_LINK_PREFIX) and b"sig=" in scope.get("query_string", b"")
 
 
 def _address(scope: Scope) -> str:

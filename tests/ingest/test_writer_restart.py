@@ -111,13 +111,13 @@ def test_a_batch_taken_but_not_committed_comes_back_from_the_broker_after_the_re
     real_process = hub.pipeline.process
     failed = threading.Event()
 
-    def process_ending_the_thread_once(batch: Sequence[Inbound]) -> BatchOutcome:
+    def process_ending_the_thread_once(batch: Sequence[Inbound], relaxed: bool = False) -> BatchOutcome:
         # Injected fault at the pipeline boundary: SystemExit (a library calling sys.exit()) is what the writer's
         # commit retry does not catch, so the batch is off the queue, not committed and not acknowledged.
         if not failed.is_set() and any(m.topic == PRESS_1 for m in batch):
             failed.set()
             raise SystemExit("sys.exit() in a library")
-        return real_process(batch)
+        return real_process(batch, relaxed=relaxed)
 
     monkeypatch.setattr(hub.pipeline, "process", process_ending_the_thread_once)
     publisher.publish(PRESS_1, {"pressed": True, "seq": 1})

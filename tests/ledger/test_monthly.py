@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from alerts.duties import DutyType
+from alerts.model import AlarmKind
 from hub.app import Hub
 from hub.core.clock import ManualClock, to_iso
 from hub.devtools.broker import Mosquitto
@@ -174,7 +175,7 @@ def duties(owed: int, on_time: int, late: int, overdue: int, pending: int, waive
 EXPECTED = {
     "alarms": {
         "total": 6,  # A1 A3 A4 A5 A6 A8
-        "by_kind": {"panic": 3, "fire": 2, "heat": 1},
+        "by_kind": {**{k.value: 0 for k in AlarmKind}, "panic": 3, "fire": 2, "heat": 1},
         "by_disposition": {"real": 2, "drill": 2, "false_alarm": 1, "fault": 0, "open": 1},
         "duties": {
             # phone: A1 on time, A4 on time (a drill that was reported anyway), A8 late, A6 overdue; A3 A5 waived.

@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -110,9 +111,10 @@ def test_failing_streak_survives_a_restart(tmp_path: Path, broker: Mosquitto, st
         assert wait_until(lambda: len(health_events(hub)) == 2, 5)
         hub.stop()
         again = start_hub(raw)
-        assert again.tracker.get("cam-1").camera_failures == 2  # type: ignore[union-attr]
-        # Its first check on start is the third failure in a row: the fault opens.
+        # Its first check on start (which may already have run) is the third failure in a row, not the first: the
+        # fault opens, and the streak reads 3.
         assert wait_until(lambda: len(camera_faults(again)) == 1, 10)
+        assert again.tracker.get("cam-1").camera_failures == 3  # type: ignore[union-attr]
 
 
 def test_a_recorders_health_reports_count_like_the_hubs(
@@ -234,4 +236,41 @@ def test_a_retry_to_110_carries_the_evidence_stored_by_then(
     assert delivered, "the alarm was not delivered after the receiver recovered"
     body = delivered[0].body
     assert [e["camera_id"] for e in body["evidence"]] == ["cam-1"]
-    assert body["evidence"][0]["url"] == f"/api/v1/evidence/{body['alarm_id']}/cam-1.jpg"
+    # Without api.public_url no link goes out: a relative path that needs a hub token would open nothing there.
+    assert "url" not in body["evidence"][0]
+
+
+def test_the_receiving_centre_opens_a_signed_evidence_link_without_a_token_and_each_open_is_audited(
+    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory, publisher: Publisher, receiver: Receiver
+) -> None:
+    with SnapshotServer("hub", PASSWORD) as camera:
+        raw = with_camera(base_config(tmp_path, broker.port, receiver.url), camera.url(f"hub:{PASSWORD}"))
+        raw["api"]["public_url"] = "https://hub.school.example/campus"
+        hub = start_hub(raw, api=True)
+        receiver.state.fail_with = 503  # a retry goes out once the snapshot is stored
+        publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+        assert receiver.state.wait_for_posts(1, timeout=2.0)
+        assert wait_until(lambda: evidence_rows(hub) == 1, 2.5)
+        receiver.state.fail_with = None
+        delivered = receiver.state.wait_for(1, timeout=5.0)
+        assert delivered
+        link = urlsplit(delivered[0].body["evidence"][0]["url"])
+        assert (link.scheme, link.netloc) == ("https", "hub.school.example")
+        assert link.path == f"/campus/api/v1/evidence/{delivered[0].body['alarm_id']}/cam-1.jpg"
+        query = parse_qs(link.query)
+        assert set(query) == {"exp", "sig"}
+        # What the centre's request looks like once the school's proxy has taken /campus off.
+        path = link.path.removeprefix("/campus")
+        base = f"http://127.0.0.1:{hub.api_port}"
+        opened = httpx.get(f"{base}{path}?{link.query}")
+        assert opened.status_code == 200
+        assert opened.headers["content-type"] == "image/jpeg"
+        assert opened.headers["cache-control"] == "private, no-store"
+        other = path.replace("cam-1", "cam-9")
+        tampered = httpx.get(f"{base}{other}?{link.query}")
+        assert (tampered.status_code, tampered.json()["error"]["code"]) == (403, "link_invalid")
+        assert httpx.get(f"{base}{path}").status_code == 401  # the path alone is no way in
+    opens = [a for a in hub.store.list_audit(20) if a["action"] == "evidence_link_open"]
+    assert len(opens) == 1
+    assert opens[0]["actor"] == "link@127.0.0.1"
+    assert opens[0]["target"] == path

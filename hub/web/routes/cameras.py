@@ -5,18 +5,21 @@ Pictures go to the guard and maintenance roles (and admin) only; the bureau sees
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from device_adapters.base import DeviceKind
-from hub.config import DeviceConfig
+from hub.config import DeviceConfig, Role
 from hub.core.clock import to_iso
 from hub.health.faults import ACTIVE
-from hub.store import Store
-from hub.web.context import AlarmReader, ContextDep, HealthReader, MaintenanceActor
+from hub.store import Actor, Store
+from hub.web.auth import require
+from hub.web.context import AlarmReader, ApiContext, ContextDep, HealthReader, MaintenanceActor
 from hub.web.errors import ApiError
+from hub.web.throttle import client_address
 from video.probe import describe
 from video.scheduler import CameraChecker
 from video.store import SnapshotFiles, VideoStore, snapshot_url
@@ -24,6 +27,34 @@ from video.store import SnapshotFiles, VideoStore, snapshot_url
 _JPEG = "image/jpeg"
 # Pictures of people: never cached by a browser or proxy on the way.
 _NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+_token_reader = require(Role.GUARD, Role.MAINTENANCE)
+
+
+async def _evidence_reader(request: Request) -> Actor:
+    """A guard's or maintenance token or session; or a signed link the hub sent a receiving centre (each open
+    audited, with the address it came from). A link that is wrong or expired is refused as `link_invalid`."""
+    query = request.query_params
+    if "sig" not in query and "exp" not in query:
+        return await _token_reader(request)
+    context: ApiContext = request.app.state.context
+    signer, now = context.link_signer, context.clock.now()
+    if signer is None or not signer.valid(request.url.path, query.get("exp"), query.get("sig"), now):
+        raise ApiError(403, "link_invalid", "this evidence link is not valid or has expired")
+    peer = request.client.host if request.client else ""
+    address = client_address(peer, request.headers.get("x-forwarded-for"), context.config.api.trusted_proxies)
+    actor = Actor(f"link@{address}", "link")
+
+    def audit() -> None:
+        with context.store.write() as conn:
+            Store.audit(conn, to_iso(now), actor, "evidence_link_open", request.url.path, {"address": address})
+
+    await run_in_threadpool(audit)
+    return actor
+
+
+EvidenceReader = Annotated[Actor, Depends(_evidence_reader)]
 
 
 def camera_router(checker: CameraChecker, files: SnapshotFiles, store: VideoStore) -> APIRouter:
@@ -98,7 +129,7 @@ def camera_router(checker: CameraChecker, files: SnapshotFiles, store: VideoStor
         return {"camera_id": camera_id, **checker.view(camera_id)}
 
     @router.get("/api/v1/evidence/{alarm_id}/{camera_id}.jpg", response_class=Response)
-    def evidence(alarm_id: str, camera_id: str, actor: AlarmReader) -> Response:
+    def evidence(alarm_id: str, camera_id: str, actor: EvidenceReader) -> Response:
         path = store.evidence_path(alarm_id, camera_id)
         data = files.read(files.root / path) if path else None
         return _jpeg(data, "evidence_not_found", f"no evidence of alarm {alarm_id} from {camera_id}")

@@ -144,6 +144,9 @@
         "div",
         { class: "alarm-sub" },
         h("span", { class: "device" }, (device.name || device.id || "") + (device.id ? " (" + device.id + ")" : "")),
+        device.reading && device.reading.unit
+          ? h("span", { class: "reading", "data-testid": "reading" }, t("reading_line", { value: device.reading.value, unit: device.reading.unit, level: device.reading.level }))
+          : null,
         h("span", { class: "raised" }, t("raised_at", { time: fmtTime(alarm.raised_at) }), " · ", h("span", { class: "elapsed", "data-since": alarm.raised_at }, "")),
         alarm.trigger_count > 1 ? h("span", { class: "triggers" }, t("trigger_count", { n: alarm.trigger_count })) : null
       ),
@@ -287,9 +290,67 @@
       unreadable.prepend(item);
       unreadable.hidden = false;
     }
+    // Pre-alarms (maintenance's troubles the guard must see), doors open in their shut hours, and the zones' arming.
+    const warnings = document.getElementById("warnings");
+    const zonesBox = document.getElementById("zones");
+    const zoneList = document.getElementById("zone-list");
+    function place(where) {
+      return [where.building, where.floor, where.room].filter(Boolean).join(" · ");
+    }
+    function zoneRow(zone) {
+      const msg = h("span", { class: "form-msg", role: "status" });
+      // The same reasons the API gives when it refuses an arm, in the console's language.
+      const refusals = (zone.contacts || [])
+        .filter((c) => c.active)
+        .map((c) => t(c.kind === "door" ? "zone_refusal_door" : "zone_refusal_detector", { name: c.name, id: c.device_id }));
+      const act = async (what) => {
+        try {
+          await api("POST", "/api/v1/zones/" + encodeURIComponent(zone.id) + "/" + what);
+          reloadWarnings();
+        } catch (error) {
+          if (error.code === "arm_refused") await reloadWarnings(); // the row comes back naming what is open
+          else flash(msg, error.message, true);
+        }
+      };
+      return h(
+        "div",
+        { class: "zone" + (zone.armed ? " armed" : " disarmed"), "data-zone": zone.id, "data-testid": "zone" },
+        h("span", { class: "zone-name" }, zone.name),
+        h("span", { class: "zone-state" }, t(zone.armed ? "zone_armed" : "zone_disarmed")),
+        zone.always_armed ? h("span", { class: "zone-24h" }, t("zone_always_armed")) : null,
+        zone.manual ? h("span", { class: "zone-manual" }, t("zone_manual", { by: zone.manual.by })) : null,
+        zone.armed ? null : h("button", { type: "button", class: "arm", onclick: () => act("arm") }, t("zone_arm")),
+        zone.armed && !zone.always_armed ? h("button", { type: "button", class: "disarm", onclick: () => act("disarm") }, t("zone_disarm")) : null,
+        // Disarmed: why it cannot be armed. Armed (by the schedule) with a door open: the guard should go and look.
+        refusals.length
+          ? h("span", { class: "zone-refusals", "data-testid": "zone-refusals" }, t(zone.armed ? "zone_open_while_armed" : "zone_arm_refused") + "：" + refusals.join("；"))
+          : null,
+        msg
+      );
+    }
+    const reloadWarnings = serial(async () => {
+      const [zones, pre] = await Promise.all([api("GET", "/api/v1/zones"), api("GET", "/api/v1/prealarms")]);
+      const lines = [];
+      for (const item of pre.prealarms) {
+        const r = item.reading;
+        const reading = r ? t("prealarm_reading", { value: r.value, unit: r.unit, level: r.level }) : "";
+        lines.push(h("div", { class: "reminder prealarm", "data-testid": "prealarm-line" }, t("prealarm_line", { device: item.device.name, place: place(item.device.location || {}), reading })));
+      }
+      for (const door of zones.doors_open) {
+        lines.push(h("div", { class: "reminder door-open", "data-testid": "door-open-line" }, t("door_open_line", { device: door.name, place: place(door.location || {}) })));
+      }
+      warnings.replaceChildren(...lines);
+      warnings.hidden = lines.length === 0;
+      zoneList.replaceChildren(...zones.zones.map(zoneRow));
+      zonesBox.hidden = zones.zones.length === 0;
+    });
+    reloadWarnings();
+    // Doors and readings change without an alarm: polled, and reloaded at once when a fault or a zone changes.
+    window.setInterval(reloadWarnings, 15 * 1000);
     connectFeed((notice) => {
       if (notice.kind === "alarm_device_unreadable") showUnreadable(notice.data || {});
       else if (notice.kind.startsWith("alarm_") || notice.kind.startsWith("duty_")) reload();
+      if (notice.kind === "fault" || notice.kind.startsWith("zone_")) reloadWarnings();
     }, reload);
   }
 
