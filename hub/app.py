@@ -430,7 +430,6 @@ class Hub:
             link_signer=self.link_signer,
             zones=self.zones,
         )
-        self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
         self.console: Console = self.api.state.console
         self.api.include_router(camera_router(self.cameras, self.snapshots, self.video_store))
@@ -447,6 +446,8 @@ class Hub:
         )
         self.worker_registry.add(self.ledger_watch.worker)
         self._services.insert(self._services.index(self.worker_supervisor), self.ledger_watch)
+        # Overdue reports of alarms and of incidents, counted together.
+        self.metrics.watch_duties(lambda: self._overdue_duties(context), [t.value for t in DutyType])
         self._server = ApiServer(
             self.api,
             self.config.api.host,
@@ -455,6 +456,12 @@ class Hub:
             on_start=self.console.reopen,
         )
         self.api_port: int | None = None
+
+    def _overdue_duties(self, context: ApiContext) -> dict[str, int]:
+        counts = context.overdue_duties()
+        for duty, overdue in self.ledger_watch.overdue_duties().items():
+            counts[duty] = counts.get(duty, 0) + overdue
+        return counts
 
     @property
     def mqtt_connected(self) -> bool:

@@ -57,6 +57,16 @@ class LedgerWatcher:
     def stop(self) -> None:
         self._timer.stop()
 
+    def overdue_duties(self) -> dict[str, int]:
+        """How many incident reports of each type are past due now (added to the alarms' in /metrics)."""
+        now = self._clock.now()
+        counts = {t.value: 0 for t in DutyType}
+        for incident in self._ledger.open_incidents_owing():
+            reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in incident["reports"]]
+            for duty in incident_duties(from_iso(incident["occurred_at"]), reports, self._policy, now):
+                counts[duty.type.value] += duty.overdue
+        return counts
+
     def run_once(self) -> dict[str, list[Any]]:
         """One check at the clock's now (tests call it directly); returns what it sent."""
         with self._lock:

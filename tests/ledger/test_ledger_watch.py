@@ -60,6 +60,9 @@ def test_overdue_hazards_escalate_and_incident_duties_are_announced(
             assert hub.ledger_watch.run_once() == {"warned": [], "escalated": [], "duties": []}
             clock.advance(31 * 60)
             assert hub.ledger_watch.run_once()["duties"] == [(1, "phone")]
+            metrics = zhang.get("/metrics").text
+            assert 'campus_hub_incident_duties_overdue{type="phone"} 1.0' in metrics
+            assert 'campus_hub_incident_duties_overdue{type="written"} 0.0' in metrics
             # Midnight of 3 March in Asia/Shanghai: the target day has begun.
             clock.advance((datetime(2026, 3, 2, 16, 0, tzinfo=UTC) - clock.now()).total_seconds())
             sent = hub.ledger_watch.run_once()
