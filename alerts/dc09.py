@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from alerts.dc09_codes import CID_MAX_ZONE, DEFAULT_CODES, PERIODIC_TEST_CID, PERIODIC_TEST_SIA, Code, trouble_key
+from alerts.dc09_codes import (
+    CID_MAX_ZONE,
+    DEFAULT_CODES,
+    PERIODIC_TEST_CID,
+    PERIODIC_TEST_SIA,
+    Code,
+    manual_test_event,
+    trouble_key,
+)
 from alerts.dc09_codes import EventCodes as EventCodes  # re-exported: tests and callers know them from here
 from alerts.dc09_codes import map_event as map_event
 from alerts.dc09_frame import Response, ResponseError, take_answer
@@ -74,6 +82,8 @@ class Dc09Forwarder:
 
     def send(self, message: AlarmMessage) -> Delivery:
         zone = self._zone(str(message.device.get("id", "")), f"alarm {message.alarm_id}")
+        if message.event == "test":
+            return self._event(message.idempotency_key, manual_test_event(zone))
         return self._event(message.idempotency_key, self._codes(message.kind, message.event == "restore", zone))
 
     def send_trouble(self, message: TroubleMessage) -> Delivery:

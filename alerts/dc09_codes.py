@@ -101,5 +101,17 @@ def map_event(
     )
 
 
+# A press on a device on test: Contact ID 601 manual trigger test report, SIA RX manual test (no restore of its own).
+MANUAL_TEST = Code(601, "RX", "RX")
+
+
+def manual_test_event(zone: int) -> EventCodes:
+    """A press on a device on test, as the centre's test code on the device's zone: Contact ID 601 (manual trigger
+    test report), SIA RX (manual test). A centre logs it as a test, never as an alarm."""
+    if not 0 <= zone <= CID_MAX_ZONE:
+        raise ValueError(f"zone {zone} does not fit Contact ID's three digits")
+    return EventCodes(cid=f"1{MANUAL_TEST.cid:03d} {CID_GROUP:02d} {zone:03d}", sia=f"Nri{zone}/RX{zone:03d}")
+
+
 PERIODIC_TEST_CID = f"1602 {CID_GROUP:02d} 000"  # periodic test report: Contact ID 602 / SIA RP, zone 0 (the hub)
 PERIODIC_TEST_SIA = "Nri0/RP000"

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
 from alerts.troubles import TroubleMessage, trouble_body
 from hub.config import HttpEndpoint, SiteConfig
+from hub.core.clock import to_iso
 from hub.core.redact import redact_text
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -60,7 +63,7 @@ class AlarmMessage:
     sent_at: str
     attempt: int
     trigger_count: int
-    event: str = "alarm"  # "alarm", or "restore" once a person closed it
+    event: str = "alarm"  # "alarm"; "restore" once a person closed it; "test" for a press on a device on test
     closed_at: str | None = None
     disposition: str | None = None
     evidence: tuple[dict[str, Any], ...] | None = None  # camera snapshots stored by the time of this attempt
@@ -100,11 +103,19 @@ def alarm_body(message: AlarmMessage, site: SiteConfig) -> bytes:
         "trigger_count": message.trigger_count,
         "event": message.event,
     }
+    if message.event == "test":
+        # A receiver that reads only `kind` must still not take this for an alarm: the flag says it twice.
+        body["test"] = True
     if message.event == "restore":
         body["closed_at"] = message.closed_at
         body["disposition"] = message.disposition
     if message.evidence:
         body["evidence"] = list(message.evidence)
+    reading = message.device.get("reading")
+    if reading is not None:
+        # The reading that crossed its level (electrical fire, gas, CO), where a receiver looks first; the device
+        # snapshot keeps it too.
+        body["reading"] = reading
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -126,6 +137,7 @@ class HttpForwarder:
         self.name = endpoint.name
         self._evidence_of = evidence_of
         self._url = str(endpoint.url)
+        self._health_url = None if endpoint.health_url is None else str(endpoint.health_url)
         self._secret = endpoint.secret
         self._site = site
         self._client = httpx.Client(
@@ -144,6 +156,39 @@ class HttpForwarder:
     def send_trouble(self, message: TroubleMessage) -> Delivery:
         """A device trouble or its restore, as the HTTP contract's trouble body, signed like an alarm."""
         return self._post(trouble_body(message, self._site), message.idempotency_key)
+
+    def link_test(self) -> float:
+        """Prove the path between alarms: a signed `event: link_test` POST (or a GET of `health_url`); the round
+        trip in seconds, or RetryableForwardError (any answer but 2xx is a failed test)."""
+        started = time.monotonic()
+        try:
+            if self._health_url is not None:
+                self._get_health(self._health_url)
+            else:
+                sent_at = to_iso(datetime.now(UTC))
+                body = json.dumps(
+                    {
+                        "event": "link_test",
+                        "site": {"id": self._site.id, "name": self._site.name, "address": self._site.address},
+                        "sent_at": sent_at,
+                    },
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                ).encode("utf-8")
+                self._post(body, f"link_test:{sent_at}")
+        except PermanentForwardError as exc:
+            raise RetryableForwardError(f"link test refused: {exc}", exc.http_status) from exc
+        return time.monotonic() - started
+
+    def _get_health(self, url: str) -> None:
+        try:
+            response = self._client.get(url)
+        except httpx.TimeoutException as exc:
+            raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            raise RetryableForwardError(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
 
     def _post(self, body: bytes, idempotency_key: str) -> Delivery:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}

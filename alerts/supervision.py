@@ -1,6 +1,7 @@
-"""Supervision of the forwarding paths: DC-09 link tests and periodic test reports keep each path's state current
-between alarms, and a path down for too long opens a fault on the path itself (it is part of the technical
-security system, under the same 24-hour rule as any device)."""
+"""Supervision of the forwarding paths: link tests (DC-09 NULL frames; HTTP link_test POSTs or health GETs) and
+DC-09 periodic test reports keep each path's state current between alarms, and a path down for too long opens a
+fault on the path itself (it is part of the technical security system, under the same 24-hour rule as any device).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from alerts.forwarders import ForwardError
 from alerts.paths import PathHealth, PathMonitor, PathStatus
@@ -20,11 +21,16 @@ log = logging.getLogger(__name__)
 
 
 class Supervised(Protocol):
-    """A forwarder that can test its path without an alarm (DC-09's NULL frames and test reports)."""
+    """A forwarder that can test its path without an alarm (DC-09's NULL frames, HTTP's link_test POSTs)."""
 
     name: str
 
     def link_test(self) -> float: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A forwarder that also sends periodic test reports (DC-09)."""
 
     def test_report(self) -> float: ...
 
@@ -32,7 +38,7 @@ class Supervised(Protocol):
 @dataclass(frozen=True, slots=True)
 class Schedule:
     link_test_s: float
-    test_report_s: float
+    test_report_s: float | None = None  # None: no periodic test report (HTTP paths)
 
 
 def path_subject(endpoint: str) -> str:
@@ -82,7 +88,11 @@ class Supervisor:
         start = clock.monotonic()
         # The first link test goes out at once, so a path's state is known before the first alarm needs it.
         self._next_link = {f.name: start for f, _ in self._supervised}
-        self._next_report = {f.name: start + s.test_report_s for f, s in self._supervised}
+        self._next_report = {
+            f.name: start + s.test_report_s
+            for f, s in self._supervised
+            if s.test_report_s is not None and isinstance(f, Reporting)
+        }
         tick_s = 1.0 if self._supervised else 5.0
         self._timer = Periodic("supervision", self.run_once, lambda: tick_s)
 
@@ -102,8 +112,9 @@ class Supervisor:
             if now_s >= self._next_link[forwarder.name]:
                 self._next_link[forwarder.name] = now_s + schedule.link_test_s
                 self._probe(forwarder, "link test", forwarder.link_test)
-            if now_s >= self._next_report[forwarder.name]:
-                self._next_report[forwarder.name] = now_s + schedule.test_report_s
+            report_at = self._next_report.get(forwarder.name)
+            if report_at is not None and now_s >= report_at and isinstance(forwarder, Reporting):
+                self._next_report[forwarder.name] = now_s + (schedule.test_report_s or 0)
                 self._probe(forwarder, "test report", forwarder.test_report)
         now = self._clock.now()
         changes = path_fault_changes(self._paths.snapshot(), self._open_path_faults(), now, self._fault_after_s)

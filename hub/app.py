@@ -28,10 +28,11 @@ from alerts.outbox import AttemptResult, OutboxWorker, RetryPolicy
 from alerts.paths import PathMonitor
 from alerts.reminders import DutyReminder
 from alerts.supervision import Schedule, Supervised, Supervisor, path_subject
+from alerts.testmode import TestMode
 from alerts.troubles import TroubleOutbox
 from alerts.zones import ZoneBoard
 from device_adapters.base import DeviceKind
-from hub.config import Dc09Endpoint, Endpoint, HubConfig
+from hub.config import Dc09Endpoint, Endpoint, HttpEndpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
 from hub.core.redact import install_log_redaction
@@ -59,6 +60,7 @@ from hub.mqtt.broker_stats import BrokerStats
 from hub.mqtt.topics import Lane, Topics, vendor_routes
 from hub.reports import UptimePublisher
 from hub.store import Store
+from hub.store.guard_room import GuardRoomStore
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
@@ -131,6 +133,8 @@ class Hub:
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # The guard room's daily record of the four items the hub cannot measure (reports read it).
+        GuardRoomStore(self.store).open()
         # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
         self.liveness = Liveness(self.store, self.clock)
         self.liveness.open()
@@ -152,6 +156,11 @@ class Hub:
         # Arming zones: manual arm / disarm and each door's and detector's last state, shared by ingest and the API.
         self.zones = ZoneBoard(config, self.store, self.clock)
         self.zones.open()
+        # Devices on test (test mode, drills): kept in the store, asked in memory by ingest on every alarm.
+        self.test_mode = TestMode(
+            self.store, self.clock, config.devices, max_hours=config.test_mode.max_hours, notify=self.feed.publish
+        )
+        self.test_mode.open()
 
     def init_health(self) -> None:
         """Every device's state, loaded from the store; the health updater the pipeline and watchers share."""
@@ -203,11 +212,14 @@ class Hub:
             if forwarding.mode == "first" and len(forwarding.endpoints) > 1
             else None
         )
-        supervised: list[tuple[Supervised, Schedule]] = [
-            (worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s))
-            for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True)
-            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder)
-        ]
+        supervised: list[tuple[Supervised, Schedule]] = []
+        for worker, endpoint in zip(self.workers, forwarding.endpoints, strict=True):
+            if isinstance(endpoint, Dc09Endpoint) and isinstance(worker.forwarder, Dc09Forwarder):
+                supervised.append((worker.forwarder, Schedule(endpoint.link_test_s, endpoint.test_report_s)))
+            elif isinstance(endpoint, HttpEndpoint) and isinstance(worker.forwarder, HttpForwarder):
+                # HTTP paths are proven between alarms only when the endpoint asks for link tests (联得通).
+                if endpoint.link_test_s > 0:
+                    supervised.append((worker.forwarder, Schedule(endpoint.link_test_s)))
         self.supervisor = Supervisor(
             supervised,
             self.paths,
@@ -232,6 +244,7 @@ class Hub:
             rates=rates,
             space=self.store_space,
             zones=self.zones,
+            on_test=self.test_mode.on_test,
         )
         self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
         self.flood = self._flood_watch(self.config, rates)
@@ -292,6 +305,12 @@ class Hub:
             else None
         )
 
+    def _recordings_still_short(self, subject: str, kind: FaultKind) -> str | None:
+        if kind is not FaultKind.RETENTION_SHORTFALL:
+            return None
+        verdict = self.recordings.status(subject) or {}
+        return "the camera's recordings are still short" if verdict.get("compliant") is False else None
+
     def init_watchers(self) -> None:
         """The timers: silent devices and SLA clocks, maintenance windows, recordings, retention, the daily
         summary, overdue incident reports."""
@@ -306,6 +325,8 @@ class Hub:
             escalate=self._escalate,
             notify=self.feed.publish,
             updater=self.health_updater,  # it repairs the health bookkeeping the pipeline could not save
+            # A recovery marked over the recordings' word is re-checked against their latest verdict.
+            still_failing_other=self._recordings_still_short,
         )
         # A full or failing disk: room for alarms, the store_degraded fault (a trouble to the centres), recovery.
         self.store_guard = StoreGuard(
@@ -335,6 +356,7 @@ class Hub:
             horizon_days=config.recordings.forecast_horizon_days,
             root=config.recordings.root,
             interval_s=config.recordings.check_interval_s,
+            zone=config.site.tz(),
             open_subjects=lambda: self.health_store.open_subjects(FaultKind.RETENTION_SHORTFALL),
             apply_faults=self.health_store.apply_changes,
             notify=self.feed.publish,
@@ -348,6 +370,7 @@ class Hub:
             lambda topic, payload, retain=True: self._publish_connected(topic, payload, retain=retain),
             f"{config.mqtt.topic_prefix}/{config.site.id}/hub/uptime",
             self.clock,
+            config.site.tz(),
             on_thread_exit=self.store.close_thread_connection,
         )
         self.duties = DutyPolicy(
@@ -429,6 +452,7 @@ class Hub:
             workers=self.worker_registry,
             link_signer=self.link_signer,
             zones=self.zones,
+            test_mode=self.test_mode,
         )
         self.api = create_api(context)
         self.console: Console = self.api.state.console
@@ -516,12 +540,15 @@ class Hub:
         )
 
     def _committed(self, outcome: BatchOutcome) -> None:
-        if outcome.opened:
+        if outcome.opened or outcome.made_real:
             self._wake_workers()
             for alarm_id in outcome.opened:
                 self.evidence.submit(alarm_id)  # never blocks: snapshots are grabbed on the evidence thread
             for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
-                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value})
+                test = alarm_id in outcome.tested
+                self.feed.publish("alarm_opened", {"alarm_id": alarm_id, "kind": kind.value, "test": test})
+            for alarm_id in outcome.made_real:
+                self.feed.publish("alarm_real", {"alarm_id": alarm_id, "by": None})
         for notice in outcome.unreadable:
             # A button or detector sent something unreadable: maybe a press. The guard must look, now.
             self.feed.publish("alarm_device_unreadable", notice)

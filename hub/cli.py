@@ -1,4 +1,4 @@
-"""The `campus-hub` command: run, check-config, demo, simulate, receiver, report, mqtt-acl."""
+"""The `campus-hub` command: run, check-config, demo, simulate, receiver, report, mqtt-acl, test-mode."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,12 +140,17 @@ def _aware_time(text: str) -> datetime:
 def cmd_report_uptime(args: argparse.Namespace) -> int:
     """The uptime report offline, from the hub's SQLite file opened read-only: the same bytes the API sends."""
     from hub.core.clock import SystemClock
-    from hub.reports import PeriodError, resolve_period
+    from hub.reports import PeriodError, period_bound, resolve_period
     from hub.store.reports import open_readonly, read_report
 
     config = _load(Path(args.config))
+    zone = config.site.tz()
     try:
-        period = resolve_period(args.from_, args.to, SystemClock().now())
+        period = resolve_period(
+            period_bound(args.from_, zone, end=False) if args.from_ else None,
+            period_bound(args.to, zone, end=True) if args.to else None,
+            SystemClock().now(),
+        )
     except PeriodError as exc:
         print(f"campus-hub report uptime: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -261,6 +266,51 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+AUTH_VARIABLE = "CAMPUS_HUB_TOKEN"
+URL_ENV = "CAMPUS_HUB_URL"
+
+
+def cmd_test_mode(args: argparse.Namespace) -> int:
+    """Test mode on the running hub, through its API: the hub's own lookup changes at once, and the token's holder
+    is the person the audit log names. Prints the API's JSON answer."""
+    import json
+
+    import httpx
+
+    token = os.environ.get(AUTH_VARIABLE)
+    if not token:
+        print(f"campus-hub test-mode: set {AUTH_VARIABLE} to a maintenance or admin API token", file=sys.stderr)
+        return EXIT_CONFIG
+    base = args.url.rstrip("/")
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        try:
+            if args.action == "start":
+                until = args.until or datetime.now(UTC) + timedelta(minutes=args.minutes)
+                body: dict[str, Any] = {"until": until.isoformat(), "note": args.note}
+                if args.site:
+                    body["site"] = True
+                elif args.building:
+                    body["building"] = args.building
+                else:
+                    body["devices"] = [d for d in (args.devices or "").split(",") if d]
+                response = client.post("/api/v1/test-mode", json=body)
+            elif args.action == "end":
+                response = client.delete(f"/api/v1/test-mode/{args.id}")
+            elif args.action == "log":
+                params = {k: v.isoformat() for k, v in (("from", args.from_), ("to", args.to)) if v is not None}
+                response = client.get("/api/v1/test-log", params=params)
+            else:
+                response = client.get("/api/v1/test-mode")
+        except httpx.HTTPError as exc:
+            print(f"campus-hub test-mode: the hub at {base} did not answer: {exc}", file=sys.stderr)
+            return 1
+    if response.is_error:
+        print(f"campus-hub test-mode: HTTP {response.status_code}: {response.text}", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hub.mqtt.acl import DEFAULT_ACL_FILE, DEFAULT_PASSWORD_FILE
 
@@ -318,9 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
     p.add_argument(
-        "--from", dest="from_", type=_aware_time, help="start, ISO 8601 with offset (default: 30 days before --to)"
+        "--from",
+        dest="from_",
+        help="start, ISO 8601 with offset or a date (00:00 of that day in site.timezone); default: 30 days before --to",
     )
-    p.add_argument("--to", type=_aware_time, help="end, ISO 8601 with offset (default: now)")
+    p.add_argument("--to", help="end, ISO 8601 with offset or a date (that day included, site.timezone); default: now")
     p.add_argument("--group", choices=["device", "kind", "site"], default="device", help="one row per (default device)")
     p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (UTF-8 with BOM, for Excel) or json")
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
@@ -350,6 +402,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-store", help="full integrity check of the database (reads every page)")
     p.add_argument("--config", "-c", required=True, help="YAML configuration file (names the database)")
     p.set_defaults(func=cmd_check_store)
+
+    p = sub.add_parser(
+        "test-mode",
+        help=f"put devices on test (测试) on the running hub, end it, list it, or read the test/drill log; "
+        f"through the API with the token in {AUTH_VARIABLE}",
+    )
+    p.add_argument(
+        "--url", default=os.environ.get(URL_ENV, "http://127.0.0.1:8080"), help=f"the hub's API (or {URL_ENV})"
+    )
+    modes = p.add_subparsers(dest="action", required=True)
+    start = modes.add_parser("start", help="devices, a building or the site on test until an end")
+    scope = start.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--devices", help="device ids, comma-separated")
+    scope.add_argument("--building", help="every device of this building")
+    scope.add_argument("--site", action="store_true", help="the whole site")
+    end = start.add_mutually_exclusive_group()
+    end.add_argument("--until", type=_aware_time, help="end, ISO 8601 with offset")
+    end.add_argument("--minutes", type=float, default=60.0, help="end this many minutes from now (default 60)")
+    start.add_argument("--note", default="", help="what is tested and why")
+    stop = modes.add_parser("end", help="end a test mode (or drill) now")
+    stop.add_argument("id", help="its id, as start or list printed it")
+    modes.add_parser("list", help="test modes and drills running now")
+    log_ = modes.add_parser("log", help="the test/drill log")
+    log_.add_argument(
+        "--from", dest="from_", type=_aware_time, help="start, ISO 8601 with offset (default 31 days ago)"
+    )
+    log_.add_argument("--to", type=_aware_time, help="end, ISO 8601 with offset (default now)")
+    p.set_defaults(func=cmd_test_mode)
 
     p = sub.add_parser("token", help="print a new random API token (for api.tokens, from the environment)")
     p.set_defaults(func=cmd_token)

@@ -31,11 +31,13 @@ from hub.config.root import HubConfig
 from hub.config.site import SiteConfig
 from hub.config.storage import MIN_RETENTION_DAYS, RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
+from hub.config.testmode import TestModeConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 from hub.config.zones import Period, ZoneConfig
 from hub.core.redact import redact_url
 
 __all__ = [
+    "TestModeConfig",
     "ENV_PREFIX",
     "MAX_RECOVERY_HOURS",
     "MIN_RETENTION_DAYS",

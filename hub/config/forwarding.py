@@ -1,5 +1,5 @@
-"""The `forwarding:` section: the 110 endpoints alarms go to (signed JSON over HTTP, or SIA DC-09 frames) and how
-hard the hub tries."""
+"""The `forwarding:` section: the receiving endpoints alarms go to (110, the fire control room; signed JSON over HTTP,
+or SIA DC-09 frames), which alarm kinds each takes, how their paths are tested, and how hard the hub tries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from alerts.dc09_codes import DEFAULT_CODES
+from alerts.model import AlarmKind
 from hub.config.base import ENV_PREFIX, IdStr, StrictModel, require_unique
 
 
@@ -27,6 +28,39 @@ class HttpEndpoint(StrictModel):
         description="Also POST device troubles (event trouble / trouble_restore). Off by default: a 110 receiver "
         "built for alarms alone must not take a trouble for an alarm.",
     )
+    test_signal: bool = Field(
+        default=False,
+        description="Send presses on test as a test signal (event test, with test: true) instead of nothing. Off "
+        "by default: a receiver built for alarms alone must not take a test for an alarm.",
+    )
+    link_test_s: float = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="Interval of link tests between alarms (a signed event link_test POST to url, or a GET of "
+        "health_url), seconds; 0: off. A failing link test moves the path towards down like a failed alarm.",
+    )
+    health_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="URL the link test GETs (any 2xx: the path is up) instead of POSTing event link_test to url.",
+    )
+    alarm_kinds: list[AlarmKind] | None = Field(
+        default=None,
+        description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
+        "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
+    )
+
+    @field_validator("alarm_kinds")
+    @classmethod
+    def _kinds_once(cls, kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+        return _unique_kinds(kinds)
+
+    @field_validator("link_test_s")
+    @classmethod
+    def _link_test_interval(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("link_test_s must be 0 (off) or at least 1 second")
+        return value
 
 
 _ACCOUNT_RE = r"^[0-9A-Fa-f]{3,16}$"
@@ -72,6 +106,16 @@ class Dc09Endpoint(StrictModel):
     troubles: bool = Field(
         default=True, description="Also send device troubles and their restores (tamper, low battery, offline...)."
     )
+    test_signal: bool = Field(
+        default=True,
+        description="Send presses on test as the centre's test code (Contact ID 601 / SIA RX on the device's "
+        "zone) instead of nothing.",
+    )
+    alarm_kinds: list[AlarmKind] | None = Field(
+        default=None,
+        description="Alarm kinds this endpoint takes (panic, fire, heat, ...). Absent: every kind. The rules send the "
+        "one-button alarm (panic) to 110, and fire to 119, the fire control room or the school's duty endpoint.",
+    )
     codes: dict[str, Dc09Code] = Field(
         default_factory=dict,
         description="Per-kind overrides of the default event codes (alarm kinds, trouble kinds, fire_trouble).",
@@ -86,6 +130,11 @@ class Dc09Endpoint(StrictModel):
     timeout_s: float = Field(
         default=5.0, gt=0, le=60, description="Wait for the receiver's answer to a frame, seconds."
     )
+
+    @field_validator("alarm_kinds")
+    @classmethod
+    def _kinds_once(cls, kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+        return _unique_kinds(kinds)
 
     @field_validator("account", "receiver", "line")
     @classmethod
@@ -125,6 +174,17 @@ class Dc09Endpoint(StrictModel):
         return bytes.fromhex(text) if self.key_encoding == "hex" else text.encode("ascii")
 
 
+def _unique_kinds(kinds: list[AlarmKind] | None) -> list[AlarmKind] | None:
+    if kinds is not None:
+        require_unique([k.value for k in kinds], "alarm kind")
+    return kinds
+
+
+def takes(endpoint: HttpEndpoint | Dc09Endpoint, kind: AlarmKind) -> bool:
+    """Whether alarms of `kind` go to this endpoint (`alarm_kinds` absent: every kind)."""
+    return endpoint.alarm_kinds is None or kind in endpoint.alarm_kinds
+
+
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
@@ -138,7 +198,8 @@ class ForwardingConfig(StrictModel):
     endpoints: list[Endpoint] = Field(default_factory=list, description="Receiving endpoints, in failover order.")
     mode: Literal["all", "first"] = Field(
         default="all",
-        description="all: every alarm goes to every endpoint. first: to the first that ACKs, in order, with failover.",
+        description="all: every alarm goes to every endpoint that takes its kind. first: to the first of those that "
+        "ACKs, in order, with failover.",
     )
     failover_after_failures: int = Field(
         default=2, ge=1, le=100, description="first mode: bring in the next endpoint after this many failed attempts."
@@ -177,6 +238,51 @@ class ForwardingConfig(StrictModel):
         if self.retry_max_s < self.retry_base_s:
             raise ValueError("retry_max_s must not be less than retry_base_s")
         return self
+
+    @model_validator(mode="after")
+    def _every_kind_taken(self) -> ForwardingConfig:
+        # An alarm kind no endpoint takes would be raised here and reach nobody: refused, not warned. Without any
+        # endpoint the hub runs stand-alone, which warnings() already says.
+        missing = [k.value for k in AlarmKind if self.endpoints and not self.endpoints_for(k)]
+        if missing:
+            raise ValueError(
+                f"no endpoint takes alarm kind {', '.join(missing)}: add it to some endpoint's alarm_kinds "
+                "(panic to 110; fire and heat to the fire control room or the school's duty endpoint)"
+            )
+        return self
+
+    def endpoints_for(self, kind: AlarmKind) -> list[str]:
+        """Names of the endpoints that take alarms of `kind`, in the configured (failover) order."""
+        return [e.name for e in self.endpoints if takes(e, kind)]
+
+    def test_endpoints_for(self, kind: AlarmKind) -> list[str]:
+        """Names of the endpoints that take alarms of `kind` and a test signal for a press on test."""
+        return [e.name for e in self.endpoints if takes(e, kind) and e.test_signal]
+
+
+# Kinds the rules send to the fire service (119, the fire control room), not to the police: fire, and the warnings
+# of fire and of leaks (the fire and rescue service answers gas leaks too).
+FIRE_SERVICE_KINDS = frozenset({AlarmKind.FIRE, AlarmKind.HEAT, AlarmKind.ELECTRICAL_FIRE, AlarmKind.GAS, AlarmKind.CO})
+
+
+def police_named(name: str) -> bool:
+    """Whether an endpoint's name says it is the police 110 centre (the hub cannot know otherwise)."""
+    return "110" in name or "police" in name.lower()
+
+
+def kind_warnings(index: int, endpoint: HttpEndpoint | Dc09Endpoint) -> list[str]:
+    """`HubConfig.warnings` about the alarm kinds of the endpoint at `forwarding.endpoints[index]`."""
+    if not police_named(endpoint.name):
+        return []
+    sent = sorted(k.value for k in FIRE_SERVICE_KINDS if takes(endpoint, k))
+    if not sent:
+        return []
+    how = "alarm_kinds lists them" if endpoint.alarm_kinds is not None else "alarm_kinds is absent: every kind"
+    return [
+        f"forwarding.endpoints[{index}] ({endpoint.name!r}) looks like the police 110 centre and takes "
+        f"{', '.join(sent)} ({how}); the rules send fire to 119, the fire control room or the school's duty "
+        "endpoint: set its alarm_kinds, e.g. [panic]"
+    ]
 
 
 def dc09_warnings(index: int, endpoint: Dc09Endpoint, devices: int) -> list[str]:

@@ -40,6 +40,13 @@ class SlaConfig(StrictModel):
         le=86400,
         description="A fault that recurs within this many seconds of recovering continues, with its original deadline.",
     )
+    inspection_deadline_hours: float = Field(
+        default=72,
+        gt=0,
+        le=24 * 90,
+        description="Default deadline for an inspection finding (a fault registered by hand as `inspection`); the "
+        "person who records it may give another. Separate from recovery_hours, the rule for equipment failures.",
+    )
     escalation_webhook: EscalationWebhook | None = Field(
         default=None, description="Optional HTTP endpoint that receives every SLA escalation too."
     )
@@ -82,3 +89,21 @@ class ReportsConfig(StrictModel):
         default=True,
         description="Leave downtime inside planned maintenance windows out of uptime (breaches always count).",
     )
+    school_days: list[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5],
+        description="ISO weekdays (1 = Monday) the guard room records the four items on; other days are not "
+        "school days and are never shown as not recorded.",
+    )
+    min_guards_on_duty: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Guards on duty a school day needs for the full-time guards item to count as met.",
+    )
+
+    @field_validator("school_days")
+    @classmethod
+    def _weekdays(cls, values: list[int]) -> list[int]:
+        if any(not 1 <= v <= 7 for v in values):
+            raise ValueError("school_days are ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return sorted(set(values))

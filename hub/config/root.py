@@ -6,12 +6,13 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from device_adapters.base import LIFE_SAFETY_KINDS
 from hub.config.alarms import AlarmRulesConfig, IncidentDutiesConfig
 from hub.config.api import ApiConfig
 from hub.config.base import ENV_PREFIX, StrictModel, key_text
 from hub.config.devices import DeviceConfig
 from hub.config.flooding import FloodingConfig
-from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings
+from hub.config.forwarding import Dc09Endpoint, ForwardingConfig, dc09_warnings, kind_warnings
 from hub.config.health import HealthConfig, ReportsConfig, SlaConfig
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
 from hub.config.mqtt import MqttConfig
@@ -19,8 +20,15 @@ from hub.config.registry import REGISTRY_ERROR, registry_problems
 from hub.config.site import SiteConfig
 from hub.config.storage import RetentionConfig, StorageConfig
 from hub.config.supervision import SupervisionConfig
+from hub.config.testmode import TestModeConfig
 from hub.config.video import RecordingsConfig, VideoConfig
 from hub.config.zones import ZoneConfig, check_zones
+
+MISSED = (
+    3  # heartbeats missed before a device is offline (hub.health.model.MISSED_HEARTBEATS; config imports no health)
+)
+# A dead panic button or smoke detector unnoticed for longer than this is a risk worth a warning.
+SILENCE_NOTICE_S = 300
 
 
 class HubConfig(StrictModel):
@@ -56,6 +64,9 @@ class HubConfig(StrictModel):
     arming_zones: list[ZoneConfig] = Field(
         default_factory=list,
         description="Arming zones of intrusion detectors and door contacts, with their schedules (before devices).",
+    )
+    test_mode: TestModeConfig = Field(
+        default_factory=TestModeConfig, description="Bounds of test mode and drills (presses not sent to 110)."
     )
     devices: list[DeviceConfig] = Field(default_factory=list, description="The device registry.")
 
@@ -96,6 +107,7 @@ class HubConfig(StrictModel):
         """Valid but risky settings, printed by check-config and logged at start-up."""
         out: list[str] = []
         for index, endpoint in enumerate(self.forwarding.endpoints):
+            out += kind_warnings(index, endpoint)
             if isinstance(endpoint, Dc09Endpoint):
                 out += dc09_warnings(index, endpoint, len(self.devices))
                 continue
@@ -111,6 +123,14 @@ class HubConfig(StrictModel):
             out.append(
                 f"devices without zone ({len(unnumbered)}, e.g. {unnumbered[0]!r}) are numbered by their place in "
                 "devices for DC-09 centres: inserting, removing or reordering devices renumbers their zones; set zone"
+            )
+        slow = [d for d in self.devices if d.kind in LIFE_SAFETY_KINDS and MISSED * d.heartbeat_s > SILENCE_NOTICE_S]
+        if slow:
+            first = slow[0]
+            out.append(
+                f"{len(slow)} life-safety device(s) (e.g. {first.id!r}, heartbeat_s {first.heartbeat_s}) are noticed "
+                f"offline only after {MISSED} x heartbeat_s, more than {SILENCE_NOTICE_S // 60} minutes: a dead "
+                "button or smoke detector goes unseen that long; lower their heartbeat_s"
             )
         if not self.forwarding.endpoints:
             out.append("forwarding.endpoints is empty: alarms are raised and latched here but reach no 110 centre")

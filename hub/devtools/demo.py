@@ -84,6 +84,9 @@ def demo_config(
                     "url": receiver_url,
                     "secret": tokens["admin"] + "-110",
                     "timeout_s": 3,
+                    # The local receiver tells tests and link tests apart: show both (presses on test, 联得通).
+                    "test_signal": True,
+                    "link_test_s": 30,
                 }
             ],
             "retry_base_s": 0.5,

@@ -2,7 +2,9 @@
 
 It speaks the hub's documented HTTP contract from the other side: POST JSON with `Idempotency-Key` and
 `X-Hub-Signature-256`; 200 with `{"receipt": ...}` on acceptance (the same receipt again for a repeat of the
-same alarm id), 401 for a bad signature, 400 for a body that is not the contract. Device troubles
+same alarm id), 401 for a bad signature, 400 for a body that is not the contract. Test signals of presses on test
+(`event: test`, `test: true`, keyed `<alarm_id>:test`) are accepted and logged as tests; link tests (`event:
+link_test`, keyed `link_test:<sent_at>`, or a GET) are answered and counted apart. Device troubles
 (`event: trouble | trouble_restore`, keyed `trouble:<fault_id>.<occurrence>[:restore]`) are accepted and logged alike.
 """
 
@@ -74,6 +76,7 @@ class ReceiverState:
     fail_with: int | None = None
     hold_s: float = 0.0
     posts: int = 0
+    link_tests: int = 0  # link_test POSTs and health GETs answered 200 (kept apart from `received`)
 
     def __post_init__(self) -> None:
         self.arrived = threading.Condition(self.lock)
@@ -88,6 +91,11 @@ class ReceiverState:
         """Block until `count` POSTs started arriving, accepted or not."""
         with self.arrived:
             return self.arrived.wait_for(lambda: self.posts >= count, timeout)
+
+    def wait_for_link_tests(self, count: int, timeout: float) -> bool:
+        """Block until `count` link tests were answered 200."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: self.link_tests >= count, timeout)
 
     def unique_alarm_ids(self) -> set[str]:
         with self.lock:
@@ -113,6 +121,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        """The health URL a link test may GET instead of POSTing: 200 unless told to fail."""
+        state = self.server.state
+        if state.fail_with is not None:
+            self._answer(state.fail_with, {"error": "receiver told to fail"})
+            return
+        with state.arrived:
+            state.link_tests += 1
+            state.arrived.notify_all()
+        self._answer(200, {"ok": True})
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         state = self.server.state
         length = int(self.headers.get("Content-Length", "0") or 0)
@@ -136,6 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, {"error": "body is not JSON"})
             return
         event = body.get("event", "alarm") if isinstance(body, dict) else None
+        if event == "link_test":
+            self._link_test(body)
+            return
         trouble = event in TROUBLE_EVENTS
         required = TROUBLE_REQUIRED if trouble else REQUIRED
         missing = [k for k in required if not isinstance(body, dict) or k not in body]
@@ -175,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body.get("summary", ""),
                 receipt,
             )
+        elif not duplicate and event == "test":
+            log.warning("110 RECEIVED test signal (not an alarm) %s from %s", body["kind"], body["device"].get("name"))
         elif not duplicate and event == "restore":
             log.warning("110 RECEIVED restore of alarm %s (%s)", body["alarm_id"], body.get("disposition"))
         elif not duplicate:
@@ -191,6 +215,19 @@ class _Handler(BaseHTTPRequestHandler):
                 receipt,
             )
         self._answer(200, {"receipt": receipt, "duplicate": duplicate})
+
+    def _link_test(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        if "site" not in body or "sent_at" not in body:
+            self._answer(400, {"error": "a link test needs site and sent_at"})
+            return
+        if self.headers.get("Idempotency-Key") != f"link_test:{body['sent_at']}":
+            self._answer(400, {"error": "Idempotency-Key of a link test must be link_test:<sent_at>"})
+            return
+        with state.arrived:
+            state.link_tests += 1
+            state.arrived.notify_all()
+        self._answer(200, {"receipt": "link-test"})
 
 
 class _Server(ThreadingHTTPServer):

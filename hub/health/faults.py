@@ -106,6 +106,24 @@ class FaultChange:
     kind: FaultKind
     opening: bool
     summary: str
+    # When the failure really began, if before it was noticed (a silent device: last heard + its heartbeat); the
+    # fault's clock starts there. None: when noticed.
+    started_at: datetime | None = None
+
+
+# Fault kinds whose condition the device's own health shows, so a person cannot mark them recovered while it holds.
+_DEVICE_KINDS = {FaultKind.OFFLINE, *TROUBLE_FAULT.values()}
+
+
+def still_failing(kind: FaultKind, health: DeviceHealth | None) -> str | None:
+    """Why a device fault of `kind` still holds by the device's own reports, or None when the device says healthy
+    (or the kind is not one the device's health shows)."""
+    if kind not in _DEVICE_KINDS or health is None:
+        return None
+    if kind is FaultKind.OFFLINE:
+        return "the device is still offline" if health.online is False else None
+    trouble = next(t for t, k in TROUBLE_FAULT.items() if k is kind)
+    return f"the device still reports {trouble.value}" if trouble in health.troubles else None
 
 
 def faults_for_change(before: DeviceHealth, after: DeviceHealth) -> list[FaultChange]:
@@ -114,7 +132,8 @@ def faults_for_change(before: DeviceHealth, after: DeviceHealth) -> list[FaultCh
     if after.maintenance:
         return changes  # planned work: nothing new opens; faults already open keep their clock
     if after.online is False and before.online is not False:
-        changes.append(FaultChange(after.device_id, FaultKind.OFFLINE, True, after.offline_reason or "offline"))
+        reason = after.offline_reason or "offline"
+        changes.append(FaultChange(after.device_id, FaultKind.OFFLINE, True, reason, after.silent_since))
     elif after.online is True and before.online is False:
         changes.append(FaultChange(after.device_id, FaultKind.OFFLINE, False, "back online"))
     for trouble, kind in TROUBLE_FAULT.items():

@@ -59,6 +59,8 @@ def maintenance_plan(healths: Iterable[DeviceHealth], covered: Mapping[str, int]
         after = replace(health, maintenance=wanted, state=state, since=now if state != health.state else health.since)
         basis = health
         if not wanted:
+            # Silence during planned work is excused: a device still silent when the work ends is due from now.
+            after = replace(after, silent_since=None)
             basis = replace(
                 health,
                 maintenance=False,

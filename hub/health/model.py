@@ -58,6 +58,9 @@ class DeviceHealth:
     battery_pct: float | None = None
     maintenance: bool = False
     camera_failures: int = 0  # consecutive failing camera health checks (derived from stored events on start)
+    # When an offline device went silent (last heard + one heartbeat interval), set when silence took it offline;
+    # its offline fault's 24 h run from then, not from when the hub noticed (3 intervals later). Not stored.
+    silent_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,8 @@ class HealthTracker:
                     heard = heard_after_absence(heard, *self._absent)
                 if is_silent(heard, self._heartbeat_s[device_id], now):
                     reason = f"no message for {MISSED_HEARTBEATS} heartbeat intervals"
-                    after = self._with(health, online=False, offline_reason=reason, at=now)
+                    silent = min(now, heard + timedelta(seconds=self._heartbeat_s[device_id]))
+                    after = self._with(health, online=False, offline_reason=reason, at=now, silent_since=silent)
                     working[device_id] = after
                     reasons[device_id] = reason
             return self._plan(working, reasons)
@@ -226,7 +230,8 @@ class HealthTracker:
 
     def _after_event(self, before: DeviceHealth, at: datetime, event: DeviceEvent) -> DeviceHealth:
         if event.channel is Channel.STATUS and event.online is False:
-            return self._with(before, online=False, offline_reason="device reported offline (last will)", at=at)
+            reason = "device reported offline (last will)"
+            return self._with(before, online=False, offline_reason=reason, at=at, silent_since=None)
         troubles = troubles_of(before.troubles, event.data, self._low, self._clear)
         failures = before.camera_failures
         if event.channel is Channel.HEALTH:

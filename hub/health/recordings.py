@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,9 @@ def read_statuses(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
             "source": r[5],
             "checked_at": r[6],
             "note": detail.get("note", ""),
+            "young": bool(detail.get("reaches_policy_on")),
+            "reaches_policy_on": detail.get("reaches_policy_on"),
+            "young_since": detail.get("young_since"),
         }
     return out
 
@@ -164,7 +167,15 @@ def _save(conn: sqlite3.Connection, statuses: Sequence[RecordingStatus]) -> None
                 j["oldest_recording"],
                 j["source"],
                 j["checked_at"],
-                json.dumps({"forecast_warning": j["forecast_warning"], "note": j["note"]}, ensure_ascii=False),
+                json.dumps(
+                    {
+                        "forecast_warning": j["forecast_warning"],
+                        "note": j["note"],
+                        "reaches_policy_on": j["reaches_policy_on"],
+                        "young_since": j["young_since"],
+                    },
+                    ensure_ascii=False,
+                ),
             )
             for j in (s.as_json() for s in statuses)
         ],
@@ -187,6 +198,7 @@ class RecordingsWatcher:
         horizon_days: int,
         root: Path | None,
         interval_s: float,
+        zone: tzinfo,
         open_subjects: Callable[[], set[str]],
         apply_faults: Callable[[list[FaultChange], datetime], object],
         notify: Notify = lambda kind, data: None,
@@ -198,6 +210,7 @@ class RecordingsWatcher:
         self._policy = policy_days
         self._horizon = horizon_days
         self._root = root
+        self._zone = zone
         self._open_subjects = open_subjects
         self._apply_faults = apply_faults
         self._notify = notify
@@ -248,7 +261,9 @@ class RecordingsWatcher:
         now = self._clock.now()
         conn = self._store.connection()
         statuses: list[RecordingStatus] = []
+        stored = read_statuses(conn)
         for camera_id in self._cameras:
+            since = (stored.get(camera_id) or {}).get("young_since")
             health = latest_health(conn, camera_id)
             statuses.append(
                 judge(
@@ -256,10 +271,12 @@ class RecordingsWatcher:
                     now,
                     self._policy,
                     self._horizon,
+                    zone=self._zone,
                     payload=health[0] if health else None,
                     reported_at=health[1] if health else None,
                     folder_oldest=scan_folder(self._root, camera_id) if self._root is not None else None,
                     use_folder=self._root is not None,
+                    young_since=from_iso(since) if since else None,
                 )
             )
         with self._store.write() as write:

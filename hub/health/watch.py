@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.core.clock import Clock, to_iso
 from hub.core.periodic import Periodic
-from hub.health.faults import sla_fraction, warnings_due
+from hub.health.faults import FaultKind, sla_fraction, still_failing, warnings_due
 from hub.health.model import HealthTracker, Transition
 from hub.health.updater import HealthUpdater
 from hub.store import Store
@@ -21,6 +21,8 @@ from hub.store.health import FaultEvent, HealthStore
 log = logging.getLogger(__name__)
 
 Escalate = Callable[[dict[str, Any]], None]
+# Why a fault of a kind device health does not show (a recordings shortfall) still holds, or None.
+StillFailing = Callable[[str, FaultKind], str | None]
 Notify = Callable[[str, dict[str, Any]], object]
 
 
@@ -37,10 +39,13 @@ class HealthWatcher:
         escalate: Escalate,
         notify: Notify = lambda kind, data: None,
         updater: HealthUpdater | None = None,
+        still_failing_other: StillFailing = lambda subject, kind: None,
     ) -> None:
         # The pipeline's updater when given, so the events it kept for repair are seen here.
         self._updater = updater or HealthUpdater(tracker, health_store, store)
         self._store = store
+        self._tracker = tracker
+        self._still_failing_other = still_failing_other
         self._health = health_store
         self._clock = clock
         self._warn_at = list(warn_at)
@@ -64,8 +69,23 @@ class HealthWatcher:
         now = self._clock.now()
         events = self.repair(now)
         events += self.check_devices(now)
+        self.recheck_overrides(now)
         self.check_deadlines(now)
         return events
+
+    def recheck_overrides(self, now: datetime) -> list[int]:
+        """Reopen faults a person marked recovered over the device's word while the device still says it fails;
+        their clock never stopped (opened and due stay), so a breach is still a breach. Returns the reopened ids."""
+        reopened = []
+        for fault_id, subject, kind in self._health.overridden_recoveries():
+            why = still_failing(kind, self._tracker.get(subject)) or self._still_failing_other(subject, kind)
+            if why is not None and self._health.reopen_overridden(fault_id, now, why):
+                log.warning("fault %d (%s on %s) reopened: marked recovered, but %s", fault_id, kind, subject, why)
+                self._notify(
+                    "fault", {"fault_id": fault_id, "subject": subject, "kind": kind.value, "what": "reopened"}
+                )
+                reopened.append(fault_id)
+        return reopened
 
     def repair(self, now: datetime) -> list[FaultEvent]:
         """Save again the health changes of events whose save failed inside their ingest batch."""

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -69,6 +69,8 @@ class BatchOutcome:
     opened: list[str] = field(default_factory=list)
     retriggered: list[str] = field(default_factory=list)
     opened_kinds: list[AlarmKind] = field(default_factory=list)
+    tested: list[str] = field(default_factory=list)  # alarms of `opened` raised on test: not sent to 110
+    made_real: list[str] = field(default_factory=list)  # test alarms a press off test turned into real ones
     retriggered_kinds: list[AlarmKind] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
@@ -84,6 +86,8 @@ class BatchOutcome:
         self.opened += other.opened
         self.retriggered += other.retriggered
         self.opened_kinds += other.opened_kinds
+        self.tested += other.tested
+        self.made_real += other.made_real
         self.retriggered_kinds += other.retriggered_kinds
         self.transitions += other.transitions
         self.faults += other.faults
@@ -118,8 +122,11 @@ class Pipeline:
         rates: MessageCounter | None = None,
         space: StoreSpace | None = None,
         zones: ZoneBoard | None = None,
+        on_test: Callable[[str, datetime], bool] | None = None,
     ) -> None:
         self._config = config
+        # Whether a device is on test at a time: an in-memory lookup (alerts.testmode), asked on every alarm.
+        self._on_test = on_test or (lambda _device, _at: False)
         self._rates = rates  # committed messages per device, for the flood watch
         self._store = store
         self._space = space
@@ -129,7 +136,9 @@ class Pipeline:
         self._topics = Topics(config.mqtt.topic_prefix, config.site.id)
         self._vendor = vendor_routes(config.devices)  # exact Zigbee2MQTT / Tasmota topics -> device
         self._devices = config.device_index()
-        self._endpoints = [e.name for e in config.forwarding.endpoints]
+        # Each kind's endpoints, in failover order: decided once here, so opening an alarm looks nothing up.
+        self._endpoints = {kind: config.forwarding.endpoints_for(kind) for kind in AlarmKind}
+        self._test_endpoints = {kind: config.forwarding.test_endpoints_for(kind) for kind in AlarmKind}
         # In failover mode only the first endpoint is live at once; the others stand by.
         self._live = 1 if config.forwarding.mode == "first" else None
         rules = config.alarms
@@ -311,8 +320,9 @@ class Pipeline:
             self._metrics.messages.labels(event.kind.value, event.channel.value).inc()
         for row in dead:
             self._metrics.dead_letters.labels(row.reason).inc()
-        for kind in outcome.opened_kinds:
-            self._metrics.alarms_raised.labels(kind.value).inc()
+        for alarm_id, kind in zip(outcome.opened, outcome.opened_kinds, strict=True):
+            if alarm_id not in outcome.tested:  # a test press is not an alarm in any count
+                self._metrics.alarms_raised.labels(kind.value).inc()
         for kind in outcome.retriggered_kinds:
             self._metrics.alarm_retriggers.labels(kind.value).inc()
         for kind, mark in outcome.replays:
@@ -391,11 +401,17 @@ class Pipeline:
             out.replays.append((trigger.kind, mark))
             log.info("replay (%s) of a handled press on %s: no new alarm", mark.value, event.device_id)
             return
+        on_test = self._on_test(event.device_id, message.received_at)
         active = tx.active_alarm(event.device_id)
         if active is not None:
             tx.remember_press(seen, event.device_id, message.topic, active.id, message.received_at)
             if not tx.retrigger(active.id, message.received_at, event.seq, trigger.reason):
                 return  # the same press delivered again (QoS 1 redelivery): not a new trigger
+            if active.test and not on_test:
+                # The test is over (or ended early) but its alarm is still open: this new press is real.
+                tx.promote_test_alarm(active.id, message.received_at, self._endpoints[active.kind], self._live)
+                out.made_real.append(active.id)
+                log.warning("ALARM %s: a press off test on %s makes test alarm real", active.id, event.device_id)
             out.retriggered.append(active.id)
             out.retriggered_kinds.append(active.kind)
             return
@@ -409,14 +425,18 @@ class Pipeline:
             occurred_at=event.occurred_at,
             raised_at=message.received_at,
             seq=event.seq,
-            endpoints=self._endpoints,
+            endpoints=(self._test_endpoints if on_test else self._endpoints)[trigger.kind],
             live=self._live,
+            test=on_test,
         )
         tx.remember_press(seen, event.device_id, message.topic, alarm_id, message.received_at)
         out.opened.append(alarm_id)
         out.opened_kinds.append(trigger.kind)
+        if on_test:
+            out.tested.append(alarm_id)
         log.warning(
-            "ALARM %s %s on %s (%s): %s",
+            "%s %s %s on %s (%s): %s",
+            "TEST (on test, not sent to 110)" if on_test else "ALARM",
             trigger.kind.value,
             alarm_id,
             event.device_id,

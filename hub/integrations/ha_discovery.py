@@ -273,12 +273,14 @@ class HomeAssistant:
         if event.kind == "device_state":
             topic = state_topic(self._topics, str(event.data.get("device_id")), "state")
             self._mark({topic: str(event.data.get("to"))})
-        elif event.kind in ("alarm_opened", "alarm_closed"):
+        elif event.kind in ("alarm_opened", "alarm_closed", "alarm_real"):
+            if event.kind == "alarm_opened" and event.data.get("test"):
+                return  # a press on test must not set off Home Assistant's automations; "this is real" does
             with self._cond:
                 if len(self._alarms) >= _PENDING_ALARMS:
                     self._resync = True
                 else:
-                    self._alarms.append((str(event.data.get("alarm_id")), event.kind == "alarm_opened"))
+                    self._alarms.append((str(event.data.get("alarm_id")), event.kind != "alarm_closed"))
                 self._cond.notify()
 
     def committed(self, events: Iterable[DeviceEvent]) -> None:
@@ -327,8 +329,9 @@ class HomeAssistant:
 
 
 def alarmed_devices(store: Store) -> list[str]:
-    """Devices with an alarm not yet closed (latched alarms count until a person closes them)."""
-    rows = store.connection().execute("SELECT device_id FROM alarms WHERE state != 'closed'").fetchall()
+    """Devices with an alarm not yet closed (latched alarms count until a person closes them); presses on test are
+    not alarms."""
+    rows = store.connection().execute("SELECT device_id FROM alarms WHERE state != 'closed' AND test = 0").fetchall()
     return [str(row[0]) for row in rows]
 
 

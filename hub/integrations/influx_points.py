@@ -242,9 +242,11 @@ class HubTelemetry:
             subject_id = str(event.data.get("subject"))
             kind, what = str(event.data.get("kind")), str(event.data.get("what"))
             self._offer(points_for_fault(subject_id, self._devices.get(subject_id), self._site, kind, what, event.at))
-        elif event.kind in ("alarm_opened", "alarm_closed"):
-            subject = alarm_subject(self._store, str(event.data.get("alarm_id")))
+        elif event.kind in ("alarm_opened", "alarm_closed", "alarm_real"):
+            # A press on test is no alarm in any figure; it counts from the moment the guard makes it real.
+            test = event.kind == "alarm_opened" and bool(event.data.get("test"))
+            subject = None if test else alarm_subject(self._store, str(event.data.get("alarm_id")))
             device = self._devices.get(subject[0]) if subject else None
             if subject is not None and device is not None:
-                active = event.kind == "alarm_opened"
+                active = event.kind != "alarm_closed"
                 self._offer(points_for_alarm(device, self._site, subject[1], active, event.at))

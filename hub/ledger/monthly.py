@@ -33,7 +33,9 @@ DEFINITIONS = {
     "hazards": "registered / fixed (治理) / closed (销账) in the month; overdue: the target date ended in the month "
     "(and before as_of) and the hazard was not fixed by it; open_at_end: registered before the month's end and not "
     "closed by then",
-    "drills": "alarms raised in the month and closed as drills",
+    "drills": "held: drills (test mode of kind drill) that began in the month; alarms_closed_as_drill: real alarms "
+    "raised in the month that the guard closed as a drill",
+    "alarms": "alarms raised in the month; presses on test are not alarms and are left out",
     "inspections": "item checks of inspection plans in periods beginning in the month (a week in the month of its "
     "Monday) and begun by now: planned, done (ok or problem), missed (period over by now, not checked)",
     "uptime_pct": "the site's uptime report for the month up to as_of (see the uptime report's definitions)",
@@ -102,15 +104,25 @@ def monthly_report(
     as_of = min(end_at, now)
     start, end, cut = to_iso(start_at), to_iso(end_at), to_iso(as_of)
 
+    # Presses on test (alarms.test) were never alarms: no duties, not counted here (their drills are, below).
     alarms = conn.execute(
-        "SELECT id, kind, raised_at, disposition FROM alarms WHERE raised_at >= ? AND raised_at < ?", (start, end)
+        "SELECT id, kind, raised_at, disposition FROM alarms WHERE raised_at >= ? AND raised_at < ? AND test = 0",
+        (start, end),
     ).fetchall()
     alarm_reports = _reports(
         conn,
         "SELECT r.alarm_id, r.type, r.at FROM alarm_reports r JOIN alarms a ON a.id = r.alarm_id"
-        " WHERE a.raised_at >= ? AND a.raised_at < ?",
+        " WHERE a.raised_at >= ? AND a.raised_at < ? AND a.test = 0",
         (start, end),
     )
+    drills_held = 0
+    if has_table(conn, "test_windows"):
+        # A drill (test mode's kind drill) that began in the month and was not ended before it began.
+        drills_held = conn.execute(
+            "SELECT COUNT(*) FROM test_windows WHERE kind = 'drill' AND starts_at >= ? AND starts_at < ?"
+            " AND starts_at < ? AND (ended_at IS NULL OR ended_at > starts_at)",
+            (start, end, to_iso(now)),
+        ).fetchone()[0]
     alarm_duties = [
         duty_status(
             kind, from_iso(raised), Disposition(disp) if disp else None, alarm_reports.get(aid, []), policy, now
@@ -187,7 +199,7 @@ def monthly_report(
             if inspections
             else {"planned": None, "done": None, "missed": None}
         ),
-        "drills": dispositions[Disposition.DRILL.value],
+        "drills": {"held": drills_held, "alarms_closed_as_drill": dispositions[Disposition.DRILL.value]},
         "uptime_pct": uptime(start_at, as_of),
         "definitions": DEFINITIONS,
     }

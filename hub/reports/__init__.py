@@ -2,11 +2,13 @@
 
 Pure functions, in modules by subject; `hub.store.reports` does the reading:
 
-- `model`: the period (`resolve_period`, `PeriodError`), registry entries, planned maintenance windows.
+- `model`: the period (`resolve_period`, `PeriodError`, `period_bound` for dates as site-local days, `site_days`,
+  `previous_site_day`), registry entries, planned maintenance windows.
 - `counting`: the interval arithmetic (`intervals`, `tally`, `uptime`, and `tally_rows`, the one linear pass over
   time-ordered transitions a report makes), planned windows and hub gaps per device.
 - `fault_figures`: fault figures (`fault_stats`).
 - `build`: the report itself (`build_report`) from `ReportInputs`.
+- `four_items`: the rules' four items under their own names (`alarm_video` measured, three recorded daily).
 - `formats`: its JSON and CSV forms and its ETag.
 - `publisher`: the daily MQTT summary (`uptime_summary`) and the schedule that publishes it (`UptimePublisher`).
 
@@ -41,8 +43,8 @@ from hub.reports.build import (
     INSTALLED_NOTE,
     RETENTION_NOTE,
     ReportInputs,
+    alarm_video,
     build_report,
-    four_100,
     retention_compliance,
 )
 from hub.reports.counting import (
@@ -61,6 +63,7 @@ from hub.reports.counting import (
 )
 from hub.reports.fault_figures import FaultRecord, FaultStats, fault_stats
 from hub.reports.formats import CSV_BOM, REPORT_VERSION, etag_matches, render, render_csv, render_json, report_etag
+from hub.reports.four_items import GuardRoomDay, four_items, school_days_in
 from hub.reports.model import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -72,9 +75,12 @@ from hub.reports.model import (
     Period,
     PeriodError,
     Span,
+    period_bound,
+    previous_site_day,
     resolve_period,
+    site_days,
 )
-from hub.reports.publisher import Publish, UptimePublisher, previous_utc_day, uptime_summary
+from hub.reports.publisher import Publish, UptimePublisher, uptime_summary
 
 __all__ = [
     "COLUMNS",
@@ -104,17 +110,22 @@ __all__ = [
     "build_report",
     "etag_matches",
     "fault_stats",
-    "four_100",
+    "four_items",
+    "GuardRoomDay",
+    "alarm_video",
+    "school_days_in",
     "intervals",
     "merge_spans",
     "planned_spans",
-    "previous_utc_day",
+    "period_bound",
+    "previous_site_day",
     "render",
     "render_csv",
     "render_json",
     "report_etag",
     "resolve_period",
     "retention_compliance",
+    "site_days",
     "state_index",
     "state_index_sql",
     "tally",

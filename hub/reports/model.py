@@ -4,7 +4,7 @@ maintenance windows it shows, and the small types the other report modules share
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from hub.core.clock import to_iso
@@ -51,6 +51,57 @@ def resolve_period(start: datetime | None, end: datetime | None, now: datetime) 
     if start >= as_of:
         raise PeriodError("the period has not started yet")
     return Period(start, end, as_of)
+
+
+def period_bound(text: str, zone: tzinfo, *, end: bool) -> datetime:
+    """One end of a period as asked: an ISO 8601 time with offset, or a date (YYYY-MM-DD) meaning the site's day.
+
+    A date as `from` is 00:00 of that day in the site's zone; as `to` the day is included, so the period ends at
+    00:00 of the day after (from=2026-12-01&to=2026-12-31 is all of December, Beijing time).
+    """
+    text = text.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise PeriodError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        if end:
+            day += timedelta(days=1)
+        return datetime(day.year, day.month, day.day, tzinfo=zone)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise PeriodError(f"not an ISO 8601 time or a date: {text!r}") from None
+    if value.tzinfo is None:
+        raise PeriodError(f"{text!r} needs a UTC offset, e.g. 2026-01-01T00:00:00+08:00 (or give a date)")
+    return value
+
+
+def site_days(start: datetime, end: datetime, zone: tzinfo) -> list[tuple[date, datetime, datetime]]:
+    """The site-local calendar days that [start, end) touches: (day, its part of the period), in UTC.
+
+    Days run midnight to midnight in `zone` (Beijing's day starts 16:00 UTC the evening before); each is clipped
+    to the period.
+    """
+    days: list[tuple[date, datetime, datetime]] = []
+    day = start.astimezone(zone).date()
+    while True:
+        following = day + timedelta(days=1)
+        day_start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        if day_start >= end:
+            break
+        day_end = datetime(following.year, following.month, following.day, tzinfo=zone).astimezone(UTC)
+        days.append((day, max(day_start, start.astimezone(UTC)), min(day_end, end.astimezone(UTC))))
+        day = following
+    return days
+
+
+def previous_site_day(now: datetime, zone: tzinfo) -> tuple[date, datetime, datetime]:
+    """Yesterday in the site's zone: (its date, 00:00 yesterday, 00:00 today), both in UTC."""
+    today = now.astimezone(zone).date()
+    yesterday = today - timedelta(days=1)
+    start = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=zone).astimezone(UTC)
+    return yesterday, start, datetime(today.year, today.month, today.day, tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

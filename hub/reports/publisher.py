@@ -1,5 +1,5 @@
-"""The retained daily uptime summary for district brokers: its payload (`uptime_summary`, the previous UTC day)
-and the schedule that publishes it once per UTC day (`UptimePublisher`, with the publishing injected)."""
+"""The retained daily uptime summary for district brokers: its payload (`uptime_summary`, the previous day in the
+site's zone) and the schedule that publishes it once per site-local day (`UptimePublisher`, publishing injected)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from hub.core.clock import Clock, to_iso
@@ -16,17 +16,13 @@ from hub.core.periodic import Periodic
 log = logging.getLogger(__name__)
 
 
-def previous_utc_day(now: datetime) -> tuple[datetime, datetime]:
-    """[yesterday 00:00, today 00:00) in UTC: the period a daily summary covers."""
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=1), today
-
-
-def uptime_summary(report: Mapping[str, Any], generated_at: datetime) -> dict[str, Any]:
-    """The retained summary for district brokers, from a site-grouped report: site-level figures, counts, shares."""
+def uptime_summary(report: Mapping[str, Any], generated_at: datetime, day: str | None = None) -> dict[str, Any]:
+    """The retained summary for district brokers, from a site-grouped report: site-level figures, counts, shares.
+    `day` is the site-local date the period is (the previous day), when it is one."""
     summary = report["summary"]
     return {
         "site": report["site"],
+        "day": day,
         "period": report["period"],
         "uptime_pct": summary["uptime_pct"],
         "networked_pct": summary["networked_pct"],
@@ -36,11 +32,18 @@ def uptime_summary(report: Mapping[str, Any], generated_at: datetime) -> dict[st
         "faults": summary["faults"],
         "sla_breaches": summary["sla_breaches"],
         "current_states": summary["current_states"],
-        "four_100": {k: v for k, v in summary["four_100"].items() if k != "note"},
+        "four_items": _four_items(summary["four_items"]),
         "retention_compliance": summary["retention_compliance"],
         "exclude_maintenance": report["exclude_maintenance"],
         "generated_at": to_iso(generated_at),
     }
+
+
+def _four_items(items: Mapping[str, Any]) -> dict[str, Any]:
+    """The four items without the notes and the day-by-day list (the report has those)."""
+    out = {k: v for k, v in items.items() if k != "days"}
+    out["alarm_video"] = {k: v for k, v in items["alarm_video"].items() if k != "note"}
+    return out
 
 
 class Publish(Protocol):
@@ -48,8 +51,9 @@ class Publish(Protocol):
 
 
 class UptimePublisher:
-    """Publishes the retained daily summary at start and then once per UTC day; a failed publish (no broker yet)
-    is tried again every `retry_s`. `summary(now)` builds the payload (the previous UTC day); `publish` sends it."""
+    """Publishes the retained daily summary at start and then once per site-local day (`zone`); a failed publish
+    (no broker yet) is tried again every `retry_s`. `summary(now)` builds the payload (the previous day);
+    `publish` sends it."""
 
     def __init__(
         self,
@@ -57,6 +61,7 @@ class UptimePublisher:
         publish: Publish,
         topic: str,
         clock: Clock,
+        zone: tzinfo,
         *,
         interval_s: float = 60.0,
         retry_s: float = 5.0,
@@ -66,6 +71,7 @@ class UptimePublisher:
         self._summary = summary
         self._publish = publish
         self._clock = clock
+        self._zone = zone
         self._interval_s = interval_s
         self._retry_s = retry_s
         self._on_exit = on_thread_exit
@@ -81,12 +87,12 @@ class UptimePublisher:
         )
 
     def done(self, now: datetime) -> bool:
-        """Whether the summary of `now`'s UTC day (or a later one) has gone out."""
-        return self._published_day is not None and _utc_day(now) <= self._published_day
+        """Whether the summary of `now`'s site-local day (or a later one) has gone out."""
+        return self._published_day is not None and self._day(now) <= self._published_day
 
     def run_once(self, now: datetime) -> bool:
-        """Publish if this UTC day's summary has not gone out yet; True when it went out now."""
-        day = _utc_day(now)
+        """Publish if this site-local day's summary has not gone out yet; True when it went out now."""
+        day = self._day(now)
         with self._lock:  # the timer thread and a caller may tick together; one publish per day
             # ISO dates order as text; a tick whose clock reading predates a later publish must not go back a day.
             if self._published_day is not None and day <= self._published_day:
@@ -103,12 +109,11 @@ class UptimePublisher:
         """The timer thread, for supervision (/healthz)."""
         return self._timer
 
+    def _day(self, now: datetime) -> str:
+        return now.astimezone(self._zone).date().isoformat()
+
     def start(self) -> None:
         self._timer.start()
 
     def stop(self) -> None:
         self._timer.stop()
-
-
-def _utc_day(now: datetime) -> str:
-    return now.astimezone(UTC).date().isoformat()

@@ -11,6 +11,7 @@ Where each subject's SQL lives:
 - `health`, `reports`, `retention`: device health and faults, report reads and maintenance windows, purging.
 - `gaps`, `sessions`: the hub's own downtime (for `hub.health.liveness`), console logins (for `hub.web.sessions`).
 - `replays`: alarm-raising messages ingest handled, and the broker's replays of them (for `hub.ingest.replay`).
+- `testmode`: test modes and drills (table set `test_mode`, for `alerts.testmode`) and the test/drill log's reads.
 
 Writers use `transaction()` or `write()`; every thread gets its own connection. A few components still keep a small
 table of their own next to their logic (recording status, the Influx spill) and reach the file through

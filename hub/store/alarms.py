@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
@@ -19,13 +19,14 @@ from alerts.model import AlarmKind, AlarmState, DeliveryState, Disposition
 from hub.core.clock import to_iso
 from hub.store.audit import Actor, write_audit
 from hub.store.db import Database, InvalidStateError, NotFoundError, TransactionBase
-from hub.store.legs import close_alarm_legs, insert_alarm_legs
+from hub.store.legs import close_alarm_legs, insert_alarm_legs, make_alarm_real
 
 
 @dataclass(frozen=True, slots=True)
 class ActiveAlarm:
     id: str
     kind: AlarmKind
+    test: bool = False
 
 
 class DutyCandidate(NamedTuple):
@@ -79,6 +80,7 @@ class AlarmView(TypedDict):
     closed_by: str | None
     close_note: str | None
     disposition: str | None
+    test: bool
     deliveries: list[dict[str, Any]]
     triggers: list[TriggerView]
     reports: list[ReportView]
@@ -89,9 +91,18 @@ class AlarmWrites(TransactionBase):
 
     def active_alarm(self, device_id: str) -> ActiveAlarm | None:
         row = self._conn.execute(
-            "SELECT id, kind FROM alarms WHERE device_id = ? AND state != 'closed'", (device_id,)
+            "SELECT id, kind, test FROM alarms WHERE device_id = ? AND state != 'closed'", (device_id,)
         ).fetchone()
-        return None if row is None else ActiveAlarm(row[0], AlarmKind(row[1]))
+        return None if row is None else ActiveAlarm(row[0], AlarmKind(row[1]), bool(row[2]))
+
+    def promote_test_alarm(self, alarm_id: str, at: datetime, endpoints: Sequence[str], live: int | None) -> None:
+        """A test alarm still open when its device, no longer on test, triggers again becomes a real one, forwarded
+        from now (its pending test signals cancelled): a press off test must never be latched onto a test."""
+        row = self._conn.execute("SELECT priority FROM alarms WHERE id = ? AND test = 1", (alarm_id,)).fetchone()
+        if row is None:
+            return
+        self._conn.execute("UPDATE alarms SET test = 0 WHERE id = ?", (alarm_id,))
+        make_alarm_real(self._conn, alarm_id, row[0], to_iso(at), endpoints, live)
 
     def open_alarm(
         self,
@@ -107,16 +118,19 @@ class AlarmWrites(TransactionBase):
         seq: int | None,
         endpoints: Sequence[str],
         live: int | None = None,
+        test: bool = False,
     ) -> str:
         """Insert an open alarm and one outbox row per endpoint, in order; returns the alarm id.
 
-        The first `live` endpoints (all when None) are pending at once; the rest wait on standby for failover.
+        The first `live` endpoints (all when None) are pending at once; the rest wait on standby for failover. An
+        alarm raised on test (`test`) gets a `test` row per endpoint instead, all pending: the test signal of each
+        endpoint that takes one, and no alarm.
         """
         alarm_id = str(uuid.uuid4())
         raised = to_iso(raised_at)
         self._conn.execute(
             "INSERT INTO alarms (id, device_id, kind, priority, state, reason, detail, device, occurred_at, raised_at,"
-            " trigger_count, last_trigger_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 1, ?)",
+            " trigger_count, last_trigger_at, test) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, 1, ?, ?)",
             (
                 alarm_id,
                 device_id,
@@ -128,13 +142,17 @@ class AlarmWrites(TransactionBase):
                 to_iso(occurred_at),
                 raised,
                 raised,
+                int(test),
             ),
         )
         self._conn.execute(
             "INSERT INTO alarm_triggers (alarm_id, at, seq, reason) VALUES (?, ?, ?, ?)",
             (alarm_id, raised, seq, reason),
         )
-        insert_alarm_legs(self._conn, alarm_id, priority, raised, endpoints, live)
+        if test:
+            insert_alarm_legs(self._conn, alarm_id, priority, raised, endpoints, None, event="test")
+        else:
+            insert_alarm_legs(self._conn, alarm_id, priority, raised, endpoints, live)
         return alarm_id
 
     def retrigger(self, alarm_id: str, at: datetime, seq: int | None, reason: str) -> bool:
@@ -205,6 +223,7 @@ class AlarmRows(Database):
             closed_by=row["closed_by"],
             close_note=row["close_note"],
             disposition=row["disposition"],
+            test=bool(row["test"]),
             deliveries=_deliveries(conn, alarm_id, with_attempts),
             triggers=[
                 TriggerView(at=t[0], seq=t[1], reason=t[2])
@@ -254,6 +273,26 @@ class AlarmRows(Database):
             write_audit(conn, now, actor, "alarm.close", alarm_id, detail)
         return cancelled
 
+    def make_real(
+        self, alarm_id: str, actor: Actor, endpoints_for: Callable[[AlarmKind], Sequence[str]], live: int | None
+    ) -> list[str]:
+        """A test alarm is real after all (the guard says so): it stops being a test, gets its alarm legs (the
+        endpoints that take its kind, due now) and its pending test signals are cancelled, audited in the same
+        transaction. Returns the endpoints it now goes to."""
+        now = to_iso(self._clock.now())
+        with self._write() as conn:
+            row = conn.execute("SELECT state, test, kind, priority FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+            if row is None:
+                raise NotFoundError("alarm", f"no alarm {alarm_id}")
+            if not row[1]:
+                raise InvalidStateError("alarm", "the alarm is not a test: it is forwarded already")
+            if row[0] == AlarmState.CLOSED:
+                raise InvalidStateError("alarm", "the alarm is closed; a new press raises a new alarm")
+            conn.execute("UPDATE alarms SET test = 0 WHERE id = ?", (alarm_id,))
+            sent_to = make_alarm_real(conn, alarm_id, row[3], now, endpoints_for(AlarmKind(row[2])), live)
+            write_audit(conn, now, actor, "alarm.real", alarm_id, {"endpoints": sent_to})
+        return sent_to
+
     def add_report(self, alarm_id: str, actor: Actor, report_type: str, at: datetime, by: str, note: str) -> None:
         """Record a follow-up report (phone or written) made for an alarm, in any state; audited."""
         now = to_iso(self._clock.now())
@@ -274,7 +313,7 @@ class AlarmRows(Database):
         conn = self._conn()
         rows = conn.execute(
             f"SELECT id, kind, raised_at, disposition FROM alarms WHERE kind IN ({marks})"  # noqa: S608
-            " AND (disposition IS NULL OR disposition = 'real')"
+            " AND test = 0 AND (disposition IS NULL OR disposition = 'real')"
             " AND (SELECT COUNT(DISTINCT type) FROM alarm_reports r WHERE r.alarm_id = alarms.id) < 2",
             tuple(kinds),
         ).fetchall()

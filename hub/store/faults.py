@@ -49,8 +49,11 @@ CREATE TABLE IF NOT EXISTS fault_log (
 );
 CREATE INDEX IF NOT EXISTS fault_log_fault ON fault_log(fault_id);
 """
+# faults 2: `noticed_at`, when the hub noticed a fault that began earlier (a silent device); NULL on older rows.
+FAULTS_SCHEMA_VERSION = 2
 
 SYSTEM = Actor("campus-hub", "system")
+OVERRIDE = "recover_override"  # the fault_log action of a recovery made over the device's word
 _ACTIVE_SQL = "('registered', 'assigned', 'in_repair')"
 
 
@@ -81,6 +84,19 @@ class FaultStore:
 
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older file's faults up to FAULTS_SCHEMA_VERSION (a column added; rows keep what they had)."""
+        with self._store.write() as conn:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(faults)").fetchall()}
+            if "noticed_at" not in columns:
+                conn.execute("ALTER TABLE faults ADD COLUMN noticed_at TEXT")
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema:faults', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(FAULTS_SCHEMA_VERSION),),
+            )
 
     def apply_fault_changes(
         self, conn: sqlite3.Connection, changes: Sequence[FaultChange], now: datetime
@@ -130,38 +146,71 @@ class FaultStore:
             )
             self._log(conn, flapped[0], at, SYSTEM.name, "recurred", change.summary)
             return [FaultEvent(flapped[0], change.subject, change.kind, "recurred")]
-        fault_id = self._insert(conn, change.subject, change.kind, "auto", change.summary, now)
+        # The clock starts when the failure began (a silent device: last heard + its heartbeat), never later than
+        # now; when the hub noticed is kept beside it.
+        began = min(change.started_at, now) if change.started_at is not None else now
+        fault_id = self._insert(conn, change.subject, change.kind, "auto", change.summary, now, began)
         return [FaultEvent(fault_id, change.subject, change.kind, "opened")]
 
     def _insert(
-        self, conn: sqlite3.Connection, subject: str, kind: FaultKind, source: str, summary: str, now: datetime
+        self,
+        conn: sqlite3.Connection,
+        subject: str,
+        kind: FaultKind,
+        source: str,
+        summary: str,
+        now: datetime,
+        opened_at: datetime | None = None,
+        hours: float | None = None,
     ) -> int:
         at = to_iso(now)
+        opened = opened_at or now
+        due = sla_deadline(opened, self._recovery_hours if hours is None else hours)
         cursor = conn.execute(
-            "INSERT INTO faults (subject, kind, state, source, summary, opened_at, due_at)"
-            " VALUES (?, ?, 'registered', ?, ?, ?, ?)",
-            (subject, kind.value, source, summary, at, to_iso(sla_deadline(now, self._recovery_hours))),
+            "INSERT INTO faults (subject, kind, state, source, summary, opened_at, due_at, noticed_at)"
+            " VALUES (?, ?, 'registered', ?, ?, ?, ?, ?)",
+            (subject, kind.value, source, summary, to_iso(opened), to_iso(due), at),
         )
         fault_id = int(cursor.lastrowid or 0)
         self._log(conn, fault_id, at, SYSTEM.name if source == "auto" else source, "registered", summary)
         return fault_id
 
-    def open_manual(self, subject: str, kind: FaultKind, summary: str, actor: Actor, now: datetime) -> int:
-        """A fault maintenance registers by hand (an inspection finding); audited."""
+    def open_manual(
+        self,
+        subject: str,
+        kind: FaultKind,
+        summary: str,
+        actor: Actor,
+        now: datetime,
+        deadline_hours: float | None = None,
+    ) -> int:
+        """A fault maintenance registers by hand (an inspection finding); audited. `deadline_hours` (inspection
+        findings: the person's deadline) replaces the recovery rule's hours when given."""
         with self._store.write() as conn:
             if conn.execute(
                 f"SELECT 1 FROM faults WHERE subject = ? AND kind = ? AND state IN {_ACTIVE_SQL}",  # noqa: S608
                 (subject, kind.value),
             ).fetchone():
                 raise InvalidStateError("fault", f"{subject} already has an open {kind} fault")
-            fault_id = self._insert(conn, subject, kind, f"manual:{actor.name}", summary, now)
-            self._store.audit(conn, to_iso(now), actor, "fault.open", str(fault_id), {"kind": kind, "summary": summary})
+            fault_id = self._insert(conn, subject, kind, f"manual:{actor.name}", summary, now, hours=deadline_hours)
+            detail = {"kind": kind, "summary": summary, "deadline_hours": deadline_hours}
+            self._store.audit(conn, to_iso(now), actor, "fault.open", str(fault_id), detail)
         return fault_id
 
     def act(
-        self, fault_id: int, action: FaultAction, actor: Actor, now: datetime, note: str, assignee: str | None
+        self,
+        fault_id: int,
+        action: FaultAction,
+        actor: Actor,
+        now: datetime,
+        note: str,
+        assignee: str | None,
+        *,
+        overriding: str | None = None,
     ) -> None:
-        """One closed-loop step by a person; refused when the loop does not allow it from the current state."""
+        """One closed-loop step by a person; refused when the loop does not allow it from the current state.
+        `overriding`: why the device said it still failed when the person recovered it anyway (logged as
+        `recover_override` and audited so; the watcher re-checks and reopens it while the failure holds)."""
         at = to_iso(now)
         with self._store.write() as conn:
             row = conn.execute("SELECT state FROM faults WHERE id = ?", (fault_id,)).fetchone()
@@ -186,8 +235,44 @@ class FaultStore:
                 args.append(current.value)
             conn.execute(f"UPDATE faults SET {', '.join(sets)} WHERE id = ?", (*args, fault_id))  # noqa: S608
             text = note if not assignee else f"assigned to {assignee}. {note}".strip()
-            self._log(conn, fault_id, at, actor.name, action.value, text)
-            self._store.audit(conn, at, actor, f"fault.{action.value}", str(fault_id), {"note": note, "to": assignee})
+            step = action.value
+            detail: dict[str, Any] = {"note": note, "to": assignee}
+            if overriding is not None and action is FaultAction.RECOVER:
+                step = OVERRIDE
+                text = f"{note} (override: {overriding})".strip()
+                detail["still_failing"] = overriding
+            self._log(conn, fault_id, at, actor.name, step, text)
+            self._store.audit(conn, at, actor, f"fault.{step}", str(fault_id), detail)
+
+    def overridden_recoveries(self) -> list[tuple[int, str, FaultKind]]:
+        """(id, subject, kind) of automatic faults a person marked recovered over the device's word, not yet
+        verified: the watcher re-checks them."""
+        rows = (
+            self._store.connection()
+            .execute(
+                "SELECT f.id, f.subject, f.kind FROM faults f WHERE f.state = 'recovered' AND f.source = 'auto'"
+                " AND (SELECT l.action FROM fault_log l WHERE l.fault_id = f.id AND l.action != 'note'"
+                " ORDER BY l.id DESC LIMIT 1) = ?",
+                (OVERRIDE,),
+            )
+            .fetchall()
+        )
+        return [(r[0], r[1], FaultKind(r[2])) for r in rows]
+
+    def reopen_overridden(self, fault_id: int, now: datetime, why: str) -> bool:
+        """Put an overridden recovery back where it was (its clock never stopped: opened and due stay)."""
+        at = to_iso(now)
+        with self._store.write() as conn:
+            row = conn.execute("SELECT resume_state FROM faults WHERE id = ? AND state = 'recovered'", (fault_id,))
+            found = row.fetchone()
+            if found is None:
+                return False
+            conn.execute(
+                "UPDATE faults SET state = ?, recovered_at = NULL, resume_state = NULL WHERE id = ?",
+                (found[0] or FaultState.REGISTERED.value, fault_id),
+            )
+            self._log(conn, fault_id, at, SYSTEM.name, "reopened", f"override re-checked: {why}")
+        return True
 
     def add_note(self, fault_id: int, actor: Actor, now: datetime, note: str) -> None:
         at = to_iso(now)

@@ -19,19 +19,48 @@ TROUBLE_PRIORITY = 100
 
 
 def insert_alarm_legs(
-    conn: sqlite3.Connection, alarm_id: str, priority: int, raised: str, endpoints: Sequence[str], live: int | None
+    conn: sqlite3.Connection,
+    alarm_id: str,
+    priority: int,
+    raised: str,
+    endpoints: Sequence[str],
+    live: int | None,
+    event: str = "alarm",
 ) -> None:
     """One outbox row per endpoint of a new alarm, in order: the first `live` (all when None) pending, the rest on
-    standby for failover."""
+    standby for failover. `event` is `alarm`, or `test` for the test signal of an alarm raised on test."""
     live_count = len(endpoints) if live is None else live
     conn.executemany(
-        "INSERT INTO outbox (alarm_id, endpoint, position, state, priority, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (alarm_id, endpoint, event, position, state, priority, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (alarm_id, name, position, "pending" if position < live_count else "standby", priority, raised, raised)
+            (
+                alarm_id,
+                name,
+                event,
+                position,
+                "pending" if position < live_count else "standby",
+                priority,
+                raised,
+                raised,
+            )
             for position, name in enumerate(endpoints)
         ],
     )
+
+
+def make_alarm_real(
+    conn: sqlite3.Connection, alarm_id: str, priority: int, now: str, endpoints: Sequence[str], live: int | None
+) -> list[str]:
+    """A test alarm becomes a real one: its test signals not yet sent are cancelled and it gets its alarm legs, due
+    now; returns the endpoints of the new legs."""
+    conn.execute(
+        "UPDATE outbox SET state = 'cancelled', next_attempt_at = NULL, last_error = 'cancelled: the guard said it is"
+        " real' WHERE alarm_id = ? AND event = 'test' AND state IN ('pending', 'standby')",
+        (alarm_id,),
+    )
+    insert_alarm_legs(conn, alarm_id, priority, now, endpoints, live)
+    return list(endpoints)
 
 
 def close_alarm_legs(conn: sqlite3.Connection, alarm_id: str, now: str) -> list[str]:

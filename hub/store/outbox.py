@@ -318,7 +318,7 @@ class OutboxRows(Database):
             .execute(
                 "SELECT o.alarm_id, a.raised_at, o.id, o.position, o.state, o.attempts FROM outbox o"
                 " JOIN alarms a ON a.id = o.alarm_id"
-                " WHERE o.alarm_id IN (SELECT alarm_id FROM outbox WHERE state = 'standby')"
+                " WHERE o.alarm_id IN (SELECT alarm_id FROM outbox WHERE state = 'standby') AND o.event = 'alarm'"
                 " ORDER BY o.alarm_id, o.position"
             )
             .fetchall()

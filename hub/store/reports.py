@@ -25,9 +25,23 @@ from hub.reports.build import ReportInputs, build_report
 from hub.reports.counting import planned_spans, state_index_sql, tally_rows
 from hub.reports.fault_figures import fault_stats
 from hub.reports.formats import render, report_etag
-from hub.reports.model import MAX_DAYS, SITE_WIDE, DeviceInfo, Format, Group, MaintenanceWindow, Period, resolve_period
-from hub.reports.publisher import previous_utc_day, uptime_summary
+from hub.reports.four_items import school_days_in
+from hub.reports.model import (
+    MAX_DAYS,
+    SITE_WIDE,
+    DeviceInfo,
+    Format,
+    Group,
+    MaintenanceWindow,
+    Period,
+    previous_site_day,
+    resolve_period,
+    site_days,
+)
+from hub.reports.publisher import uptime_summary
 from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
+from hub.store.guard_room import fingerprint as guard_room_fingerprint
+from hub.store.guard_room import read_days
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS maintenance_windows (
@@ -88,6 +102,9 @@ def config_digest(config: HubConfig) -> str:
         config.reports.exclude_maintenance,
         config.retention.days,
         [(d.id, d.kind.value, d.name, d.location.building) for d in config.devices],
+        config.site.timezone,
+        config.reports.school_days,
+        config.reports.min_guards_on_duty,
     ]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -115,7 +132,7 @@ def fingerprint(conn: sqlite3.Connection) -> list[Any]:
     gaps: tuple[Any, ...] = (None,)
     if has_table(conn, "hub_gaps"):
         gaps = conn.execute("SELECT COUNT(*), MAX(id), TOTAL(julianday(ended_at)) FROM hub_gaps").fetchone()
-    return [*row, *windows, *recordings, *gaps]
+    return [*row, *windows, *recordings, *gaps, *guard_room_fingerprint(conn)]
 
 
 def _window(row: Sequence[Any]) -> MaintenanceWindow:
@@ -179,6 +196,8 @@ def read_inputs(
     # Rows have FaultRecord's shape: (subject, opened, due, recovered, breach recorded).
     faults = fault_stats(conn.execute(_FAULTS_SQL, (start_text, end_text)), start, end)
     current: dict[str, str] = dict(conn.execute("SELECT device_id, state FROM device_state").fetchall())
+    local_days = [d for d, _, _ in site_days(period.start, period.as_of, config.site.tz())]
+    school = school_days_in(local_days, config.reports.school_days)
     return ReportInputs(
         site_id=config.site.id,
         site_name=config.site.name,
@@ -192,6 +211,10 @@ def read_inputs(
         retention=read_statuses(conn),
         retention_days=config.retention.days,
         hub_gaps=[(from_iso(a), from_iso(b)) for a, b, *_ in gaps],
+        timezone=config.site.timezone,
+        school_days=school,
+        guard_room=read_days(conn, school[0], school[-1]) if school else {},
+        min_guards=config.reports.min_guards_on_duty,
     )
 
 
@@ -259,13 +282,13 @@ class ReportStore:
         return etag, body
 
     def daily_summary(self, now: datetime) -> dict[str, Any]:
-        """The retained MQTT summary: the previous UTC day, site-level, with the shares as of now."""
-        start, end = previous_utc_day(now)
+        """The retained MQTT summary: the previous day in the site's zone, site-level, with the shares as of now."""
+        day, start, end = previous_site_day(now, self._config.site.tz())
         period = resolve_period(start, end, now)
         _, _, report = read_report(
             self._store.connection(), self._config, period, "site", "json", self._devices, self._digest
         )
-        return uptime_summary(report, now)
+        return uptime_summary(report, now, day.isoformat())
 
     def add_window(
         self, subject: str, starts_at: datetime, ends_at: datetime, reason: str, actor: Actor, now: datetime

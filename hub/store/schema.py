@@ -16,7 +16,8 @@ from hub.store.db import Database
 
 # The version of each table set, written to `meta` as `schema:<set>` on every open.
 # outbox 2: a row may carry a device trouble (fault_id) instead of an alarm. replays 1: handled presses, replays.
-SCHEMA_VERSIONS = {"core": 1, "outbox": 2, "replays": 1}
+# core 2: alarms.test (an alarm raised while its device was on test: recorded, never sent to 110 as an alarm).
+SCHEMA_VERSIONS = {"core": 2, "outbox": 2, "replays": 1}
 # The single number files had before the sets were versioned apart; kept as it was for tools that read it.
 SCHEMA_VERSION = 2
 
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     closed_at TEXT,
     closed_by TEXT,
     close_note TEXT,
-    disposition TEXT
+    disposition TEXT,
+    test INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_one_active_per_device ON alarms(device_id) WHERE state != 'closed';
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, priority, raised_at);
@@ -221,6 +223,7 @@ class Migrations(Database):
             self.damage = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
             log.error("store %s is damaged: %s; see README 'Backups' to restore", self.path, self.damage)
         self.ensure_schema(CORE_SCHEMA)
+        self._migrate_alarms_test()
         self._migrate_outbox()
         self.ensure_schema(_OUTBOX_INDEXES)
         self.ensure_schema(REPLAYS_SCHEMA)
@@ -233,6 +236,18 @@ class Migrations(Database):
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [(f"schema:{name}", str(version)) for name, version in SCHEMA_VERSIONS.items()],
             )
+
+    def _migrate_alarms_test(self) -> None:
+        """Core 1 -> 2: `alarms.test`, 0 for every alarm already there (they were all forwarded as real ones).
+
+        ADD COLUMN with a constant default rewrites no row, so a large file upgrades at once.
+        """
+        conn = self._conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(alarms)").fetchall()}
+        if "test" in columns:
+            return
+        with self._write() as write:
+            write.execute("ALTER TABLE alarms ADD COLUMN test INTEGER NOT NULL DEFAULT 0")
 
     def _migrate_outbox(self) -> None:
         """Create the outbox, or bring a schema-1 one to schema 2 (rows and their ids kept, in one transaction).

@@ -18,13 +18,15 @@ from hub.ledger.store import LedgerStore
 from hub.people.store import PeopleStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.db import store_failure
+from hub.store.guard_room import GuardRoomStore
 from hub.store.reports import ReportStore
 from hub.web.auth import TokenBook
 from hub.web.console import mount_console
 from hub.web.context import ApiContext
 from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
-from hub.web.routes import alarms, devices, faults, system, zones
+from hub.web.routes import alarms, devices, faults, system, testmode, zones
+from hub.web.routes.four_items import four_items_router
 from hub.web.routes.hazards import hazards_router
 from hub.web.routes.incidents import incidents_router
 from hub.web.routes.inspections import inspections_router
@@ -116,10 +118,12 @@ def create_api(context: ApiContext) -> FastAPI:
     app.include_router(devices.router)  # and dead letters
     app.include_router(faults.router)
     app.include_router(zones.router)  # arming: 布防 / 撤防
+    app.include_router(testmode.router)  # test mode, drills, the test/drill log, "this is real"
     # One report store for both: it keeps the maintenance windows that uptime reports take into account.
     reports = ReportStore(context.store, context.config)
     app.include_router(reports_router(context, reports))
     app.include_router(maintenance_router(reports))
+    app.include_router(four_items_router(GuardRoomStore(context.store)))  # the guard room's daily four items
     # The safety ledger (台账): hazards, incidents without a device, the monthly safety report.
     ledger = app.state.ledger = LedgerStore(context.store, context.config.site)
     ledger.open()

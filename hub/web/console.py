@@ -75,6 +75,14 @@ class Console:
         self.sessions.open()
         self.streams = FeedStreams(context.feed, context.clock)
         self.secure = context.config.api.secure_cookies
+        config = context.config
+        # Every duration and period the pages name comes from the config (districts differ: 1 h / 2 h reports).
+        self.figures = {
+            "phone_minutes": config.incidents.phone_report_minutes,
+            "written_minutes": config.incidents.written_report_minutes,
+            "recovery_hours": config.sla.recovery_hours,
+            "retention_days": float(config.retention.days),
+        }
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(["html"]),
@@ -100,7 +108,7 @@ class Console:
         **values: Any,
     ) -> HTMLResponse:
         lang = pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
-        messages = catalogue(lang)
+        messages = catalogue(lang, self.figures)
         role = Role(session.role) if session else None
         boot = {
             "lang": lang,
@@ -109,6 +117,9 @@ class Console:
             "user": session.token_name.removeprefix(PERSON_PREFIX) if session else None,
             "csrf": session.csrf if session else None,
             "now": to_iso(self.context.clock.now()),
+            # Every time and day a person sees is in the site's zone, whatever the browser's own zone is.
+            "tz": self.context.config.site.timezone,
+            "warn_at": self.context.config.sla.warn_at,  # the countdown's colours change where the hub warns
             "messages": messages,
         }
         html = self.templates.get_template(template).render(

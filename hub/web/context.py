@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import Disposition
 from alerts.paths import PathMonitor
+from alerts.testmode import TestMode
 from alerts.zones import ZoneBoard
 from hub.config import DeviceConfig, HubConfig, Role
 from hub.core.clock import Clock, from_iso, to_iso
@@ -62,6 +63,8 @@ class ApiContext:
     link_signer: LinkSigner | None = None
     # Arming zones (alerts.zones); None in tests that build a context without them.
     zones: ZoneBoard | None = None
+    # Test mode and drills (None: routes answer 503 test_mode_unavailable).
+    test_mode: TestMode | None = None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)
@@ -96,8 +99,13 @@ class ApiContext:
         """An alarm as the API shows it: the stored record plus its report duties as of now."""
         disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
         reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]
-        statuses = duty_status(
-            alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
+        # A test press owes no report: it was never an alarm (until the guard says it is real).
+        statuses = (
+            []
+            if alarm["test"]
+            else duty_status(
+                alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, self.duties, self.clock.now()
+            )
         )
         return {
             **alarm,

@@ -2,9 +2,13 @@
 
 Templates read it as `t.key`; the page script gets the current language's messages embedded in the page and
 looks up `t("key")` and `prefix + value` labels (alarm kinds, states, ...). `{name}` marks a value filled in.
+Durations and periods that the config sets (`{phone_span}`, `{written_span}`, `{recovery_span}`,
+`{retention_days}`) are filled in from the hub's config by `catalogue`, never written into a message.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -79,8 +83,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "delivery_state_failed": {"zh": "失败", "en": "failed"},
     "delivery_state_standby": {"zh": "备用", "en": "standby"},
     "delivery_state_cancelled": {"zh": "已取消", "en": "cancelled"},
-    "duty_phone": {"zh": "电话报告（30分钟）", "en": "Phone report (30 min)"},
-    "duty_written": {"zh": "书面报告（1小时）", "en": "Written report (1 h)"},
+    "duty_phone": {"zh": "电话报告（{phone_span}）", "en": "Phone report ({phone_span})"},
+    "duty_written": {"zh": "书面报告（{written_span}）", "en": "Written report ({written_span})"},
     "duty_met": {"zh": "已于 {time} 完成", "en": "made at {time}"},
     "duty_met_late": {"zh": "已于 {time} 完成（超时）", "en": "made late, at {time}"},
     "duty_waived": {"zh": "无需报告", "en": "not required"},
@@ -159,7 +163,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_kind_sensor_trouble": {"zh": "传感器故障", "en": "sensor trouble"},
     "fault_kind_camera_check": {"zh": "图像异常", "en": "picture check"},
     "fault_kind_forwarding_path_down": {"zh": "报警通道中断", "en": "alarm path down"},
-    "fault_kind_retention_shortfall": {"zh": "录像不足90天", "en": "recordings short of 90 days"},
+    "fault_kind_retention_shortfall": {
+        "zh": "录像不足{retention_days}天",
+        "en": "recordings short of {retention_days} days",
+    },
     "fault_kind_flooding": {"zh": "设备消息异常频繁", "en": "message flood"},
     "fault_kind_inspection": {"zh": "巡检发现", "en": "inspection"},
     "fault_kind_store_degraded": {"zh": "存储故障", "en": "store degraded"},
@@ -196,8 +203,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fault_state_recovered": {"zh": "已恢复", "en": "recovered"},
     "fault_state_verified": {"zh": "已验证", "en": "verified"},
     "fault_state_closed": {"zh": "已关闭", "en": "closed"},
-    "sla_left": {"zh": "24小时时限剩余", "en": "24-hour rule, left:"},
-    "sla_breached": {"zh": "已超出24小时时限", "en": "24-hour rule breached"},
+    "sla_left": {"zh": "{recovery_span}修复时限剩余", "en": "{recovery_span} rule, left:"},
+    "sla_breached": {"zh": "已超出{recovery_span}修复时限", "en": "{recovery_span} rule breached"},
+    "sla_left_inspection": {"zh": "整改期限剩余", "en": "Deadline, left:"},
+    "sla_breached_inspection": {"zh": "已超出整改期限", "en": "Deadline passed"},
     "sla_met": {"zh": "已在时限内恢复", "en": "recovered in time"},
     "opened_at": {"zh": "登记于 {time}", "en": "opened {time}"},
     "due_at": {"zh": "时限 {time}", "en": "due {time}"},
@@ -245,6 +254,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reference_pending": {"zh": "（待下次正常画面时采集）", "en": "(to be taken at the next sound picture)"},
     "action_retake_reference": {"zh": "重新采集参照画面", "en": "Retake reference"},
     "retained_days": {"zh": "录像保存 {days} 天", "en": "recordings: {days} days"},
+    "recordings_young": {
+        "zh": "新装或新换硬盘，预计 {day} 达到{retention_days}天",
+        "en": "new camera or disk: expected to reach {retention_days} days on {day}",
+    },
+    "override_confirm": {
+        "zh": "{why}。设备仍报告故障，仍要标记为已恢复吗？（将记录在审计日志中，系统会继续复核）",
+        "en": "{why}. The device still reports the failure; mark it recovered anyway? (Audited; re-checked.)",
+    },
+    "override_needs_note": {
+        "zh": "{why}。如确需标记为已恢复，请先填写说明",
+        "en": "{why}. To mark it recovered anyway, write a note first",
+    },
     "windows_title": {"zh": "维护计划", "en": "Maintenance windows"},
     "whole_site": {"zh": "全校", "en": "Whole site"},
     "window_add": {"zh": "登记维护计划", "en": "Add window"},
@@ -393,7 +414,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "monthly_fault_opened": {"zh": "新增故障", "en": "Opened"},
     "monthly_fault_recovered": {"zh": "已修复", "en": "Recovered"},
     "monthly_fault_closed": {"zh": "已关闭", "en": "Closed"},
-    "monthly_fault_overdue": {"zh": "超过24小时未修复", "en": "Not recovered within 24 h"},
+    "monthly_fault_overdue": {"zh": "超过{recovery_span}未修复", "en": "Not recovered within {recovery_span}"},
     "monthly_hazard_opened": {"zh": "新登记隐患", "en": "Registered"},
     "monthly_hazard_fixed": {"zh": "已治理", "en": "Fixed"},
     "monthly_hazard_closed": {"zh": "已销账", "en": "Closed"},
@@ -402,11 +423,66 @@ MESSAGES: dict[str, dict[str, str]] = {
     "monthly_inspections_planned": {"zh": "应巡查次数", "en": "Inspection rounds planned"},
     "monthly_inspections_done": {"zh": "已巡查次数", "en": "Inspection rounds done"},
     "monthly_inspections_missed": {"zh": "漏检次数", "en": "Inspection rounds missed"},
-    "monthly_drills": {"zh": "应急演练次数", "en": "Drills held"},
+    "monthly_drills_held": {"zh": "应急演练次数", "en": "Drills held"},
+    "monthly_drills_alarms_closed_as_drill": {"zh": "按演练处置的报警", "en": "Alarms closed as drills"},
     "monthly_uptime": {"zh": "技防设施完好率 %", "en": "Equipment uptime %"},
     "monthly_not_recorded": {"zh": "未记录", "en": "not recorded"},
     "monthly_print": {"zh": "打印", "en": "Print"},
     "monthly_printed": {"zh": "制表时间", "en": "Made"},
+    # test mode (测试) and drills (演练): presses recorded, not sent to 110
+    "alarm_test_badge": {"zh": "测试", "en": "TEST"},
+    "delivery_test": {"zh": "测试信号", "en": "test signal"},
+    "alarm_test_note": {
+        "zh": "测试期间的按压，已记录，未报送110",
+        "en": "Pressed while on test: recorded, not sent to 110",
+    },
+    "action_make_real": {"zh": "这是真实报警", "en": "This is real"},
+    "test_mode_title": {"zh": "测试 / 演练", "en": "Test / drill"},
+    "test_mode_none": {"zh": "当前无测试", "en": "Nothing is on test"},
+    "test_mode_line": {"zh": "{type}：{scope}，至 {until}（{by}）", "en": "{type}: {scope}, until {until} ({by})"},
+    "test_mode_type_test": {"zh": "测试", "en": "Test"},
+    "test_mode_type_drill": {"zh": "演练", "en": "Drill"},
+    "test_mode_site": {"zh": "全校", "en": "whole site"},
+    "test_mode_building": {"zh": "{building} 楼", "en": "building {building}"},
+    "test_mode_devices": {"zh": "设备（逗号分隔）", "en": "Devices (comma-separated)"},
+    "test_mode_whole_site": {"zh": "全校", "en": "Whole site"},
+    "test_mode_minutes": {"zh": "时长（分钟）", "en": "Minutes"},
+    "test_mode_note": {"zh": "测试说明", "en": "What is tested"},
+    "action_test_start": {"zh": "开始测试", "en": "Start test"},
+    "action_test_end": {"zh": "结束测试", "en": "End test"},
+    "test_mode_needs_scope": {"zh": "请填写设备或选择全校", "en": "Give devices or choose the whole site"},
+    # The rules' "four 100%" items, in their own words (教育部: 专职保安员配备率、封闭化管理率、
+    # 一键式紧急报警和视频监控系统与公安机关联网率、护学岗设置率 100%).
+    "four_items_title": {"zh": "“四个100%”", "en": "The four 100% items"},
+    "four_col_item": {"zh": "项目", "en": "Item"},
+    "four_col_figure": {"zh": "情况", "en": "Figure"},
+    "four_col_not_recorded": {"zh": "未登记", "en": "Not recorded"},
+    "four_item_full_time_guards": {"zh": "专职保安员配备", "en": "Full-time guards"},
+    "four_item_closed_campus": {"zh": "封闭化管理", "en": "Closed campus management"},
+    "four_item_alarm_video": {
+        "zh": "一键式紧急报警和视频监控系统安装联网",
+        "en": "One-button alarm and video installed and networked",
+    },
+    "four_item_guard_posts": {"zh": "护学岗设置", "en": "Guard posts at the gates (护学岗)"},
+    "four_met_of_recorded": {
+        "zh": "{met} 天达标 / 已登记 {recorded} 天（上学日 {days} 天）",
+        "en": "{met} days met / {recorded} recorded ({days} school days)",
+    },
+    "four_days_not_recorded": {"zh": "{n} 天未登记：{days}", "en": "{n} days not recorded: {days}"},
+    "four_alarm_video_figure": {
+        "zh": "已安装 {installed} 台，联网 {networked}，完好 {working}（当前）",
+        "en": "{installed} installed, {networked} networked, {working} working (now)",
+    },
+    "four_measured": {"zh": "系统实测", "en": "measured by the hub"},
+    "four_items_today": {"zh": "今日“四个100%”登记", "en": "Today's four-items record"},
+    "four_guards_on_duty": {"zh": "在岗专职保安员人数", "en": "Full-time guards on duty"},
+    "four_gate_closed": {"zh": "校园封闭管理", "en": "Campus kept closed"},
+    "four_posts_staffed": {"zh": "护学岗到岗", "en": "Gate guard posts staffed"},
+    "four_note": {"zh": "备注", "en": "Note"},
+    "four_record": {"zh": "登记", "en": "Record"},
+    "four_not_recorded": {"zh": "今日尚未登记", "en": "Not recorded yet today"},
+    "four_recorded_by": {"zh": "已由 {name} 于 {time} 登记", "en": "Recorded by {name} at {time}"},
+    "notice_four_items_recorded": {"zh": "“四个100%”已登记", "en": "Four items recorded"},
 }
 
 
@@ -418,7 +494,41 @@ def pick_lang(query: str | None, cookie: str | None) -> str:
     return DEFAULT_LANG
 
 
-def catalogue(lang: str) -> dict[str, str]:
-    """Every message in one language (Chinese for an unknown one)."""
+# The config's figures as messages show them when no config is given (the rules' own: 30 min, 1 h, 24 h, 90 days).
+RULE_FIGURES = {"phone_minutes": 30.0, "written_minutes": 60.0, "recovery_hours": 24.0, "retention_days": 90.0}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def span_words(minutes: float, lang: str) -> str:
+    """A configured duration as people read it: whole hours in hours, the rest in minutes ("1小时", "90 min")."""
+    if minutes >= 60 and minutes % 60 == 0 or minutes >= 120:
+        hours = _number(round(minutes / 60, 2))
+        return f"{hours}小时" if lang == "zh" else f"{hours} h"
+    return f"{_number(round(minutes, 1))}分钟" if lang == "zh" else f"{_number(round(minutes, 1))} min"
+
+
+def config_words(figures: Mapping[str, float], lang: str) -> dict[str, str]:
+    """The placeholders of configured durations, in one language."""
+    return {
+        "phone_span": span_words(figures["phone_minutes"], lang),
+        "written_span": span_words(figures["written_minutes"], lang),
+        "recovery_span": span_words(figures["recovery_hours"] * 60, lang),
+        "retention_days": _number(figures["retention_days"]),
+    }
+
+
+def catalogue(lang: str, figures: Mapping[str, float] | None = None) -> dict[str, str]:
+    """Every message in one language (Chinese for an unknown one), with the config's durations filled in
+    (`figures` as in RULE_FIGURES; the rules' own when not given)."""
     chosen = lang if lang in LANGS else DEFAULT_LANG
-    return {key: texts[chosen] for key, texts in MESSAGES.items()}
+    words = config_words(figures or RULE_FIGURES, chosen)
+    out = {}
+    for key, texts in MESSAGES.items():
+        text = texts[chosen]
+        for name, value in words.items():
+            text = text.replace("{" + name + "}", value)
+        out[key] = text
+    return out

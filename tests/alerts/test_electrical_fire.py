@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from alerts.levels import Level, crossings, levels_for
+from hub.app import Hub
 from hub.config import HubConfig
 from hub.core.clock import SystemClock
 from hub.devtools.broker import Mosquitto
@@ -23,7 +24,7 @@ from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
 from hub.reports.model import resolve_period
 from hub.store import Store
-from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wait_until
+from tests.conftest import RECEIVER_SECRET, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 
 def _device(id_: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -49,7 +50,30 @@ def fire_config(tmp_path: Path, port: int, url: str | None) -> dict[str, Any]:
 def test_residual_current_through_prealarm_is_a_trouble_then_an_alarm_reaches_the_fire_endpoint(
     tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
 ) -> None:
-    hub = start_hub(fire_config(tmp_path, broker.port, receiver.url), api=True)
+    raw = fire_config(tmp_path, broker.port, receiver.url)
+    raw["forwarding"]["endpoints"][0]["alarm_kinds"] = ["fire", "heat", "electrical_fire", "gas", "co"]
+    police = Receiver(RECEIVER_SECRET).start()
+    # The police 110 centre takes presses and intrusion, and troubles: it must get neither the pre-alarm nor the fire.
+    raw["forwarding"]["endpoints"].append(
+        {
+            **raw["forwarding"]["endpoints"][0],
+            "name": "police-110",
+            "url": police.url,
+            "alarm_kinds": ["panic", "intrusion"],
+        }
+    )
+    try:
+        hub = start_hub(raw, api=True)
+        _walk_through_levels(hub, receiver, publisher)
+        # The alarm's legs were decided when it opened: the fire endpoint only, so nothing can reach 110 later.
+        alarm = hub.store.list_alarms()[0]
+        assert [d["endpoint"] for d in alarm["deliveries"]] == ["fire-control"]
+        assert police.state.posts == 0
+    finally:
+        police.stop()
+
+
+def _walk_through_levels(hub: Hub, receiver: Receiver, publisher: Publisher) -> None:
     unit = topic("electrical_fire", "ef-1", "telemetry")
     publisher.publish(unit, {"residual_ma": 120.0, "temperatures_c": [41.5, 38.0]})
     publisher.publish(unit, {"residual_ma": 250.0, "temperatures_c": [41.5, 38.0]})  # past 200: pre-alarm
@@ -82,6 +106,7 @@ def test_residual_current_through_prealarm_is_a_trouble_then_an_alarm_reaches_th
     assert body["kind"] == "electrical_fire"
     assert body["device"]["id"] == "ef-1"
     assert body["device"]["reading"] == {"reading": "residual_ma", "value": 520.0, "level": 300.0, "unit": "mA"}
+    assert body["reading"] == body["device"]["reading"]
     alarm = hub.store.get_alarm(body["alarm_id"])
     assert alarm["reason"] == "residual current 520 mA at or above the alarm level 300 mA"
     assert alarm["detail"]["value"] == 520.0

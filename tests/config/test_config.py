@@ -142,6 +142,7 @@ def test_example_accepts_secrets_from_env_and_files(tmp_path: Path) -> None:
         environ={
             "CAMPUS_HUB__MQTT__PASSWORD": "broker-password-1",
             "CAMPUS_HUB__FORWARDING__ENDPOINTS__police_110__SECRET": "police-shared-secret",
+            "CAMPUS_HUB__FORWARDING__ENDPOINTS__fire_room__SECRET": "fire-room-shared-secret",
             "CAMPUS_HUB__FORWARDING__ENDPOINTS__edu_bureau__SECRET_FILE": str(secret_file),
         },
     )
@@ -151,7 +152,11 @@ def test_example_accepts_secrets_from_env_and_files(tmp_path: Path) -> None:
         e.name: e.secret.get_secret_value() if isinstance(e, HttpEndpoint) and e.secret else None
         for e in config.forwarding.endpoints
     }
-    assert secrets == {"police_110": "police-shared-secret", "edu_bureau": "bureau-shared-secret"}
+    assert secrets == {
+        "police_110": "police-shared-secret",
+        "fire_room": "fire-room-shared-secret",
+        "edu_bureau": "bureau-shared-secret",
+    }
     assert not any("secret is not set" in warning for warning in config.warnings())
 
 

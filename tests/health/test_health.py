@@ -171,14 +171,16 @@ def test_a_silent_sensor_goes_offline_opens_a_fault_and_is_escalated_at_24_hours
         hub.watcher.run_once()
         assert hub.tracker.get("temp-1").state is DeviceState.OFFLINE  # type: ignore[union-attr]
         (fault,) = _faults(hub, "temp-1")
-        opened = T0 + timedelta(seconds=180)
+        # Its clock runs from when it went silent (last heard + one 60 s heartbeat), not from when the hub noticed.
+        opened = T0 + timedelta(seconds=60)
         assert (fault["kind"], fault["state"]) == ("offline", "registered")
         assert fault["due_at"] == (opened + timedelta(hours=24)).isoformat(timespec="microseconds")
+        assert fault["noticed_at"] == (T0 + timedelta(seconds=180)).isoformat(timespec="microseconds")
 
         with _api(hub, "maintenance") as api:
             device = api.get("/api/v1/devices/temp-1").json()
             assert device["state"] == "offline"
-            assert device["open_faults"][0]["time_left_s"] == pytest.approx(24 * 3600)
+            assert device["open_faults"][0]["time_left_s"] == pytest.approx(24 * 3600 - 120)
             assert device["transitions"][0]["to"] == "offline"
 
             clock.advance(12 * 3600)

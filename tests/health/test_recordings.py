@@ -8,6 +8,7 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from hub.health.recordings import (
     retained_days,
     scan_folder,
 )
-from hub.reports import resolve_period
+from hub.reports import DeviceInfo, resolve_period, retention_compliance
 from hub.store import Store
 from hub.store.health import HealthStore
 from hub.store.reports import read_report
@@ -32,6 +33,7 @@ from tests.conftest import TOKENS, HubFactory, Publisher, base_config, topic, wa
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_retained_days() -> None:
@@ -42,24 +44,24 @@ def test_retained_days() -> None:
 
 def test_forecast_plenty_of_disk_never_falls_short() -> None:
     # 5,000 GB at 4 Mbit/s holds 115.7 days: once full the window stays above 90.
-    assert forecast_shortfall_on(NOW - 100 * DAY, 1000, 4000, 4.0, 90, NOW) is None
+    assert forecast_shortfall_on(NOW - 100 * DAY, 1000, 4000, 4.0, 90, NOW, SHANGHAI) is None
 
 
 def test_forecast_a_disk_too_small_for_the_rate_falls_short_when_it_fills() -> None:
     # 2,500 GB at 4 Mbit/s holds 57.9 days; the 500 GB still free fill in 1,000,000 s (11.57 days).
     expected = (NOW + timedelta(seconds=500 * 8000 / 4.0)).date()
-    assert forecast_shortfall_on(NOW - 95 * DAY, 2000, 500, 4.0, 90, NOW) == expected == date(2026, 12, 11)
+    assert forecast_shortfall_on(NOW - 95 * DAY, 2000, 500, 4.0, 90, NOW, SHANGHAI) == expected == date(2026, 12, 11)
     # A full disk is overwriting already: short from today.
-    assert forecast_shortfall_on(NOW - 95 * DAY, 2500, 0, 4.0, 90, NOW) == NOW.date()
+    assert forecast_shortfall_on(NOW - 95 * DAY, 2500, 0, 4.0, 90, NOW, SHANGHAI) == NOW.date()
     # A faster rate fills it sooner.
-    assert forecast_shortfall_on(NOW - 95 * DAY, 2000, 500, 8.0, 90, NOW) == date(2026, 12, 5)
+    assert forecast_shortfall_on(NOW - 95 * DAY, 2000, 500, 8.0, 90, NOW, SHANGHAI) == date(2026, 12, 5)
 
 
 def test_forecast_short_now_is_today_and_no_rate_is_no_forecast() -> None:
-    assert forecast_shortfall_on(NOW - 30 * DAY, 100, 4000, 4.0, 90, NOW) == NOW.date()
+    assert forecast_shortfall_on(NOW - 30 * DAY, 100, 4000, 4.0, 90, NOW, SHANGHAI) == NOW.date()
     for rate in (None, 0.0, -1.0, math.nan, math.inf):
-        assert forecast_shortfall_on(NOW - 100 * DAY, 100, 10, rate, 90, NOW) is None
-    assert forecast_shortfall_on(NOW - 100 * DAY, None, 10, 4.0, 90, NOW) is None
+        assert forecast_shortfall_on(NOW - 100 * DAY, 100, 10, rate, 90, NOW, SHANGHAI) is None
+    assert forecast_shortfall_on(NOW - 100 * DAY, None, 10, 4.0, 90, NOW, SHANGHAI) is None
 
 
 def test_scan_folder_finds_the_oldest_non_empty_day_and_ignores_junk(tmp_path: Path) -> None:
@@ -91,22 +93,72 @@ def _health(oldest: datetime, used: float = 100, free: float = 4000, rate: float
 
 
 def test_judge_from_payload_and_folder() -> None:
-    short = judge("c", NOW, 90, 14, payload=_health(NOW - 30 * DAY), reported_at=NOW)
+    # A full disk overwriting at 30 days: short (a disk with room would be a young camera, below).
+    short = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 30 * DAY, 2500, 0), reported_at=NOW)
     assert (short.compliant, short.source, short.shortfall_on) == (False, "payload", NOW.date())
     assert short.retained_days == pytest.approx(30)
-    warned = judge("c", NOW, 90, 14, payload=_health(NOW - 95 * DAY, 2000, 500), reported_at=NOW)
+    warned = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 95 * DAY, 2000, 500), reported_at=NOW)
     assert (warned.compliant, warned.warning, warned.shortfall_on) == (True, True, date(2026, 12, 11))
-    later = judge("c", NOW, 90, 7, payload=_health(NOW - 95 * DAY, 2000, 500), reported_at=NOW)
+    later = judge("c", NOW, 90, 7, zone=SHANGHAI, payload=_health(NOW - 95 * DAY, 2000, 500), reported_at=NOW)
     assert (later.compliant, later.warning) == (True, False)  # outside a 7-day horizon
-    stale = judge("c", NOW, 90, 14, payload=_health(NOW - 30 * DAY), reported_at=NOW - 5 * DAY)
+    stale = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 30 * DAY), reported_at=NOW - 5 * DAY)
     assert (stale.compliant, stale.retained_days) == (None, None)
     assert "stale" in stale.note
-    assert judge("c", NOW, 90, 14).compliant is None
-    folder = judge("c", NOW, 90, 14, folder_oldest=date(2026, 8, 1), use_folder=True)
+    assert judge("c", NOW, 90, 14, zone=SHANGHAI).compliant is None
+    folder = judge("c", NOW, 90, 14, zone=SHANGHAI, folder_oldest=date(2026, 8, 1), use_folder=True)
     assert (folder.compliant, folder.source) == (True, "folder")
-    assert folder.retained_days == pytest.approx(120.5)
-    empty = judge("c", NOW, 90, 14, folder_oldest=None, use_folder=True)
+    # The folder's day starts at 00:00 Beijing time (16:00 UTC the evening before): 8 hours more than UTC's.
+    assert folder.retained_days == pytest.approx(120.5 + 8 / 24)
+    empty = judge("c", NOW, 90, 14, zone=SHANGHAI, folder_oldest=None, use_folder=True)
     assert (empty.compliant, empty.retained_days, empty.note) == (False, 0.0, "no recordings in the recordings folder")
+
+
+def test_a_young_camera_is_judged_by_its_forecast_not_as_a_shortfall() -> None:
+    # 30 days of recordings, 4,000 GB still free, the whole 4,100 GB at 4 Mbit/s holds 94.9 days: it gets there.
+    young = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 30 * DAY), reported_at=NOW)
+    assert (young.compliant, young.shortfall_on) == (None, None)
+    # NOW - 30 days + 90 days = 2027-01-28 12:00 UTC = 20:00 Beijing time, the same date there.
+    assert young.reaches_on == date(2027, 1, 28)
+    assert young.as_json()["young"] is True
+    assert "2027-01-28" in young.note
+    # The same age on a disk too small for 90 days (1,000 GB at 4 Mbit/s: 23 days): it never gets there, short.
+    small = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 10 * DAY, 300, 700), reported_at=NOW)
+    assert (small.compliant, small.reaches_on) == (False, None)
+    # A full disk is overwriting: not young whatever its age.
+    full = judge("c", NOW, 90, 14, zone=SHANGHAI, payload=_health(NOW - 30 * DAY, 4100, 0), reported_at=NOW)
+    assert full.compliant is False
+    # Three days later its oldest recording has moved on by three days (a recorder deleting by age with room left):
+    # recordings are being deleted, so it is not young after all.
+    later = NOW + 3 * DAY
+    trimmed = judge(
+        "c",
+        later,
+        90,
+        14,
+        zone=SHANGHAI,
+        payload=_health(later - 30 * DAY),
+        reported_at=later,
+        young_since=NOW - 30 * DAY,
+    )
+    assert (trimmed.compliant, trimmed.reaches_on) == (False, None)
+    kept = judge(
+        "c",
+        later,
+        90,
+        14,
+        zone=SHANGHAI,
+        payload=_health(NOW - 30 * DAY),
+        reported_at=later,
+        young_since=NOW - 30 * DAY,
+    )
+    assert (kept.compliant, kept.young_since) == (None, NOW - 30 * DAY)
+    # The bureau's summary counts it apart: not compliant, not short.
+    cams = [DeviceInfo("c", "camera", "c", "A"), DeviceInfo("d", "camera", "d", "A")]
+    figure = retention_compliance(cams, {"c": young.as_json()}, 90)
+    assert figure == {"policy_days": 90, "cameras": 2, "young": 1, "known": 0, "compliant": 0, "share": None}
+    # No rates: nothing can be forecast, so the shortfall stands.
+    bare = {"oldest_recording": to_iso(NOW - 30 * DAY)}
+    assert judge("c", NOW, 90, 14, zone=SHANGHAI, payload=bare, reported_at=NOW).compliant is False
 
 
 # --- the watcher on a real SQLite file ------------------------------------------------------------------------
@@ -132,20 +184,24 @@ def test_watcher_opens_and_recovers_faults_and_warns(tmp_path: Path) -> None:
     watcher = RecordingsWatcher(
         store,
         clock,
-        ["cam-short", "cam-warn", "cam-silent"],
+        ["cam-short", "cam-warn", "cam-silent", "cam-new"],
         policy_days=90,
         horizon_days=14,
         root=None,
         interval_s=3600,
+        zone=SHANGHAI,
         open_subjects=lambda: faults.open_subjects(FaultKind.RETENTION_SHORTFALL),
         apply_faults=faults.apply_changes,
         notify=lambda kind, data: notices.append((kind, data)),
         registry=registry,
     )
     watcher.open()
-    _store_health(store, "cam-short", _health(NOW - 30 * DAY), NOW)
+    _store_health(store, "cam-short", _health(NOW - 30 * DAY, 2500, 0), NOW)
     _store_health(store, "cam-warn", _health(NOW - 95 * DAY, 2000, 500), NOW)
+    _store_health(store, "cam-new", _health(NOW - 30 * DAY), NOW)  # young, on course: no fault
     watcher.run_once()
+    young = read_statuses(store.connection())["cam-new"]
+    assert (young["compliant"], young["young"], young["reaches_policy_on"]) == (None, True, "2027-01-28")
     assert faults.open_subjects(FaultKind.RETENTION_SHORTFALL) == {"cam-short"}
     assert [(k, d["camera_id"]) for k, d in notices] == [("retention_warning", "cam-warn")]
     status = watcher.status("cam-short")
@@ -174,6 +230,7 @@ def test_watcher_opens_and_recovers_faults_and_warns(tmp_path: Path) -> None:
     # The recorder got a bigger disk and 60 more days passed: compliant, the fault recovers by itself.
     clock.advance(60 * 86400)
     _store_health(store, "cam-short", _health(NOW - 30 * DAY, 100, 8000), clock.now())
+    _store_health(store, "cam-new", _health(NOW - 30 * DAY, 1500, 2600), clock.now())
     watcher.run_once()
     assert faults.open_subjects(FaultKind.RETENTION_SHORTFALL) == set()
     (fault,) = faults.list_faults(subject="cam-short")
@@ -200,6 +257,7 @@ def test_watcher_reads_a_recordings_folder(tmp_path: Path) -> None:
         horizon_days=14,
         root=root,
         interval_s=3600,
+        zone=SHANGHAI,
         open_subjects=lambda: faults.open_subjects(FaultKind.RETENTION_SHORTFALL),
         apply_faults=faults.apply_changes,
         registry=CollectorRegistry(),
@@ -220,13 +278,13 @@ def test_camera_health_over_mqtt_reaches_the_report(
     clock = ManualClock(datetime.now(UTC))
     raw = base_config(tmp_path, broker.port, None)
     hub = start_hub(raw, clock=clock, api=True)
-    publisher.publish(topic("camera", "cam-1", "health"), _health(clock.now() - 40 * DAY))
+    publisher.publish(topic("camera", "cam-1", "health"), _health(clock.now() - 40 * DAY, 2500, 0))
     assert wait_until(lambda: hub.recordings.run_once()[0].compliant is False, 10)
     assert hub.health_store.open_subjects(FaultKind.RETENTION_SHORTFALL) == {"cam-1"}
     period = resolve_period(clock.now() - DAY, clock.now(), clock.now())
     _, _, report = read_report(hub.store.connection(), hub.config, period, "device", "json")
     summary = report["summary"]["retention_compliance"]
-    assert summary == {"policy_days": 90, "cameras": 1, "known": 1, "compliant": 0, "share": 0.0}
+    assert summary == {"policy_days": 90, "cameras": 1, "young": 0, "known": 1, "compliant": 0, "share": 0.0}
     (row,) = [r for r in report["rows"] if r["key"] == "cam-1"]
     assert (row["retention_days"], row["retention_ok"]) == (40.0, False)
     assert hub.api.state.context.camera_retention("cam-1")["compliant"] is False

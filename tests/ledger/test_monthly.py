@@ -35,15 +35,26 @@ def z(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _alarm(hub: Hub, kind: str, raised: str, disposition: str | None, reports: dict[str, int]) -> None:
+def _alarm(
+    hub: Hub, kind: str, raised: str, disposition: str | None, reports: dict[str, int], *, test: bool = False
+) -> None:
     """An alarm raised at `raised` (UTC), closed with `disposition`, with reports `minutes` after it was raised."""
     at = z(raised)
     alarm_id = str(uuid.uuid4())
     with hub.store.write() as conn:
         conn.execute(
             "INSERT INTO alarms (id, device_id, kind, priority, state, reason, detail, device, occurred_at, raised_at,"
-            " last_trigger_at, disposition) VALUES (?, 'btn-1', ?, 1, ?, 'test', '{}', '{}', ?, ?, ?, ?)",
-            (alarm_id, kind, "closed" if disposition else "open", to_iso(at), to_iso(at), to_iso(at), disposition),
+            " last_trigger_at, disposition, test) VALUES (?, 'btn-1', ?, 1, ?, 'test', '{}', '{}', ?, ?, ?, ?, ?)",
+            (
+                alarm_id,
+                kind,
+                "closed" if disposition or test else "open",
+                to_iso(at),
+                to_iso(at),
+                to_iso(at),
+                disposition,
+                int(test),
+            ),
         )
         for duty, minutes in reports.items():
             conn.execute(
@@ -97,6 +108,47 @@ def generate_march(hub: Hub) -> None:
     _alarm(hub, "panic", "2026-03-31T15:00", None, {})  # A6: in (31 Mar 23:00), still open
     _alarm(hub, "panic", "2026-03-31T16:10", "real", {})  # A7: out (1 Apr 00:10)
     _alarm(hub, "panic", "2026-03-05T02:00", "real", {"phone": 40, "written": 50})  # A8
+    _alarm(hub, "panic", "2026-03-12T02:00", None, {}, test=True)  # A9: a press on test, never an alarm
+    # Drills (test mode of kind drill): one in March, one in February, one in March ended before it began.
+    with hub.store.write() as conn:
+        conn.executemany(
+            "INSERT INTO test_windows (id, kind, devices, note, starts_at, until, created_at, created_by, ended_at)"
+            " VALUES (?, ?, NULL, 'x', ?, ?, ?, 'wang-fang', ?)",
+            [
+                (
+                    "d1",
+                    "drill",
+                    "2026-03-12T01:00:00.000000+00:00",
+                    "2026-03-12T03:00:00.000000+00:00",
+                    "2026-03-11T00:00:00.000000+00:00",
+                    None,
+                ),
+                (
+                    "d2",
+                    "drill",
+                    "2026-02-12T01:00:00.000000+00:00",
+                    "2026-02-12T03:00:00.000000+00:00",
+                    "2026-02-11T00:00:00.000000+00:00",
+                    None,
+                ),
+                (
+                    "d3",
+                    "drill",
+                    "2026-03-20T01:00:00.000000+00:00",
+                    "2026-03-20T03:00:00.000000+00:00",
+                    "2026-03-19T00:00:00.000000+00:00",
+                    "2026-03-19T05:00:00.000000+00:00",
+                ),
+                (
+                    "t1",
+                    "test",
+                    "2026-03-22T01:00:00.000000+00:00",
+                    "2026-03-22T03:00:00.000000+00:00",
+                    "2026-03-21T00:00:00.000000+00:00",
+                    None,
+                ),
+            ],
+        )
     # Incidents.
     _incident(ledger, IncidentKind.INJURY, "2026-03-03T01:00", False, {"phone": 20, "written": 45})  # I1
     _incident(ledger, IncidentKind.FIGHT, "2026-03-12T06:00", True, {"phone": 35})  # I2
@@ -204,7 +256,7 @@ EXPECTED = {
         "open_at_end": 3,
         "by_severity": {"general": 1, "serious": 1, "major": 1, "unassessed": 1},
     },
-    "drills": 2,  # A3 A4
+    "drills": {"held": 1, "alarms_closed_as_drill": 2},  # d1 (d2 is February's, d3 was called off, t1 a test); A3 A4
     # monthly plan: 3 planned, 2 done, 1 missed; daily patrol on 30 and 31 March: 4 planned, 3 done, 1 missed.
     "inspections": {"planned": 7, "done": 5, "missed": 2},
     "uptime_pct": round(100 * 30 / 31, 3),  # btn-1 offline one day of 31; the others never monitored
@@ -240,6 +292,7 @@ def test_the_monthly_report_matches_the_hand_count(tmp_path: Path, broker: Mosqu
         page = bureau.get("/api/v1/reports/monthly", params={"month": "2026-03", "format": "html"})
         assert page.headers["content-type"].startswith("text/html")
         assert "安全月报表" in page.text
+        assert "超过24小时未修复" in page.text  # the configured recovery rule (24 h by default)
         assert "统计截至：2026-04-01 00:00" in page.text  # the month's end in the school's time
         assert "制表时间：2026-04-03 10:00" in page.text
         assert '<tr data-figure="monthly_hazard_overdue"><td>逾期未治理</td><td class="value">2</td></tr>' in page.text

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -52,6 +53,7 @@ from hub.reports import (
 from tests.conftest import PREFIX, SITE, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 BASE = datetime(2025, 1, 6, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATES = list(DeviceState)
 HOUR = 3600.0
 
@@ -352,9 +354,9 @@ def test_report_rows_per_device_kind_and_site() -> None:
     assert unexcused["smoke-1"]["sla_breaches"] == 1  # breaches never depend on the switch
 
 
-def test_the_four_100_percent_figure() -> None:
+def test_the_alarm_and_video_item_of_the_four() -> None:
     summary = build_report(_inputs(), "site")["summary"]
-    figure = summary["four_100"]
+    figure = summary["four_items"]["alarm_video"]
     assert figure["panic_button"] == {
         "installed": 2,
         "networked": 1,
@@ -374,9 +376,11 @@ def test_the_four_100_percent_figure() -> None:
     assert "retention" in summary["retention_note"]
     assert summary["current_states"] == {"unknown": 0, "online": 2, "offline": 1, "faulty": 1, "maintenance": 0}
     # Maintenance now is networked (not offline or unknown) but not working; a device never heard of is neither.
-    other = build_report(_inputs(current={"btn-1": "maintenance"}), "site")["summary"]["four_100"]
+    other = build_report(_inputs(current={"btn-1": "maintenance"}), "site")["summary"]["four_items"]["alarm_video"]
     assert (other["panic_button"]["networked"], other["panic_button"]["working"]) == (1, 0)
-    none = build_report(_inputs(devices=[DeviceInfo("s", "smoke", "s", "A")]), "site")["summary"]["four_100"]
+    none = build_report(_inputs(devices=[DeviceInfo("s", "smoke", "s", "A")]), "site")["summary"]["four_items"][
+        "alarm_video"
+    ]
     assert none["camera"] == {
         "installed": 0,
         "networked": 0,
@@ -408,7 +412,7 @@ def test_etag_comparison_is_weak_and_handles_lists_and_star() -> None:
     assert not etag_matches(None, '"abc"')
 
 
-def test_the_summary_goes_out_at_start_then_once_per_utc_day_and_retries_a_failed_publish() -> None:
+def test_the_summary_goes_out_at_start_then_once_per_beijing_day_and_retries_a_failed_publish() -> None:
     sent: list[tuple[str, dict[str, Any], bool]] = []
     up = [False]
 
@@ -417,18 +421,18 @@ def test_the_summary_goes_out_at_start_then_once_per_utc_day_and_retries_a_faile
             sent.append((topic, json.loads(payload), retain))
         return up[0]
 
-    clock = ManualClock(datetime(2025, 3, 3, 23, 0, tzinfo=UTC))
-    publisher = UptimePublisher(lambda now: {"at": to_iso(now)}, publish, "t/hub/uptime", clock)
+    clock = ManualClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 23:00 Beijing time
+    publisher = UptimePublisher(lambda now: {"at": to_iso(now)}, publish, "t/hub/uptime", clock, SHANGHAI)
     assert publisher.run_once(clock.now()) is False  # no broker yet
     assert not publisher.done(clock.now())
     up[0] = True
     assert publisher.run_once(clock.now()) is True
-    assert publisher.run_once(clock.now() + timedelta(minutes=59)) is False  # same UTC day
+    assert publisher.run_once(clock.now() + timedelta(minutes=59)) is False  # same Beijing day
     assert publisher.run_once(clock.now() - timedelta(days=1)) is False  # a stale tick never goes back a day
-    assert publisher.run_once(clock.now() + timedelta(hours=1)) is True  # 00:00 the next day
+    assert publisher.run_once(clock.now() + timedelta(hours=1)) is True  # 00:00 Beijing time, 16:00 UTC
     assert [(t, p["at"][:13], r) for t, p, r in sent] == [
-        ("t/hub/uptime", "2025-03-03T23", True),
-        ("t/hub/uptime", "2025-03-04T00", True),
+        ("t/hub/uptime", "2025-03-03T15", True),
+        ("t/hub/uptime", "2025-03-03T16", True),
     ]
 
 
@@ -578,8 +582,8 @@ def test_uptime_report_through_the_api_with_maintenance_windows_excluded(
         assert (btn["faults"], btn["mttr_min"], btn["sla_breaches"], btn["current_state"]) == (1, 1560, 1, "offline")
         summary = report["summary"]
         assert (summary["uptime_pct"], summary["downtime_min"], summary["sla_breaches"]) == (99.593, 30, 1)
-        assert summary["four_100"]["panic_button"]["networked_share"] == 0.5
-        assert summary["four_100"]["camera"]["working_share"] == 1.0
+        assert summary["four_items"]["alarm_video"]["panic_button"]["networked_share"] == 0.5
+        assert summary["four_items"]["alarm_video"]["camera"]["working_share"] == 1.0
         assert [(w["subject"], w["created_by"]) for w in report["maintenance_windows"]] == [
             ("temp-1", "maintenance"),
             ("btn-2", "maintenance"),
@@ -747,10 +751,10 @@ def test_the_daily_summary_is_retained_on_mqtt(
 ) -> None:
     hub, clock, _ = school
     topic_ = f"{PREFIX}/{SITE}/hub/uptime"
-    day = to_iso(datetime(2025, 3, 3, tzinfo=UTC))
+    day = to_iso(datetime(2025, 3, 2, 16, tzinfo=UTC))  # 00:00 on 3 March, Beijing time
     listener = Subscriber(broker.port, topic_, "uptime-listener")
     try:
-        # The clock is on 4 March now: the summary of 3 March goes out once (at start, the day before went out).
+        # The clock is on 4 March (Beijing) now: the summary of 3 March goes out once (at start, the 2nd went out).
         hub.uptime.run_once(clock.now())
         assert hub.uptime.done(clock.now())
         assert hub.uptime.run_once(clock.now()) is False
@@ -768,11 +772,17 @@ def test_the_daily_summary_is_retained_on_mqtt(
     finally:
         late.close()
     assert summary["site"]["id"] == SITE
-    assert summary["period"]["to"] == to_iso(datetime(2025, 3, 4, tzinfo=UTC))
+    assert summary["period"]["to"] == to_iso(datetime(2025, 3, 3, 16, tzinfo=UTC))
+    assert summary["day"] == "2025-03-03"
     with _client(hub, "bureau") as bureau:
-        same = _report(bureau, group="site", **{"from": day, "to": summary["period"]["to"]})["summary"]
-    # On 3 March: 08:00-24:00 monitored; smoke-1 down 30 min; the planned outages excused.
-    assert summary["uptime_pct"] == same["uptime_pct"] == 99.254
+        same = _report(bureau, group="site", **{"from": "2025-03-03", "to": "2025-03-03"})["summary"]
+    # On 3 March, Beijing time (until 16:00 UTC): 08:00-16:00 UTC monitored, 5 x 8 h; the planned outages (temp-1
+    # 1 h, btn-2 4 h) excused: 35 h counted; smoke-1 down 30 min. (The UTC day gave 99.254.)
+    assert summary["uptime_pct"] == same["uptime_pct"] == round(34.5 / 35 * 100, 3)
     assert (summary["devices"], summary["faults"], summary["sla_breaches"]) == (5, 3, 0)
-    assert summary["four_100"] == {k: v for k, v in same["four_100"].items() if k != "note"}
-    assert summary["four_100"]["panic_button"]["working_share"] == 0.5
+    same_items = same["four_items"]
+    assert summary["four_items"]["alarm_video"] == {k: v for k, v in same_items["alarm_video"].items() if k != "note"}
+    assert summary["four_items"]["alarm_video"]["panic_button"]["working_share"] == 0.5
+    # 3 March 2025 was a Monday, a school day nobody recorded: shown as not recorded, in the summary too.
+    assert summary["four_items"]["not_recorded"] == same_items["not_recorded"] == ["2025-03-03"]
+    assert "days" not in summary["four_items"]

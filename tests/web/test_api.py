@@ -38,6 +38,8 @@ ROUTES = [
     ("POST", "/api/v1/alarms/{id}/ack", {"guard", "admin"}),
     ("POST", "/api/v1/alarms/{id}/close", {"guard", "admin"}),
     ("POST", "/api/v1/alarms/{id}/reports", {"guard", "admin"}),
+    ("POST", "/api/v1/four-items", {"guard", "admin"}),
+    ("GET", "/api/v1/four-items", {"guard", "maintenance", "bureau", "admin"}),
 ]
 
 

@@ -266,7 +266,7 @@ def test_english_switch_reports_chart_and_a_maintenance_window(
     expect(page.locator("body")).to_have_attribute("data-feed", "open", timeout=5000)
     form = page.locator("#window-form")
     form.locator("select[name=subject]").select_option("cam-1")
-    # datetime-local in the browser's zone; two days ahead is in the future for the hub's clock too.
+    # datetime-local read in the site's zone (Beijing), whatever the browser's; two days ahead is in the future.
     local = page.evaluate(
         """() => { const d = new Date(Date.now() + 2 * 86400000);
                    const p = (n) => String(n).padStart(2, "0");
@@ -280,6 +280,9 @@ def test_english_switch_reports_chart_and_a_maintenance_window(
     with admin(hub) as api:
         (window,) = api.get("/api/v1/maintenance-windows").json()["maintenance_windows"]
         assert (window["subject"], window["created_by"]) == ("cam-1", "admin")
+        # 09:00 Beijing time is 01:00 UTC.
+        assert datetime.fromisoformat(window["starts_at"]) == datetime.fromisoformat(f"{local}T09:00:00+08:00")
+        assert datetime.fromisoformat(window["ends_at"]) == datetime.fromisoformat(f"{local}T11:00:00+08:00")
         actions = [row["action"] for row in api.get("/api/v1/audit").json()["audit"]]
     assert "maintenance_window.create" in actions
 
@@ -346,3 +349,78 @@ def test_guard_is_told_at_once_of_an_unreadable_message_from_a_panic_button(
     assert hub.store.count("alarms") == 0
     line.locator("button.dismiss").click()
     expect(page.locator("[data-testid=unreadable]")).to_be_hidden()
+
+
+def test_the_guard_records_the_four_items_in_site_time_and_the_bureau_sees_them(
+    tmp_path: Path, broker: Mosquitto, start_hub: HubFactory, browser: Browser
+) -> None:
+    # 01:00 on 2 December in Beijing, still noon on 1 December in New York, where this browser thinks it is.
+    clock = ManualClock(datetime(2026, 12, 1, 17, 0, tzinfo=UTC))
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True, clock=clock)
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="America/New_York"
+    )
+    page = context.new_page()
+    try:
+        log_in(page, hub, "guard", "/")
+        form = page.locator("[data-testid=four-items-form]")
+        expect(page.locator("[data-testid=four-items-status]")).to_have_text("今日尚未登记", timeout=5000)
+        form.locator("input[name=guards_on_duty]").fill("2")
+        form.locator("input[name=gate_closed]").check()
+        form.locator("input[name=posts_staffed]").check()
+        form.locator("button[type=submit]").click()
+        expect(page.locator("[data-testid=four-items-status]")).to_contain_text("已由 guard", timeout=5000)
+        with admin(hub) as client:
+            days = client.get("/api/v1/four-items", params={"from": "2026-12-01", "to": "2026-12-02"}).json()["days"]
+        assert [(d["day"], d["recorded"]) for d in days] == [("2026-12-01", False), ("2026-12-02", True)]
+        context.clear_cookies()
+        log_in(page, hub, "bureau", "/reports")
+        table = page.locator("[data-testid=four-items]")
+        expect(table.locator("tr[data-item=alarm_video]")).to_contain_text("一键式紧急报警和视频监控系统", timeout=5000)
+        expect(table.locator("tr[data-item=guard_posts]")).to_contain_text("护学岗设置")
+        # The default period ends today in Beijing (2 December), which was recorded; the 1st was not.
+        expect(table.locator("tr[data-item=full_time_guards]")).to_contain_text("2026-12-01")
+        expect(table.locator("tr[data-item=full_time_guards]")).not_to_contain_text("2026-12-02")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "four_items_reports.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_recovering_a_fault_the_device_still_reports_needs_a_note_and_a_deliberate_override(
+    tmp_path: Path, broker: Mosquitto, publisher: Publisher, start_hub: HubFactory, page: Page
+) -> None:
+    hub = start_hub(base_config(tmp_path, broker.port, None), api=True)
+    publisher.publish(topic("smoke", "smoke-1", "status"), "offline")  # its last will: an automatic fault
+    assert wait_until(lambda: len(hub.health_store.list_faults(subject="smoke-1")) == 1, 5)
+    log_in(page, hub, "maintenance", "/maintenance")
+    fault = page.locator("[data-testid=fault]", has_text="smoke-1")
+    expect(fault).to_be_visible(timeout=3000)
+    fault.locator("button[data-step=recover]").click()  # no note: refused, and told why
+    expect(fault.locator(".form-msg")).to_contain_text("请先填写说明", timeout=3000)
+    assert hub.health_store.list_faults(subject="smoke-1")[0]["state"] == "registered"
+    dialogs: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    fault.locator("input[name=note]").fill("detector replaced, radio pairing tomorrow")
+    # Playwright answers the dialog only while this thread is inside one of its calls: wait for the override.
+    with page.expect_response(lambda r: "override" in (r.request.post_data or "")) as forced:
+        fault.locator("button[data-step=recover]").click()
+    assert forced.value.status == 200
+    fault_id = hub.health_store.list_faults(subject="smoke-1")[0]["id"]
+
+    def steps() -> list[str]:
+        return [e["action"] for e in hub.health_store.get_fault(fault_id)["log"]]
+
+    # Recovered over the device's word, then the watcher (every second) finds it still offline and reopens it.
+    assert wait_until(lambda: steps()[-2:] == ["recover_override", "reopened"], 10), steps()
+    assert "仍要标记为已恢复" in dialogs[0]
+    with admin(hub) as api:
+        audit = api.get("/api/v1/audit").json()["audit"]
+    assert [(a["actor"], a["detail"]["note"]) for a in audit if a["action"] == "fault.recover_override"] == [
+        ("maintenance", "detector replaced, radio pairing tomorrow")
+    ]

@@ -23,10 +23,11 @@ from hub.devtools.broker import Mosquitto
 from hub.health.faults import FaultAction, FaultKind, FaultState
 from hub.health.model import DeviceState
 from hub.ingest.replay import ReplayMark
+from hub.reports import site_days
 from hub.store import Store
 from hub.web.console import HOME, LOGIN_COOKIE
 from hub.web.i18n import LANGS, MESSAGES, catalogue
-from hub.web.routes.reports import open_faults_per_day, utc_days
+from hub.web.routes.reports import open_faults_per_day
 from hub.web.sessions import SESSION_COOKIE, SessionStore
 from hub.web.stream import visible_to
 from hub.web.throttle import backoff_s
@@ -343,17 +344,18 @@ def test_daily_figures_for_the_chart(
     )
     assert opened.status_code == 201
     clock.advance(120)
-    now = clock.now()
-    start = (now - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Days are Beijing days (site.timezone's default), given as dates, `to` included.
+    today = hub.config.site.local_date(clock.now())
+    start = today - timedelta(days=2)
     bureau = {"Authorization": f"Bearer {TOKENS['bureau']}"}
     answer = httpx.get(
         f"{_base(hub)}/api/v1/reports/daily",
-        params={"from": start.isoformat(), "to": (now + timedelta(hours=1)).isoformat()},
+        params={"from": start.isoformat(), "to": today.isoformat()},
         headers=bureau,
     )
     assert answer.status_code == 200, answer.text
     days = answer.json()["days"]
-    assert [d["day"] for d in days] == [(start + timedelta(days=i)).date().isoformat() for i in range(3)]
+    assert [d["day"] for d in days] == [(start + timedelta(days=i)).isoformat() for i in range(3)]
     assert days[0]["uptime_pct"] is None  # before anything was heard: nothing counted
     assert days[-1]["uptime_pct"] == 100.0  # the one device heard from has been online since
     assert [d["open_faults"] for d in days] == [0, 0, 1]
@@ -363,7 +365,7 @@ def test_daily_figures_for_the_chart(
 
 def test_open_faults_per_day_counts_faults_open_at_any_time_that_day() -> None:
     day0 = datetime(2026, 11, 1, tzinfo=UTC)
-    days = utc_days(day0 + timedelta(hours=12), day0 + timedelta(days=3))
+    days = [(a, b) for _, a, b in site_days(day0 + timedelta(hours=12), day0 + timedelta(days=3), UTC)]
     assert [d[0] for d in days] == [day0 + timedelta(hours=12), day0 + timedelta(days=1), day0 + timedelta(days=2)]
 
     def iso(at: datetime) -> str:

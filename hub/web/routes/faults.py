@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.health.faults import ACTIVE, FaultAction, FaultKind, FaultState
+from hub.health.faults import ACTIVE, TROUBLE_FAULT, FaultAction, FaultKind, FaultState, still_failing
+from hub.store.faults import OVERRIDE
 from hub.web.context import ApiContext, ContextDep, HealthReader, MaintenanceActor
 from hub.web.errors import ApiError
 
@@ -21,6 +22,13 @@ class FaultOpenRequest(BaseModel):
     subject: str = Field(min_length=1, max_length=100, description="Device id (or another system part).")
     kind: FaultKind = Field(default=FaultKind.INSPECTION, description="What kind of failure.")
     summary: str = Field(min_length=1, max_length=2000, description="What was found.")
+    deadline_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 90,
+        description="Inspection findings only: hours until it must be put right "
+        "(default sla.inspection_deadline_hours).",
+    )
 
 
 class FaultStepRequest(BaseModel):
@@ -30,6 +38,11 @@ class FaultStepRequest(BaseModel):
 
     note: str = Field(default="", max_length=4000, description="What was done or found.")
     to: str | None = Field(default=None, min_length=1, max_length=200, description="Assignee (assign only).")
+    override: bool = Field(
+        default=False,
+        description="Recover only: mark an automatic fault recovered although the device still reports the failure "
+        "(needs a note; audited; the hub re-checks and reopens it while the failure holds).",
+    )
 
 
 class NoteRequest(BaseModel):
@@ -72,8 +85,26 @@ def fault(fault_id: int, ctx: ContextDep, actor: HealthReader) -> dict[str, Any]
 
 @router.post("/api/v1/faults", status_code=201)
 def open_fault(body: FaultOpenRequest, ctx: ContextDep, actor: MaintenanceActor) -> dict[str, Any]:
-    fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now())
+    hours = body.deadline_hours
+    if body.kind is FaultKind.INSPECTION:
+        hours = hours if hours is not None else ctx.config.sla.inspection_deadline_hours
+    elif hours is not None:
+        # Equipment failures keep the recovery rule (24 h); only an inspection finding takes a person's deadline.
+        raise ApiError(422, "invalid_request", "deadline_hours: only an inspection finding takes a deadline")
+    fault_id = ctx.health_store.open_manual(body.subject, body.kind, body.summary, actor, ctx.clock.now(), hours)
     return _fault(ctx, fault_id)
+
+
+# Automatic fault kinds whose condition the hub can check now (the device's health, the recordings verdict).
+CHECKABLE = frozenset({FaultKind.OFFLINE, FaultKind.RETENTION_SHORTFALL, *TROUBLE_FAULT.values()})
+
+
+def failing_now(ctx: ApiContext, subject: str, kind: FaultKind) -> str | None:
+    """Why an automatic fault still holds by what the hub hears now, or None when the device says healthy."""
+    if kind is FaultKind.RETENTION_SHORTFALL:
+        verdict = ctx.camera_retention(subject) or {}
+        return "the camera's recordings are still short" if verdict.get("compliant") is False else None
+    return still_failing(kind, ctx.tracker.get(subject))
 
 
 # Before the `{step}` route below, which would otherwise take "notes" for a step name.
@@ -93,5 +124,28 @@ def fault_step(
         raise ApiError(404, "not_found", f"no fault step {step!r}") from None
     if action is FaultAction.ASSIGN and not body.to:
         raise ApiError(422, "invalid_request", "to: assign needs the person's name")
-    ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to)
+    if body.override and action is not FaultAction.RECOVER:
+        raise ApiError(422, "invalid_request", "override: only for recover")
+    overriding = None
+    if action in (FaultAction.RECOVER, FaultAction.VERIFY):
+        fault = ctx.health_store.get_fault(fault_id)
+        steps = [e["action"] for e in fault["log"] if e["action"] != "note"]
+        # Verifying checks again only a recovery made over the device's word; the hub's own recoveries were.
+        checked = action is FaultAction.RECOVER or (steps[-1:] == [OVERRIDE])
+        auto = fault["source"] == "auto" and checked
+        kind = FaultKind(fault["kind"])
+        failing = failing_now(ctx, fault["subject"], kind) if auto else None
+        if auto and failing is None and action is FaultAction.RECOVER and kind not in CHECKABLE:
+            # The hub recovers these itself when the condition clears and cannot ask the device: a person's
+            # recovery is their word alone, so it takes the same audited override.
+            failing = f"the hub recovers a {kind.value} fault by itself once it clears"
+        if failing is not None and not (body.override and action is FaultAction.RECOVER):
+            # Marking it recovered would stop its clock while the equipment is still down.
+            hint = "; recover with override and a note to do it anyway" if action is FaultAction.RECOVER else ""
+            raise ApiError(409, "device_not_healthy", f"{failing}{hint}")
+        if failing is not None:
+            if not body.note.strip():
+                raise ApiError(422, "invalid_request", "note: an override says why")
+            overriding = failing
+    ctx.health_store.act(fault_id, action, actor, ctx.clock.now(), body.note, body.to, overriding=overriding)
     return _fault(ctx, fault_id)

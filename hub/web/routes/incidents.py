@@ -135,6 +135,8 @@ def incidents_router(ledger: LedgerStore) -> APIRouter:
         now = ctx.clock.now()
         out = []
         for alarm in ctx.store.list_alarms(None, limit):
+            if alarm.get("test"):
+                continue  # a press on test was never an alarm (until the guard made it real)
             disposition = Disposition(alarm["disposition"]) if alarm["disposition"] else None
             reports = [(DutyType(r["type"]), from_iso(r["at"])) for r in alarm["reports"]]
             duties = duty_status(alarm["kind"], from_iso(alarm["raised_at"]), disposition, reports, ctx.duties, now)

@@ -58,10 +58,11 @@ def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRou
             headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
             return Response(monthly_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
         lang = pick_lang(request.query_params.get("lang"), request.cookies.get("lang"))
-        templates = request.app.state.console.templates
+        console = request.app.state.console
+        templates = console.templates
         zone = ctx.config.site.tz()
         html = templates.get_template("ledger_monthly.html").render(
-            t=catalogue(lang),
+            t=catalogue(lang, console.figures),  # the config's recovery rule in the figures' names
             lang=lang,
             report=report,
             tables=_tables(report),
@@ -107,6 +108,7 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
         (
             "monthly_other",
             [(f"monthly_inspections_{k}", v) for k, v in report["inspections"].items()]
-            + [("monthly_drills", report["drills"]), ("monthly_uptime", report["uptime_pct"])],
+            + [(f"monthly_drills_{k}", v) for k, v in report["drills"].items()]
+            + [("monthly_uptime", report["uptime_pct"])],
         ),
     ]

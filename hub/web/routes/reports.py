@@ -1,19 +1,22 @@
 """Report routes for the bureau and maintenance: the uptime report (JSON or CSV, with an ETag so a poll that finds
-nothing new builds nothing) and the daily figures behind the console's reports chart."""
+nothing new builds nothing) and the daily figures behind the console's reports chart.
+
+Periods are given as ISO 8601 times with an offset or as dates; a date is a day in the site's zone
+(`site.timezone`), and the daily figures are cut at the site's midnight, never UTC's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from hub.core.clock import from_iso, to_iso
-from hub.reports import Format, Group, PeriodError, etag_matches, resolve_period
+from hub.reports import Format, Group, Period, PeriodError, etag_matches, resolve_period
+from hub.reports.model import period_bound, site_days
 from hub.store.reports import ReportStore, config_digest, read_report, registry
 from hub.web.context import ApiContext, ContextDep, ReportReader
 from hub.web.errors import ApiError
@@ -21,15 +24,8 @@ from hub.web.errors import ApiError
 MAX_DAILY_DAYS = 92
 
 
-def utc_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The UTC calendar days that `start`..`end` touches, each clipped to the period."""
-    days = []
-    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < end:
-        following = day + timedelta(days=1)
-        days.append((max(day, start), min(following, end)))
-        day = following
-    return days
+FROM_HELP = "ISO 8601 with offset, or a date (YYYY-MM-DD: 00:00 of that day, site time); default: to - 30 days."
+TO_HELP = "ISO 8601 with offset, or a date (YYYY-MM-DD: that day included, site time); default: now."
 
 
 def open_faults_per_day(faults: Iterable[Mapping[str, Any]], days: Sequence[tuple[datetime, datetime]]) -> list[int]:
@@ -46,24 +42,30 @@ def open_faults_per_day(faults: Iterable[Mapping[str, Any]], days: Sequence[tupl
 def reports_router(context: ApiContext, reports: ReportStore) -> APIRouter:
     """The report routes of one hub; the device registry and config digest are derived from its config once."""
     devices, digest = registry(context.config), config_digest(context.config)
+    zone = context.config.site.tz()
     router = APIRouter()
+
+    def period_of(start: str | None, end: str | None, now: datetime) -> Period:
+        try:
+            return resolve_period(
+                period_bound(start, zone, end=False) if start is not None else None,
+                period_bound(end, zone, end=True) if end is not None else None,
+                now,
+            )
+        except PeriodError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from exc
 
     @router.get("/api/v1/reports/uptime", response_model=None)
     def uptime_report(
         request: Request,
         ctx: ContextDep,
         actor: ReportReader,
-        from_: Annotated[
-            AwareDatetime | None, Query(alias="from", description="ISO 8601 with offset; default: to - 30 days.")
-        ] = None,
-        to: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset; default: now.")] = None,
+        from_: Annotated[str | None, Query(alias="from", description=FROM_HELP)] = None,
+        to: Annotated[str | None, Query(description=TO_HELP)] = None,
         group: Annotated[Group, Query(description="One row per device, kind, or the site.")] = "device",
         fmt: Annotated[Format, Query(alias="format", description="json or csv.")] = "json",
     ) -> Response:
-        try:
-            period = resolve_period(from_, to, ctx.clock.now())
-        except PeriodError as exc:
-            raise ApiError(422, "invalid_request", str(exc)) from exc
+        period = period_of(from_, to, ctx.clock.now())
         # The ETag needs only a few index look-ups, so a poll that finds nothing new builds nothing.
         etag = reports.etag(period, group, fmt)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
@@ -76,24 +78,23 @@ def reports_router(context: ApiContext, reports: ReportStore) -> APIRouter:
         headers["Content-Disposition"] = f'attachment; filename="uptime-{ctx.config.site.id}-{group}-{span}.csv"'
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
-    def daily_figures(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    def daily_figures(start: str | None, end: str | None) -> dict[str, Any]:
         now = context.clock.now()  # one now for the period and each of its days
-        try:
-            period = resolve_period(start, end, now)
-        except PeriodError as exc:
-            raise ApiError(422, "invalid_request", str(exc)) from exc
-        days = utc_days(period.start, period.as_of)
+        period = period_of(start, end, now)
+        days = site_days(period.start, period.as_of, zone)
         if len(days) > MAX_DAILY_DAYS:
             raise ApiError(422, "invalid_request", f"daily figures cover at most {MAX_DAILY_DAYS} days")
         conn = context.store.connection()
         rows = []
-        faults = open_faults_per_day(context.health_store.list_faults(None), days)
-        for (day_start, day_end), open_faults in zip(days, faults, strict=True):
-            day = resolve_period(day_start, day_end, now)
-            _, _, report = read_report(conn, context.config, day, "site", "json", devices, digest)
+        spans = [(a, b) for _, a, b in days]
+        faults = open_faults_per_day(context.health_store.list_faults(None), spans)
+        for (day, day_start, day_end), open_faults in zip(days, faults, strict=True):
+            _, _, report = read_report(
+                conn, context.config, resolve_period(day_start, day_end, now), "site", "json", devices, digest
+            )
             rows.append(
                 {
-                    "day": day_start.date().isoformat(),
+                    "day": day.isoformat(),
                     "from": to_iso(day_start),
                     "to": to_iso(day_end),
                     "uptime_pct": report["summary"]["uptime_pct"],
@@ -105,10 +106,10 @@ def reports_router(context: ApiContext, reports: ReportStore) -> APIRouter:
     @router.get("/api/v1/reports/daily")
     async def daily(
         actor: ReportReader,
-        from_: Annotated[AwareDatetime | None, Query(alias="from", description="Default: to - 30 days.")] = None,
-        to: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
+        from_: Annotated[str | None, Query(alias="from", description=FROM_HELP)] = None,
+        to: Annotated[str | None, Query(description=TO_HELP)] = None,
     ) -> dict[str, Any]:
-        """Site uptime % and open faults for each UTC day of the period (the reports chart)."""
+        """Site uptime % and open faults for each day of the period in the site's zone (the reports chart)."""
         return await run_in_threadpool(daily_figures, from_, to)
 
     return router

@@ -69,13 +69,40 @@
   const now = () => Date.now() + skewMs;
   const pad = (n) => String(n).padStart(2, "0");
 
+  // The site's calendar date (YYYY-MM-DD) of a time: days are the site's (site.timezone), not the browser's.
+  const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: boot.tz, year: "numeric", month: "2-digit", day: "2-digit" });
+  const siteDay = (d) => dayFormat.format(d);
+
+  // A wall-clock time typed in a form ("YYYY-MM-DDTHH:MM", datetime-local) read in the site's zone, as an ISO
+  // instant: people on the console mean the school's time, whatever zone the browser is set to.
+  const wallFormat = new Intl.DateTimeFormat("en-CA", {
+    timeZone: boot.tz,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  function siteWallTime(at) {
+    const p = Object.fromEntries(wallFormat.formatToParts(at).map((x) => [x.type, x.value]));
+    return Date.parse(p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute + ":00Z");
+  }
+  function fromSiteTime(local) {
+    const asUtc = Date.parse(local.slice(0, 16) + ":00Z");
+    // Two passes: the zone's offset at the guess, then at the corrected time (right across an offset change).
+    let at = asUtc - (siteWallTime(new Date(asUtc)) - asUtc);
+    at = asUtc - (siteWallTime(new Date(at)) - at);
+    return new Date(at).toISOString();
+  }
+
   function fmtTime(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    const sameDay = new Date(now()).toDateString() === d.toDateString();
+    const sameDay = siteDay(new Date(now())) === siteDay(d);
     const options = sameDay
-      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }
-      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: boot.tz }
+      : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: boot.tz };
     return d.toLocaleString(locale, options);
   }
 
@@ -110,7 +137,10 @@
         const share = total > 0 ? Math.max(0, Math.min(1, left / total)) : 0;
         const box = el.closest("[data-sla]");
         if (box) {
-          box.dataset.sla = share > 0.5 ? "green" : share > 0.2 ? "amber" : "red";
+          // Amber from the first of sla.warn_at, red from the last (the same moments the hub warns at).
+          const warn = boot.warn_at && boot.warn_at.length ? boot.warn_at : [0.5, 0.8];
+          const used = 1 - share;
+          box.dataset.sla = used < warn[0] ? "green" : warn.length < 2 || used < warn[warn.length - 1] ? "amber" : "red";
           // A continuous hue, green (120) through amber to red (0), as the time runs out.
           box.style.setProperty("--sla-hue", String(Math.round(120 * share)));
         }
@@ -187,5 +217,78 @@
     // (and, should it have been logged out elsewhere, goes to the login page before the next alarm, not at it).
     window.setInterval(() => api("GET", "/api/v1/session").catch(() => null), 5 * 60 * 1000);
   }
-  window.campusHub = { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial };
+  // What is on test (测试) or being drilled (演练), on the guard's and maintenance's pages; maintenance and admin may
+  // start and end a test here. Returns its reload, for the page's feed to call on test_mode_ / drill_ notices.
+  function testModePanel(root) {
+    const manage = boot.role === "maintenance" || boot.role === "admin";
+    const list = h("ul", { class: "test-modes", "data-testid": "test-modes" });
+    const msg = h("span", { class: "form-msg", role: "status" });
+    root.append(h("h3", {}, t("test_mode_title")), list);
+    const reload = serial(async () => {
+      const data = await api("GET", "/api/v1/test-mode");
+      const rows = data.test_modes.map((w) => {
+        const scope = w.site
+          ? t("test_mode_site")
+          : w.building
+            ? t("test_mode_building", { building: w.building })
+            : (w.devices || []).join(", ");
+        const type = t(w.type === "drill" ? "test_mode_type_drill" : "test_mode_type_test");
+        const line = t("test_mode_line", { type, scope, until: fmtTime(w.ends_at), by: w.created_by });
+        const end = manage
+          ? h("button", { type: "button", class: "test-end", "data-testid": "test-end", onclick: () => stop(w.id) }, t("action_test_end"))
+          : null;
+        return h("li", { class: "test-mode", "data-window-id": w.id }, line, " ", end);
+      });
+      list.replaceChildren(...(rows.length ? rows : [h("li", { class: "empty" }, t("test_mode_none"))]));
+      // A test ends by itself at its end, with no notice: look again just after the first one ends.
+      window.clearTimeout(expiry);
+      const ends = data.test_modes.map((w) => Date.parse(w.ends_at) - now());
+      if (ends.length) expiry = window.setTimeout(reload, Math.max(0, Math.min(...ends)) + 1000);
+    });
+    let expiry = null;
+    async function stop(id) {
+      try {
+        await api("DELETE", "/api/v1/test-mode/" + id);
+        flash(msg, t("done"));
+      } catch (error) {
+        flash(msg, error.message, true);
+      }
+      reload();
+    }
+    if (manage) {
+      const devices = h("input", { name: "test-devices", type: "text", placeholder: t("test_mode_devices"), "aria-label": t("test_mode_devices") });
+      const site = h("input", { name: "test-site", type: "checkbox" });
+      const minutes = h("input", { name: "test-minutes", type: "number", min: 1, value: 60, "aria-label": t("test_mode_minutes") });
+      const note = h("input", { name: "test-note", type: "text", maxlength: 2000, placeholder: t("test_mode_note"), "aria-label": t("test_mode_note") });
+      const start = async () => {
+        const ids = devices.value.split(",").map((d) => d.trim()).filter(Boolean);
+        if (!site.checked && !ids.length) return flash(msg, t("test_mode_needs_scope"), true);
+        const until = new Date(now() + Number(minutes.value || 0) * 60000).toISOString();
+        const payload = site.checked ? { site: true } : { devices: ids };
+        try {
+          await api("POST", "/api/v1/test-mode", { ...payload, until, note: note.value.trim() });
+          flash(msg, t("done"));
+        } catch (error) {
+          flash(msg, error.message, true);
+        }
+        reload();
+      };
+      root.append(
+        h(
+          "div",
+          { class: "actions test-start-form" },
+          devices,
+          h("label", {}, site, " ", t("test_mode_whole_site")),
+          minutes,
+          note,
+          h("button", { type: "button", class: "test-start", "data-testid": "test-start", onclick: start }, t("action_test_start"))
+        )
+      );
+    }
+    root.append(msg);
+    reload();
+    return reload;
+  }
+
+  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
 })();

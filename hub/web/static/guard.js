@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel } = window.campusHub;
 
   // --- guard ------------------------------------------------------------------------------------------------
 
@@ -53,7 +53,8 @@
   }
 
   function deliveryView(delivery) {
-    const parts = [delivery.endpoint + (delivery.event === "restore" ? " (" + t("delivery_restore") + ")" : "")];
+    const event = delivery.event === "restore" ? t("delivery_restore") : delivery.event === "test" ? t("delivery_test") : null;
+    const parts = [delivery.endpoint + (event ? " (" + event + ")" : "")];
     const state = delivery.state;
     if (state === "delivered") {
       parts.push(t("delivery_sent_at", { time: fmtTime(delivery.delivered_at) }));
@@ -125,18 +126,29 @@
           h("button", { type: "button", class: "close", onclick: () => act("close") }, t("action_close"))
         )
       : h("div", { class: "actions" }, h("button", { type: "button", class: "ack", onclick: () => act("ack") }, t("action_ack")));
+    // A test press: marked 测试, and one click from 110 should it be real after all.
+    const real = alarm.test
+      ? h(
+          "div",
+          { class: "actions test-actions" },
+          h("span", { class: "test-note" }, t("alarm_test_note")),
+          h("button", { type: "button", class: "make-real", "data-testid": "make-real", onclick: () => act("real") }, t("action_make_real"))
+        )
+      : null;
     return h(
       "article",
       {
-        class: "alarm kind-" + alarm.kind + " p" + alarm.priority + " state-" + alarm.state,
+        class: "alarm kind-" + alarm.kind + " p" + alarm.priority + " state-" + alarm.state + (alarm.test ? " test" : ""),
         "data-alarm-id": alarm.id,
         "data-state": alarm.state,
+        "data-test": alarm.test ? "true" : "false",
         "data-testid": "alarm",
       },
       h(
         "div",
         { class: "alarm-head" },
         h("span", { class: "kind" }, label("alarm_kind_", alarm.kind)),
+        alarm.test ? h("span", { class: "test-badge", "data-testid": "test-badge" }, t("alarm_test_badge")) : null,
         h("span", { class: "where" }, [where.building, where.floor, where.room].filter(Boolean).join(" · ")),
         h("span", { class: "state-badge" }, label("alarm_state_", alarm.state))
       ),
@@ -168,6 +180,7 @@
             alarm.duties.map((duty) => dutyView(alarm, duty, act))
           )
         : null,
+      real,
       actions,
       msg,
       timeline(alarm)
@@ -193,7 +206,10 @@
       const msg = card.querySelector(".form-msg");
       const value = (name) => (card.querySelector("[name=" + name + "]") || {}).value || "";
       try {
-        if (what === "ack") await api("POST", "/api/v1/alarms/" + alarm.id + "/ack");
+        if (what === "real") {
+          // No confirmation dialog: a real emergency must not be one click further from 110.
+          await api("POST", "/api/v1/alarms/" + alarm.id + "/real");
+        } else if (what === "ack") await api("POST", "/api/v1/alarms/" + alarm.id + "/ack");
         else if (what === "close") {
           if (!value("disposition") || !value("note").trim()) return flash(msg, t("close_needs"), true);
           await api("POST", "/api/v1/alarms/" + alarm.id + "/close", { disposition: value("disposition"), note: value("note").trim() });
@@ -347,12 +363,55 @@
     reloadWarnings();
     // Doors and readings change without an alarm: polled, and reloaded at once when a fault or a zone changes.
     window.setInterval(reloadWarnings, 15 * 1000);
+    const testModes = testModePanel(document.getElementById("test-mode"));
     connectFeed((notice) => {
+      if (notice.kind.startsWith("test_mode_") || notice.kind.startsWith("drill_")) testModes();
       if (notice.kind === "alarm_device_unreadable") showUnreadable(notice.data || {});
       else if (notice.kind.startsWith("alarm_") || notice.kind.startsWith("duty_")) reload();
       if (notice.kind === "fault" || notice.kind.startsWith("zone_")) reloadWarnings();
-    }, reload);
+    }, () => {
+      reload();
+      testModes();
+      reloadWarnings();
+    });
+  }
+
+  // The guard room's daily record of the three "four 100%" items the hub cannot measure (today, site time).
+  function fourItemsForm() {
+    const form = document.getElementById("four-items-form");
+    const status = document.getElementById("four-items-status");
+    const msg = document.getElementById("four-items-msg");
+    const today = siteDay(new Date(now()));
+    const show = (day) => {
+      status.textContent = day && day.recorded ? t("four_recorded_by", { name: day.recorded_by, time: fmtTime(day.recorded_at) }) : t("four_not_recorded");
+      if (day && day.recorded) {
+        form.guards_on_duty.value = day.guards_on_duty;
+        form.gate_closed.checked = day.gate_closed;
+        form.posts_staffed.checked = day.posts_staffed;
+        form.note.value = day.note;
+      }
+    };
+    api("GET", "/api/v1/four-items?from=" + today + "&to=" + today)
+      .then((items) => show((items.days || []).find((d) => d.day === today)))
+      .catch((error) => flash(msg, error.message, true));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const day = await api("POST", "/api/v1/four-items", {
+          day: today,
+          guards_on_duty: Number(form.guards_on_duty.value),
+          gate_closed: form.gate_closed.checked,
+          posts_staffed: form.posts_staffed.checked,
+          note: form.note.value,
+        });
+        show(day);
+        flash(msg, t("done"));
+      } catch (error) {
+        flash(msg, error.message, true);
+      }
+    });
   }
 
   guardPage();
+  fourItemsForm();
 })();

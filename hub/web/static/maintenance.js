@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel } = window.campusHub;
 
   // --- maintenance ------------------------------------------------------------------------------------------
 
@@ -17,6 +17,8 @@
   function faultCard(fault, devices, act) {
     const device = devices.get(fault.subject);
     const running = fault.time_left_s !== null && fault.time_left_s !== undefined;
+    // An inspection finding has the deadline its recorder gave, not the recovery rule for equipment failures.
+    const inspection = fault.kind === "inspection";
     return h(
       "article",
       { class: "fault state-" + fault.state + (fault.breached ? " breached" : ""), "data-fault-id": fault.id, "data-testid": "fault", "data-sla": running ? "green" : "done" },
@@ -27,8 +29,8 @@
         h("span", { class: "fault-kind" }, label("fault_kind_", fault.kind)),
         h("span", { class: "state-badge" }, label("fault_state_", fault.state)),
         running
-          ? h("span", { class: "sla" }, t("sla_left"), " ", h("span", { class: "countdown", "data-until": fault.due_at, "data-from": fault.opened_at, "data-testid": "fault-countdown" }, ""))
-          : h("span", { class: "sla" }, fault.breached ? t("sla_breached") : t("sla_met"))
+          ? h("span", { class: "sla" }, t(inspection ? "sla_left_inspection" : "sla_left"), " ", h("span", { class: "countdown", "data-until": fault.due_at, "data-from": fault.opened_at, "data-testid": "fault-countdown" }, ""))
+          : h("span", { class: "sla" }, fault.breached ? t(inspection ? "sla_breached_inspection" : "sla_breached") : t("sla_met"))
       ),
       h("div", { class: "fault-sub" }, fault.summary, " · ", t("opened_at", { time: fmtTime(fault.opened_at) }), " · ", t("due_at", { time: fmtTime(fault.due_at) }), fault.assignee ? " · " + t("assignee", { name: fault.assignee }) : ""),
       h(
@@ -92,7 +94,21 @@
         await api("POST", "/api/v1/faults/" + fault.id + "/" + step, payload);
         flash(msg, t("done"));
       } catch (error) {
-        flash(msg, error.message, true);
+        // The device still reports the failure: recovering it anyway stops nothing (the hub re-checks), but it
+        // is the person's word against the device's, so it needs a note and a second, deliberate click.
+        if (error.code === "device_not_healthy" && step === "recover" && payload.note && window.confirm(t("override_confirm", { why: error.message }))) {
+          try {
+            await api("POST", "/api/v1/faults/" + fault.id + "/recover", { ...payload, override: true });
+            flash(msg, t("done"));
+          } catch (again) {
+            flash(msg, again.message, true);
+          }
+        } else if (error.code === "device_not_healthy" && step === "recover") {
+          // Nothing changed on the hub: no reload, which would redraw the card and take the message with it.
+          return flash(msg, t("override_needs_note", { why: error.message }), true);
+        } else {
+          flash(msg, error.message, true);
+        }
       }
       reload();
     }
@@ -171,6 +187,7 @@
               " ",
               labels.length ? labels.map((l) => h("span", { class: "label" }, label("camera_label_", l))) : h("span", { class: "label ok" }, t("camera_ok")),
               h("div", {}, t("retained_days", { days: recordings.retained_days === undefined || recordings.retained_days === null ? "–" : recordings.retained_days })),
+              recordings.young ? h("div", { "data-testid": "recordings-young" }, t("recordings_young", { day: recordings.reaches_policy_on })) : null,
               referenceLine(c)
             )
           );
@@ -226,8 +243,8 @@
       try {
         await api("POST", "/api/v1/maintenance-windows", {
           subject: form.subject.value,
-          starts_at: new Date(form.starts_at.value).toISOString(),
-          ends_at: new Date(form.ends_at.value).toISOString(),
+          starts_at: fromSiteTime(form.starts_at.value),
+          ends_at: fromSiteTime(form.ends_at.value),
           reason: form.reason.value,
         });
         form.reset();
@@ -240,8 +257,10 @@
 
     reload();
     loadCameras();
+    const testModes = testModePanel(document.getElementById("test-mode"));
     window.setInterval(reload, 60 * 1000);
     connectFeed((notice) => {
+      if (notice.kind.startsWith("test_mode_") || notice.kind.startsWith("drill_")) testModes();
       if (["sla_warning", "escalation", "retention_warning", "broker_dropped"].includes(notice.kind)) {
         const d = notice.data || {};
         const note = notice.kind === "broker_dropped" ? t("broker_dropped_note", d) : d.note || d.type || "";
@@ -250,7 +269,10 @@
       }
       if (notice.kind.startsWith("camera") || notice.kind === "retention_warning") loadCameras();
       if (!notice.kind.startsWith("alarm_") && !notice.kind.startsWith("duty_")) reload();
-    }, reload);
+    }, () => {
+      reload();
+      testModes();
+    });
   }
 
   maintenancePage();

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { boot, body, t, label, h, api, now, pad, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, body, t, label, h, api, now, pad, siteDay, fmtTime, fmtSpan, flash, tick, connectFeed, serial } = window.campusHub;
 
   // --- reports ----------------------------------------------------------------------------------------------
 
@@ -60,20 +60,16 @@
   function reportsPage() {
     const form = document.getElementById("period");
     const msg = document.getElementById("period-msg");
-    const iso = (date) => new Date(date + "T00:00:00").toISOString();
-    const dayAfter = (date) => {
-      const d = new Date(date + "T00:00:00");
-      d.setDate(d.getDate() + 1);
-      return d.toISOString();
-    };
-    const local = (d) => d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
-    const today = new Date(now());
-    form.to.value = local(today);
-    form.from.value = local(new Date(today.getTime() - 29 * 86400000));
+    // Dates go to the hub as dates: it reads them as the site's days (site.timezone), `to` included.
+    const today = siteDay(new Date(now()));
+    const back = new Date(today + "T12:00:00Z");
+    back.setUTCDate(back.getUTCDate() - 29);
+    form.to.value = today;
+    form.from.value = back.toISOString().slice(0, 10);
     const num = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 
     const load = serial(async () => {
-      const query = "from=" + encodeURIComponent(iso(form.from.value)) + "&to=" + encodeURIComponent(dayAfter(form.to.value));
+      const query = "from=" + encodeURIComponent(form.from.value) + "&to=" + encodeURIComponent(form.to.value);
       const group = form.group.value;
       document.getElementById("csv").href = "/api/v1/reports/uptime?" + query + "&group=" + group + "&format=csv";
       try {
@@ -84,6 +80,23 @@
           h("div", { class: "figure" }, h("span", {}, t("col_faults")), h("strong", {}, s.faults)),
           h("div", { class: "figure" }, h("span", {}, t("col_mttr")), h("strong", {}, num(s.mttr_min, 1))),
           h("div", { class: "figure" }, h("span", {}, t("col_breaches")), h("strong", {}, s.sla_breaches))
+        );
+        const f = s.four_items;
+        const share = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
+        const recorded = (item) => t("four_met_of_recorded", { met: f[item].met_days, recorded: f[item].recorded_days, days: f[item].school_days });
+        const missing = f.not_recorded.length ? t("four_days_not_recorded", { n: f.not_recorded.length, days: f.not_recorded.join(", ") }) : "–";
+        const av = f.alarm_video.combined;
+        document.getElementById("four-items-rows").replaceChildren(
+          h("tr", { "data-item": "full_time_guards" }, h("td", {}, t("four_item_full_time_guards")), h("td", {}, recorded("full_time_guards")), h("td", {}, missing)),
+          h("tr", { "data-item": "closed_campus" }, h("td", {}, t("four_item_closed_campus")), h("td", {}, recorded("closed_campus")), h("td", {}, missing)),
+          h(
+            "tr",
+            { "data-item": "alarm_video" },
+            h("td", {}, t("four_item_alarm_video")),
+            h("td", {}, t("four_alarm_video_figure", { installed: av.installed, networked: share(av.networked_share), working: share(av.working_share) })),
+            h("td", {}, t("four_measured"))
+          ),
+          h("tr", { "data-item": "guard_posts" }, h("td", {}, t("four_item_guard_posts")), h("td", {}, recorded("guard_posts")), h("td", {}, missing))
         );
         document.getElementById("uptime-rows").replaceChildren(
           ...report.rows.map((r) =>
