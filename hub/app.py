@@ -54,6 +54,7 @@ from hub.integrations.ha_discovery import HomeAssistant, alarm_device, alarmed_d
 from hub.integrations.influx import InfluxCollector, InfluxSink
 from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
+from hub.ledger.watch import LedgerWatcher
 from hub.metrics import HubMetrics
 from hub.mqtt.broker_stats import BrokerStats
 from hub.mqtt.topics import Lane, Topics, vendor_routes
@@ -453,10 +454,24 @@ class Hub:
             zones=self.zones,
             test_mode=self.test_mode,
         )
-        self.metrics.watch_duties(context.overdue_duties, [t.value for t in DutyType])
         self.api = create_api(context)
         self.console: Console = self.api.state.console
         self.api.include_router(camera_router(self.cameras, self.snapshots, self.video_store))
+        # The ledger's timer (overdue hazards escalate like faults; incident duties are announced like alarms');
+        # before the worker supervisor, which starts last and stops first.
+        self.ledger_watch = LedgerWatcher(
+            self.api.state.ledger,
+            self.config.site,
+            self.duties,
+            self.clock,
+            self.feed,
+            self._escalate,
+            on_exit=self.store.close_thread_connection,
+        )
+        self.worker_registry.add(self.ledger_watch.worker)
+        self._services.insert(self._services.index(self.worker_supervisor), self.ledger_watch)
+        # Overdue reports of alarms and of incidents, counted together.
+        self.metrics.watch_duties(lambda: self._overdue_duties(context), [t.value for t in DutyType])
         self._server = ApiServer(
             self.api,
             self.config.api.host,
@@ -465,6 +480,12 @@ class Hub:
             on_start=self.console.reopen,
         )
         self.api_port: int | None = None
+
+    def _overdue_duties(self, context: ApiContext) -> dict[str, int]:
+        counts = context.overdue_duties()
+        for duty, overdue in self.ledger_watch.overdue_duties().items():
+            counts[duty] = counts.get(duty, 0) + overdue
+        return counts
 
     @property
     def mqtt_connected(self) -> bool:

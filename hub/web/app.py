@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
+from hub.ledger.inspection_store import InspectionStore
+from hub.ledger.store import LedgerStore
+from hub.people.store import PeopleStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
 from hub.store.db import store_failure
 from hub.store.guard_room import GuardRoomStore
@@ -24,7 +27,12 @@ from hub.web.errors import ApiError
 from hub.web.guard import RequestGuard
 from hub.web.routes import alarms, devices, faults, system, testmode, zones
 from hub.web.routes.four_items import four_items_router
+from hub.web.routes.hazards import hazards_router
+from hub.web.routes.incidents import incidents_router
+from hub.web.routes.inspections import inspections_router
 from hub.web.routes.maintenance import maintenance_router
+from hub.web.routes.monthly import monthly_router
+from hub.web.routes.people import people_router
 from hub.web.routes.reports import reports_router
 from hub.web.throttle import AuditDue, CredentialThrottle, client_address
 
@@ -116,4 +124,17 @@ def create_api(context: ApiContext) -> FastAPI:
     app.include_router(reports_router(context, reports))
     app.include_router(maintenance_router(reports))
     app.include_router(four_items_router(GuardRoomStore(context.store)))  # the guard room's daily four items
+    # The safety ledger (台账): hazards, incidents without a device, the monthly safety report.
+    ledger = app.state.ledger = LedgerStore(context.store, context.config.site)
+    ledger.open()
+    app.include_router(hazards_router(ledger))
+    app.include_router(incidents_router(ledger))
+    inspections = app.state.inspections = InspectionStore(context.store, context.config.site)
+    inspections.open()
+    app.include_router(inspections_router(inspections, ledger))
+    app.include_router(monthly_router(reports, inspections))
+    # Personal accounts for the console (the configured tokens stay for machines and stations).
+    people = app.state.people = PeopleStore(context.store)
+    people.open()
+    app.include_router(people_router(people))
     return app

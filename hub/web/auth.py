@@ -10,6 +10,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from hub.config import ApiToken, Role
+from hub.people import PERSON_PREFIX
+from hub.people.store import PeopleStore, Person
 from hub.store import Actor
 from hub.web.errors import ApiError
 from hub.web.sessions import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Session, SessionStore, csrf_matches
@@ -60,16 +62,21 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Actor]]:
     return dependency
 
 
-async def session_token(request: Request) -> ApiToken:
-    """The token behind the request's session cookie, CSRF-checked for unsafe methods; 401/403 otherwise."""
+async def session_token(request: Request) -> ApiToken | Person:
+    """The token or person behind the request's session cookie, CSRF-checked for unsafe methods; 401/403 otherwise."""
     sessions: SessionStore | None = getattr(request.app.state, "sessions", None)
     cookie = request.cookies.get(SESSION_COOKIE)
     if sessions is None or not cookie:
         raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
     session: Session | None = await run_in_threadpool(sessions.lookup, cookie)
     book: TokenBook = request.app.state.tokens
-    token = book.by_name(session.token_name) if session else None
-    # A token removed from the config, or given another role, ends the sessions opened with it.
+    token: ApiToken | Person | None = book.by_name(session.token_name) if session else None
+    people: PeopleStore | None = getattr(request.app.state, "people", None)
+    if session is not None and session.token_name.startswith(PERSON_PREFIX) and people is not None:
+        # A person's session lives while the account is enabled (token names cannot hold the prefix's colon).
+        token = await run_in_threadpool(people.active, session.token_name.removeprefix(PERSON_PREFIX))
+    # A token removed from the config, or given another role, ends the sessions opened with it; so does a personal
+    # account disabled or given another role.
     if session is None or token is None or token.role.value != session.role:
         raise ApiError(401, "unauthenticated", "the session has expired or was logged out; log in again")
     if request.method not in SAFE_METHODS and not csrf_matches(session, await _csrf_presented(request)):

@@ -23,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.config import Role
 from hub.core.clock import to_iso
+from hub.people import PERSON_PREFIX
+from hub.people.store import PeopleStore
 from hub.store import Actor, Store
 from hub.web.auth import TokenBook, session_token
 from hub.web.context import ApiContext, FeedReader
@@ -43,8 +45,11 @@ PAGES: dict[str, frozenset[Role]] = {
     "guard": frozenset({Role.GUARD}),
     "maintenance": frozenset({Role.MAINTENANCE}),
     "reports": frozenset({Role.BUREAU, Role.MAINTENANCE}),
+    # The safety ledger (hub.ledger): incidents, hazards and the monthly report; inspection rounds on a phone.
+    "ledger": frozenset({Role.GUARD, Role.MAINTENANCE, Role.BUREAU}),
+    "inspect": frozenset({Role.GUARD, Role.MAINTENANCE}),
 }
-PATHS = {"guard": "/", "maintenance": "/maintenance", "reports": "/reports"}
+PATHS = {"guard": "/", "maintenance": "/maintenance", "reports": "/reports", "ledger": "/ledger", "inspect": "/inspect"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob: http: https:; object-src 'none'; frame-ancestors 'none';"
@@ -109,7 +114,7 @@ class Console:
             "lang": lang,
             "page": page,
             "role": role.value if role else None,
-            "user": session.token_name if session else None,
+            "user": session.token_name.removeprefix(PERSON_PREFIX) if session else None,
             "csrf": session.csrf if session else None,
             "now": to_iso(self.context.clock.now()),
             # Every time and day a person sees is in the site's zone, whatever the browser's own zone is.
@@ -165,6 +170,9 @@ class Console:
         field, cookie = form.get(CSRF_FIELD), request.cookies.get(LOGIN_COOKIE)
         if not isinstance(field, str) or not cookie or not secrets.compare_digest(field, cookie):
             return self.login_page(request, 403, "login_form_expired")
+        name, password = form.get("name"), form.get("password")
+        if isinstance(name, str) and name and isinstance(password, str):
+            return await self.person_login(request, address, name, password)
         presented = form.get("token")
         presented = presented if isinstance(presented, str) and presented else None
         throttle: CredentialThrottle = request.app.state.throttle
@@ -178,16 +186,34 @@ class Console:
             throttle.failed(address, "session.login_failed")
             return self.login_page(request, 401, "login_bad_token")
         throttle.succeeded(address, presented)
+        return await self._logged_in(request, address, token.name, token.name, token.role)
+
+    async def person_login(self, request: Request, address: str, name: str, password: str) -> Response:
+        """Logging in with a personal account: the name and password (Argon2id), behind the same throttle."""
+        throttle: CredentialThrottle = request.app.state.throttle
+        credential = PERSON_PREFIX + name + "\0" + password
+        wait = throttle.wait_s(address, credential)
+        if wait > 0:
+            refused = self.login_page(request, 429, "login_wait")
+            refused.headers["Retry-After"] = str(int(wait) + 1)
+            return refused
+        people: PeopleStore = request.app.state.people
+        person = await run_in_threadpool(people.authenticate, name, password)
+        if person is None:
+            throttle.failed(address, "session.login_failed")
+            return self.login_page(request, 401, "login_bad_password")
+        throttle.succeeded(address, credential)
+        return await self._logged_in(request, address, PERSON_PREFIX + person.name, person.name, person.role)
+
+    async def _logged_in(self, request: Request, address: str, session_name: str, name: str, role: Role) -> Response:
         try:
-            cookie_value, _ = await run_in_threadpool(self.sessions.create, token.name, token.role.value)
-            await run_in_threadpool(
-                self._audit, Actor(token.name, token.role.value), "session.login", token.name, {"address": address}
-            )
+            cookie_value, _ = await run_in_threadpool(self.sessions.create, session_name, role.value)
+            await run_in_threadpool(self._audit, Actor(name, role.value), "session.login", name, {"address": address})
         except sqlite3.Error as exc:
             # A login writes a session row; on a full or failing disk say so, never a bare 500.
-            log.error("console: login of %s could not be stored: %r", token.name, exc)
+            log.error("console: login of %s could not be stored: %r", name, exc)
             return self.store_unavailable(request)
-        response = RedirectResponse(HOME[token.role], status_code=303)
+        response = RedirectResponse(HOME[role], status_code=303)
         # No Max-Age: the cookie lasts while the browser runs; the server ends a session unused for 12 hours
         # (a cookie lifetime fixed at login would log out a console that has been open and in use all along).
         response.set_cookie(

@@ -200,7 +200,7 @@ def test_bureau_cannot_reach_guard_actions(
     log_in(page, hub, "bureau", "/reports")
     expect(page.locator("[data-testid=chart] svg")).to_be_visible(timeout=5000)
     expect(page.locator("[data-testid=csv-link]")).to_have_attribute("href", re.compile(r"format=csv"))
-    assert page.locator("nav a").all_inner_texts() == ["报表"]
+    assert page.locator("nav a").all_inner_texts() == ["报表", "台账"]
 
     page.goto(f"{base(hub)}/")
     expect(page.locator("[data-testid=forbidden]")).to_be_visible()
@@ -255,7 +255,7 @@ def test_english_switch_reports_chart_and_a_maintenance_window(
     clock.advance(120)  # two minutes online today: a bar to draw
     log_in(page, hub, "admin", "/")
     page.click("[data-testid=lang-switch]")
-    expect(page.locator("nav a")).to_have_text(["Alarms", "Maintenance", "Reports"])
+    expect(page.locator("nav a")).to_have_text(["Alarms", "Maintenance", "Reports", "Ledger", "Inspections"])
     page.click("nav a >> text=Reports")
     today = page.locator("[data-testid=chart] svg rect.bar[data-day]").last
     expect(today).to_be_attached(timeout=5000)

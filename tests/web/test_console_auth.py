@@ -251,10 +251,17 @@ def test_every_message_has_both_languages_and_every_used_key_exists() -> None:
     for template in (HUB_DIR / "templates").glob("*.html"):
         used |= set(re.findall(r"\bt\.(\w+)", template.read_text(encoding="utf-8")))
     scripts = sorted((HUB_DIR / "static").glob("*.js"))
-    assert [s.name for s in scripts] == ["console.js", "guard.js", "maintenance.js", "reports.js"]
+    assert [s.name for s in scripts] == [
+        "console.js",
+        "guard.js",
+        "inspect.js",
+        "ledger.js",
+        "maintenance.js",
+        "reports.js",
+    ]
     for script in scripts:
         used |= set(re.findall(r'\bt\("(\w+)"[,)]', script.read_text(encoding="utf-8")))
-    used |= {f"nav_{page}" for page in ("guard", "maintenance", "reports")}
+    used |= {f"nav_{page}" for page in ("guard", "maintenance", "reports", "ledger", "inspect")}
     used |= {f"sound_{state}" for state in ("on", "off", "blocked")}
     used |= {"duty_met", "duty_met_late", "login_bad_token", "login_wait", "login_form_expired"}
     used |= {f"report_record_{duty}" for duty in DutyType}

@@ -1,0 +1,1 @@
+"""The safety ledger: hazards, incidents, the monthly safety report."""
