@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -54,6 +55,10 @@ from hub.integrations.ha_discovery import HomeAssistant, alarm_device, alarmed_d
 from hub.integrations.influx import InfluxCollector, InfluxSink
 from hub.integrations.influx_points import HubTelemetry
 from hub.integrations.webhook import EscalationWebhook
+from hub.ledger.monthly import site_monthly_report
+from hub.ledger.monthly_outbox import DeliveryState as MonthlyState
+from hub.ledger.monthly_outbox import MonthlyOutbox
+from hub.ledger.monthly_post import MonthlySchedule, MonthlySender
 from hub.ledger.watch import LedgerWatcher
 from hub.metrics import HubMetrics
 from hub.mqtt.broker_stats import BrokerStats
@@ -470,6 +475,7 @@ class Hub:
         )
         self.worker_registry.add(self.ledger_watch.worker)
         self._services.insert(self._services.index(self.worker_supervisor), self.ledger_watch)
+        self.init_monthly_post()
         # Overdue reports of alarms and of incidents, counted together.
         self.metrics.watch_duties(lambda: self._overdue_duties(context), [t.value for t in DutyType])
         self._server = ApiServer(
@@ -480,6 +486,41 @@ class Hub:
             on_start=self.console.reopen,
         )
         self.api_port: int | None = None
+
+    def init_monthly_post(self) -> None:
+        """The monthly safety report to the bureau's endpoint, when configured: the schedule that queues each month
+        once and the sender that POSTs it until a 2xx; their state is in /metrics either way."""
+        posts: MonthlyOutbox = self.api.state.monthly_posts
+        self.metrics.watch_monthly_reports(posts.counts, [s.value for s in MonthlyState])
+        self.monthly_sender: MonthlySender | None = None
+        self.monthly_schedule: MonthlySchedule | None = None
+        settings = self.config.reports.monthly_delivery
+        if settings is None:
+            return
+        site, inspections = self.config.site, self.api.state.inspections
+
+        def build(month: date, now: datetime) -> dict[str, Any]:
+            return site_monthly_report(
+                self.store.connection(), site, self.duties, month, now, self.reports, inspections
+            )
+
+        sender = self.monthly_sender = MonthlySender(
+            posts, settings, site, self.clock, on_exit=self.store.close_thread_connection
+        )
+        self.monthly_schedule = MonthlySchedule(
+            posts,
+            build,
+            settings,
+            site,
+            self.clock,
+            on_queued=lambda month: sender.wake(),
+            on_exit=self.store.close_thread_connection,
+        )
+        # Timers, like the ledger's: before the worker supervisor, which starts last and stops first; the sender
+        # before the schedule, so a month queued at start is sent at once.
+        for service in (sender, self.monthly_schedule):
+            self.worker_registry.add(service.worker)
+            self._services.insert(self._services.index(self.worker_supervisor), service)
 
     def _overdue_duties(self, context: ApiContext) -> dict[str, int]:
         counts = context.overdue_duties()

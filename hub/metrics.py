@@ -163,5 +163,16 @@ class HubMetrics:
             )
         )
 
+    def watch_monthly_reports(self, counts: Callable[[], dict[str, int]], states: list[str]) -> None:
+        self.registry.register(
+            _CallbackGauge(
+                "campus_hub_monthly_report_deliveries",
+                "Monthly safety reports for the bureau by delivery state (pending: not yet acknowledged with 2xx).",
+                "state",
+                counts,
+                states,
+            )
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,7 +23,14 @@ from hub.config.base import ENV_PREFIX, IdStr, Path_, StrictModel, key_text
 from hub.config.devices import CameraSource, DeviceConfig, FileSource, HttpSnapshotSource, Location, StreamSource
 from hub.config.flooding import FloodingConfig
 from hub.config.forwarding import Dc09Code, Dc09Endpoint, Endpoint, ForwardingConfig, HttpEndpoint
-from hub.config.health import MAX_RECOVERY_HOURS, EscalationWebhook, HealthConfig, ReportsConfig, SlaConfig
+from hub.config.health import (
+    MAX_RECOVERY_HOURS,
+    EscalationWebhook,
+    HealthConfig,
+    MonthlyDelivery,
+    ReportsConfig,
+    SlaConfig,
+)
 from hub.config.integrations import HomeAssistantConfig, InfluxConfig
 from hub.config.mqtt import MqttConfig, TlsConfig
 from hub.config.registry import REGISTRY_ERROR, registry_problems
@@ -67,6 +74,7 @@ __all__ = [
     "Period",
     "Path_",
     "RecordingsConfig",
+    "MonthlyDelivery",
     "ReportsConfig",
     "RetentionConfig",
     "Role",

@@ -1,5 +1,5 @@
 """The `health:`, `sla:` and `reports:` sections: how device health is judged, the recovery-time rule and its
-escalations, and how uptime is reported."""
+escalations, how uptime is reported, and where the monthly safety report is posted."""
 
 from __future__ import annotations
 
@@ -82,6 +82,35 @@ class HealthConfig(StrictModel):
         return self
 
 
+class MonthlyDelivery(StrictModel):
+    """The monthly safety report (安全月报表) POSTed to the district bureau's endpoint once a month."""
+
+    url: AnyHttpUrl = Field(description="URL the previous month's report (JSON) is POSTed to.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret for X-Hub-Signature-256 (HMAC-SHA256 of the body). Without it: unsigned.",
+    )
+    day_of_month: int = Field(
+        default=1,
+        ge=1,
+        le=28,
+        description="Site-local day of the month the previous month's report is queued on (1-28, so every month "
+        "has it); a hub that was down then queues it as soon as it runs again that month.",
+    )
+    hour: int = Field(default=6, ge=0, le=23, description="Site-local hour of that day from which it is queued.")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per-request timeout, seconds.")
+    retry_base_s: float = Field(
+        default=30.0, gt=0, le=3600, description="First retry delay after a failed POST, seconds; doubles each time."
+    )
+    retry_max_s: float = Field(default=3600.0, gt=0, le=86400, description="Longest delay between retries, seconds.")
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> MonthlyDelivery:
+        if self.retry_max_s < self.retry_base_s:
+            raise ValueError("retry_max_s must be at least retry_base_s")
+        return self
+
+
 class ReportsConfig(StrictModel):
     """Uptime reports for the education bureau."""
 
@@ -99,6 +128,10 @@ class ReportsConfig(StrictModel):
         ge=1,
         le=100,
         description="Guards on duty a school day needs for the full-time guards item to count as met.",
+    )
+    monthly_delivery: MonthlyDelivery | None = Field(
+        default=None,
+        description="POST the monthly safety report to the bureau's endpoint once a month (off when absent).",
     )
 
     @field_validator("school_days")

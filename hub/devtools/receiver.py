@@ -6,6 +6,8 @@ same alarm id), 401 for a bad signature, 400 for a body that is not the contract
 (`event: test`, `test: true`, keyed `<alarm_id>:test`) are accepted and logged as tests; link tests (`event:
 link_test`, keyed `link_test:<sent_at>`, or a GET) are answered and counted apart. Device troubles
 (`event: trouble | trouble_restore`, keyed `trouble:<fault_id>.<occurrence>[:restore]`) are accepted and logged alike.
+It also plays the district bureau's endpoint for the monthly safety report (`event: monthly_report`, keyed
+`monthly_report:<site id>:<YYYY-MM>`).
 """
 
 from __future__ import annotations
@@ -158,6 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
         if event == "link_test":
             self._link_test(body)
             return
+        if event == "monthly_report":
+            self._monthly_report(body, raw)
+            return
         trouble = event in TROUBLE_EVENTS
         required = TROUBLE_REQUIRED if trouble else REQUIRED
         missing = [k for k in required if not isinstance(body, dict) or k not in body]
@@ -214,6 +219,27 @@ class _Handler(BaseHTTPRequestHandler):
                 loc.get("room"),
                 receipt,
             )
+        self._answer(200, {"receipt": receipt, "duplicate": duplicate})
+
+    def _monthly_report(self, body: dict[str, Any], raw: bytes) -> None:
+        state = self.server.state
+        missing = [k for k in ("site", "month", "queued_at", "report") if k not in body]
+        if missing:
+            self._answer(400, {"error": f"missing {', '.join(missing)}"})
+            return
+        key = f"monthly_report:{body['site'].get('id')}:{body['month']}"
+        if self.headers.get("Idempotency-Key") != key:
+            self._answer(400, {"error": "Idempotency-Key of a monthly report must be monthly_report:<site>:<month>"})
+            return
+        with state.arrived:
+            duplicate = key in state.receipts
+            receipt = state.receipts.setdefault(key, f"bureau-{len(state.receipts) + 1:06d}")
+            state.received.append(
+                Received(body, raw, dict(self.headers.items()), receipt, duplicate, datetime.now(UTC), time.monotonic())
+            )
+            state.arrived.notify_all()
+        if not duplicate:
+            log.warning("BUREAU RECEIVED monthly report %s of %s, receipt %s", body["month"], body["site"], receipt)
         self._answer(200, {"receipt": receipt, "duplicate": duplicate})
 
     def _link_test(self, body: dict[str, Any]) -> None:

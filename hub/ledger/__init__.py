@@ -7,5 +7,7 @@ without a device behind them, inspections and patrols, and the monthly safety re
 - `store`, `inspection_store`: the ledger's tables on the hub's SQLite file, each change audited naming the person.
 - `export`: the hazard register as a bureau's hazard ledger (CSV, XLSX).
 - `monthly`: the monthly safety report's figures for one site-local month, and its CSV form.
+- `monthly_outbox`, `monthly_post`: that report POSTed to the bureau's endpoint once a month, queued once per month and
+  retried until a 2xx.
 - `watch`: the timer that warns of and escalates overdue hazards and announces overdue incident reports.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sqlite3
 from collections import Counter
@@ -19,7 +20,10 @@ from hub.config.site import SiteConfig
 from hub.core.clock import from_iso, to_iso
 from hub.ledger.hazards import Severity
 from hub.ledger.incidents import IncidentKind, incident_duties
+from hub.ledger.inspection_store import InspectionStore
+from hub.reports import PeriodError, resolve_period
 from hub.store.db import has_table
+from hub.store.reports import ReportStore
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -203,6 +207,30 @@ def monthly_report(
         "uptime_pct": uptime(start_at, as_of),
         "definitions": DEFINITIONS,
     }
+
+
+def site_monthly_report(
+    conn: sqlite3.Connection,
+    site: SiteConfig,
+    policy: DutyPolicy,
+    month: date,
+    now: datetime,
+    reports: ReportStore,
+    inspections: InspectionStore,
+) -> dict[str, Any]:
+    """The month's report as the route and the bureau's monthly POST both give it: uptime from the uptime report,
+    inspections from the ledger's plans."""
+
+    def uptime(start: datetime, as_of: datetime) -> float | None:
+        try:
+            period = resolve_period(start, as_of, now)
+        except PeriodError:
+            return None  # less than a minute of the month has passed: nothing to count yet
+        _, body = reports.report(period, "site", "json")
+        value = json.loads(body)["summary"]["uptime_pct"]
+        return None if value is None else float(value)
+
+    return monthly_report(conn, site, policy, month, now, uptime, inspections.month_figures)
 
 
 def flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

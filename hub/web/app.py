@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.core.clock import to_iso
 from hub.ledger.inspection_store import InspectionStore
+from hub.ledger.monthly_outbox import MonthlyOutbox
 from hub.ledger.store import LedgerStore
 from hub.people.store import PeopleStore
 from hub.store import Actor, InvalidStateError, NotFoundError, Store
@@ -132,7 +133,10 @@ def create_api(context: ApiContext) -> FastAPI:
     inspections = app.state.inspections = InspectionStore(context.store, context.config.site)
     inspections.open()
     app.include_router(inspections_router(inspections, ledger))
-    app.include_router(monthly_router(reports, inspections))
+    # Each month's report on its way to the bureau's endpoint (hub.ledger.monthly_post sends it).
+    posts = app.state.monthly_posts = MonthlyOutbox(context.store)
+    posts.open()
+    app.include_router(monthly_router(reports, inspections, posts))
     # Personal accounts for the console (the configured tokens stay for machines and stations).
     people = app.state.people = PeopleStore(context.store)
     people.open()

@@ -451,6 +451,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "action_test_start": {"zh": "开始测试", "en": "Start test"},
     "action_test_end": {"zh": "结束测试", "en": "End test"},
     "test_mode_needs_scope": {"zh": "请填写设备或选择全校", "en": "Give devices or choose the whole site"},
+    # The test/drill log (测试与演练记录) on the ledger page: who started each, when, its scope, each device's result.
+    "test_log_title": {"zh": "测试与演练记录", "en": "Test and drill log"},
+    "test_log_none": {"zh": "该时段内没有测试或演练", "en": "No test or drill in this period"},
+    "test_log_started": {"zh": "{by} 开始，{from} 至 {to}", "en": "Started by {by}, {from} to {to}"},
+    "test_log_ended_early": {"zh": "{by} 于 {time} 提前结束", "en": "Ended early by {by} at {time}"},
+    "test_log_scope": {"zh": "范围", "en": "Scope"},
+    "test_log_note": {"zh": "说明", "en": "Note"},
+    "test_log_plan": {"zh": "演练方案", "en": "Drill plan"},
+    "test_log_summary": {"zh": "演练总结", "en": "Drill summary"},
+    "test_log_summary_by": {"zh": "{by}，{time}", "en": "{by}, {time}"},
+    "test_log_no_summary": {"zh": "尚未填写总结", "en": "No summary yet"},
+    "test_log_device": {"zh": "设备", "en": "Device"},
+    "test_log_place": {"zh": "位置", "en": "Place"},
+    "test_log_result": {"zh": "结果", "en": "Result"},
+    "test_log_result_seen": {"zh": "已收到信号", "en": "Seen"},
+    "test_log_result_not_seen": {"zh": "未收到信号", "en": "Never seen"},
+    "test_log_period_bad": {"zh": "开始日期须早于结束日期", "en": "From must not be after To"},
     # The rules' "four 100%" items, in their own words (教育部: 专职保安员配备率、封闭化管理率、
     # 一键式紧急报警和视频监控系统与公安机关联网率、护学岗设置率 100%).
     "four_items_title": {"zh": "“四个100%”", "en": "The four 100% items"},

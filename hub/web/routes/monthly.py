@@ -1,27 +1,51 @@
-"""The monthly safety report route (安全月报表): one site-local month's figures for the bureau and maintenance, as
-JSON, CSV or a printable HTML page."""
+"""The monthly safety report routes (安全月报表): one site-local month's figures for the bureau and maintenance, as
+JSON, CSV or a printable HTML page; and how each month's report is getting to the bureau's endpoint."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hub.core.clock import from_iso
+from hub.core.redact import redact_url
 from hub.ledger.inspection_store import InspectionStore
-from hub.ledger.monthly import MonthError, monthly_csv, monthly_report, parse_month
-from hub.reports import PeriodError, resolve_period
+from hub.ledger.monthly import MonthError, monthly_csv, parse_month, site_monthly_report
+from hub.ledger.monthly_outbox import MonthlyOutbox
 from hub.store.reports import ReportStore
-from hub.web.context import ContextDep, ReportReader
+from hub.web.context import AdminActor, ContextDep, ReportReader
 from hub.web.errors import ApiError
 from hub.web.i18n import catalogue, pick_lang
 
 
-def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRouter:
+def monthly_router(reports: ReportStore, inspections: InspectionStore, posts: MonthlyOutbox) -> APIRouter:
     router = APIRouter()
+
+    @router.get("/api/v1/reports/monthly/deliveries")
+    def deliveries(ctx: ContextDep, actor: ReportReader) -> dict[str, Any]:
+        """The monthly POST's settings and the latest months' deliveries (state, attempts, next retry, receipt)."""
+        settings = ctx.config.reports.monthly_delivery
+        return {
+            "enabled": settings is not None,
+            "url": None if settings is None else redact_url(str(settings.url)),
+            "day_of_month": None if settings is None else settings.day_of_month,
+            "hour": None if settings is None else settings.hour,
+            "timezone": ctx.config.site.timezone,
+            "deliveries": [_shown(d) for d in posts.latest()],
+        }
+
+    @router.get("/api/v1/reports/monthly/deliveries/{month}")
+    def delivery(month: str, actor: ReportReader) -> dict[str, Any]:
+        """One month's delivery with every attempt."""
+        return _shown(posts.get(_month(month)))
+
+    @router.post("/api/v1/reports/monthly/deliveries/{month}/retry")
+    def retry(month: str, ctx: ContextDep, actor: AdminActor) -> dict[str, Any]:
+        """Send a month the bureau refused (4xx) again, once its side is fixed; audited naming the admin."""
+        posts.retry(_month(month), actor, ctx.clock.now())
+        return _shown(posts.get(month))
 
     @router.get("/api/v1/reports/monthly", response_model=None)
     def monthly(
@@ -32,22 +56,9 @@ def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRou
         fmt: Annotated[Literal["json", "csv", "html"], Query(alias="format", description="json, csv, html.")] = "json",
     ) -> Response:
         now = ctx.clock.now()
-
-        def uptime(start: datetime, as_of: datetime) -> float | None:
-            try:
-                period = resolve_period(start, as_of, now)
-            except PeriodError:
-                return None  # less than a minute of the month has passed: nothing to count yet
-            _, body = reports.report(period, "site", "json")
-            value = json.loads(body)["summary"]["uptime_pct"]
-            return None if value is None else float(value)
-
-        def rounds(first: date, last: date, at: datetime) -> dict[str, int]:
-            return inspections.month_figures(first, last, at)
-
         try:
-            report = monthly_report(
-                ctx.store.connection(), ctx.config.site, ctx.duties, parse_month(month), now, uptime, rounds
+            report = site_monthly_report(
+                ctx.store.connection(), ctx.config.site, ctx.duties, parse_month(month), now, reports, inspections
             )
         except MonthError as exc:
             raise ApiError(422, "invalid_month", str(exc)) from exc
@@ -73,6 +84,18 @@ def monthly_router(reports: ReportStore, inspections: InspectionStore) -> APIRou
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
     return router
+
+
+def _month(text: str) -> str:
+    try:
+        return f"{parse_month(text):%Y-%m}"
+    except MonthError as exc:
+        raise ApiError(422, "invalid_month", str(exc)) from exc
+
+
+def _shown(delivery: dict[str, Any]) -> dict[str, Any]:
+    # A URL's credentials (user:password@) are never shown, whoever reads the status.
+    return {**delivery, "url": redact_url(delivery["url"])}
 
 
 def _tables(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:

@@ -1,9 +1,10 @@
 /* campus-hub console: the ledger page (incidents with their report duties, the hazard register and its signed
-   steps, the monthly safety report). Runs after console.js. The bureau's view has no forms: it reads only. */
+   steps, the test and drill log, the monthly safety report). Runs after console.js. The bureau's view has no forms:
+   it reads only. */
 (function () {
   "use strict";
 
-  const { boot, t, label, h, api, fmtTime, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, t, label, h, api, now, siteDay, fromSiteTime, fmtTime, flash, tick, connectFeed, serial } = window.campusHub;
   const role = boot.role;
   const records = role === "guard" || role === "admin";
   const signs = role === "maintenance" || role === "admin";
@@ -193,6 +194,96 @@
     );
   }
 
+  // --- the test and drill log (测试与演练记录) ------------------------------------------------------------------
+
+  // A record's times in full and in the school's time: a log is read weeks later, from anywhere.
+  const stampFormat = new Intl.DateTimeFormat("en-CA", {
+    timeZone: boot.tz,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  function fmtStamp(iso) {
+    if (!iso) return "–";
+    const p = Object.fromEntries(stampFormat.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
+  }
+
+  function scopeOf(w) {
+    if (w.site) return t("test_mode_site");
+    if (w.building) return t("test_mode_building", { building: w.building });
+    return (w.devices || []).join(", ");
+  }
+
+  function resultRow(r) {
+    const place = r.location ? [r.location.building, r.location.floor, r.location.room].filter(Boolean).join(" ") : "–";
+    const presses = r.alarms.map((a) => fmtStamp(a.raised_at)).join(", ");
+    return h(
+      "tr",
+      { "data-testid": "test-log-result", "data-device-id": r.device_id, "data-result": r.result },
+      h("td", {}, r.name ? r.name + " (" + r.device_id + ")" : r.device_id),
+      h("td", {}, place),
+      h("td", { class: r.result === "seen" ? "seen" : "not-seen" }, label("test_log_result_", r.result), presses ? " · " + presses : "")
+    );
+  }
+
+  function testLogEntry(w) {
+    const drill = w.type === "drill";
+    const summary = w.summary
+      ? [h("p", {}, w.summary), h("small", {}, t("test_log_summary_by", { by: w.summary_by, time: fmtStamp(w.summary_at) }))]
+      : [h("p", { class: "empty" }, t("test_log_no_summary"))];
+    return h(
+      "article",
+      { class: "test-log-entry type-" + w.type, "data-testid": "test-log-entry", "data-window-id": w.id, "data-type": w.type },
+      h(
+        "div",
+        { class: "test-log-head" },
+        h("span", { class: "kind" }, t(drill ? "test_mode_type_drill" : "test_mode_type_test")),
+        h("span", { class: "scope" }, t("test_log_scope") + "：" + scopeOf(w))
+      ),
+      h("p", { "data-testid": "test-log-started" }, t("test_log_started", { by: w.created_by, from: fmtStamp(w.starts_at), to: fmtStamp(w.ends_at) })),
+      w.ended_by ? h("p", {}, t("test_log_ended_early", { by: w.ended_by, time: fmtStamp(w.ended_at) })) : null,
+      w.note ? h("p", {}, t("test_log_note") + "：" + w.note) : null,
+      drill ? h("div", { class: "drill-plan", "data-testid": "drill-plan" }, h("h4", {}, t("test_log_plan")), h("p", {}, w.plan || "–")) : null,
+      drill ? h("div", { class: "drill-summary", "data-testid": "drill-summary" }, h("h4", {}, t("test_log_summary")), summary) : null,
+      h(
+        "table",
+        { class: "test-log-results" },
+        h("thead", {}, h("tr", {}, h("th", {}, t("test_log_device")), h("th", {}, t("test_log_place")), h("th", {}, t("test_log_result")))),
+        h("tbody", {}, w.results.map(resultRow))
+      )
+    );
+  }
+
+  const testLogForm = document.getElementById("test-log-form");
+  const dayAfter = (day) => new Date(Date.parse(day + "T00:00:00Z") + 86400000).toISOString().slice(0, 10);
+  // The period is of the school's days: from the first day's midnight to the midnight after the last, site time.
+  testLogForm.elements.to.value = siteDay(new Date(now()));
+  testLogForm.elements.from.value = siteDay(new Date(now() - 30 * 86400000));
+  const reloadTestLog = serial(async () => {
+    const { from, to } = testLogForm.elements;
+    const msg = testLogForm.querySelector(".form-msg");
+    if (from.value > to.value) return flash(msg, t("test_log_period_bad"), true);
+    const query = "?from=" + encodeURIComponent(fromSiteTime(from.value + "T00:00")) + "&to=" + encodeURIComponent(fromSiteTime(dayAfter(to.value) + "T00:00"));
+    try {
+      const log = await api("GET", "/api/v1/test-log" + query);
+      // Newest first, as the other registers on this page.
+      const entries = log.entries.slice().sort((a, b) => Date.parse(b.starts_at) - Date.parse(a.starts_at));
+      document.getElementById("test-log").replaceChildren(...entries.map(testLogEntry));
+      document.getElementById("no-test-log").hidden = entries.length > 0;
+    } catch (error) {
+      flash(msg, error.message, true);
+    }
+  });
+  testLogForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    reloadTestLog();
+  });
+  reloadTestLog();
+
   // --- the page ---------------------------------------------------------------------------------------------
 
   const reload = serial(async () => {
@@ -251,7 +342,11 @@
     });
   }
 
-  connectFeed((notice) => {
-    if (/^(incident_|hazard_|inspection_|escalation)/.test(notice.kind)) reload();
-  }, reload);
+  connectFeed(
+    (notice) => {
+      if (/^(incident_|hazard_|inspection_|escalation)/.test(notice.kind)) reload();
+      if (/^(test_mode_|drill_|alarm_opened)/.test(notice.kind)) reloadTestLog();
+    },
+    () => (reload(), reloadTestLog())
+  );
 })();
