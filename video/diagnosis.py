@@ -116,13 +116,13 @@ def _frozen_share(diff: Image, th: Thresholds) -> float:
     return static / float(rows * columns)
 
 
-def _change(diff: Image, before: Image, th: Thresholds) -> float:
-    """The median over the textured 16x9 cells (of the previous grey `before`) of the mean absolute grey difference
-    `diff` at FINE_WIDTH (inf: too little texture). Only textured cells: JPEG flattens sensor noise in plain ones (sky,
-    a wall), where two live frames may come out alike."""
+def _change(diff: Image, grey: Image, th: Thresholds) -> float:
+    """The median over the textured 16x9 cells of the mean absolute grey difference `diff` at FINE_WIDTH (inf: too
+    little texture). Only textured cells (of the frame's float32 `grey` at the working size: the scene's texture, not
+    its noise): JPEG flattens sensor noise in plain ones (sky, a wall), where two live frames may come out alike."""
     shape = (16, 9)
     change = cell_means(diff.astype(np.float32), shape)
-    spread = cell_stats(before.astype(np.float32), shape)[1]
+    spread = cell_stats(grey, shape)[1]
     textured = spread >= th.change_texture_min
     if np.count_nonzero(textured) < 0.25 * textured.size:
         return math.inf
@@ -302,7 +302,7 @@ def diagnose(
         # A recorder that repeats its last picture encodes it again: new bytes, but the only change left is the
         # requantisation, far below the fresh sensor noise of two live frames (the median cell, so the clock and a
         # passer-by do not count).
-        m["change"] = _change(diff, before, th)
+        m["change"] = _change(diff, cur.grey.astype(np.float32), th)
         if m["change"] <= th.reencoded_change_max:
             return done(Label.FROZEN)
     elif before is not None:
