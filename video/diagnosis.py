@@ -1,7 +1,8 @@
 """Picture diagnosis: a pure function from one camera frame (plus its previous and reference frames) to labels.
 
-`decode` reads a 1280x720 JPEG at half size (DCT scaling, as cheap as a quarter-size decode); the measurements
-(video/measures.py) are taken on a 320 px copy, sensor noise on the 640 px one. The checks, in the order decided:
+`decode` reads a 1280x720 JPEG at half size (DCT scaling); the measurements (video/measures.py) are taken on a 320 px
+copy, sensor noise, edge widths and the comparison with the previous frame on the 640 px one. Only what the protocol
+uses is measured (edge widths, for one, only without a reference). The checks, in the order decided:
 
 - `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
   an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.
@@ -59,10 +60,12 @@ from video.measures import (
     GRID,
     Features,
     Image,
-    cells,
+    cell_means,
+    cell_stats,
     measure,
     periodic_spread,
     prepare,
+    quantile,
     reference_measure,
     small,
 )
@@ -104,34 +107,26 @@ def decode(data: bytes) -> Image | None:
     return image
 
 
-def _frozen_share(current: Image, previous: Image, th: Thresholds) -> float:
-    """Share of 16x9 grid cells in which the two frames are identical (within frozen_cell_diff)."""
-    if previous.shape != current.shape:
-        return 0.0
-    diff = cv2.absdiff(current, previous)
-    static = int(np.count_nonzero(cells(diff, (16, 9)).max(axis=1) <= th.frozen_cell_diff))
-    return static / 144.0
+def _frozen_share(diff: Image, th: Thresholds) -> float:
+    """Share of 16x9 grid cells in which two frames are identical (their float32 absolute difference `diff`, at
+    FINE_WIDTH, within frozen_cell_diff everywhere in the cell): cells without a single pixel beyond it, counted by
+    area resizing (several times cheaper than a maximum per cell in NumPy)."""
+    _, beyond = cv2.threshold(diff, th.frozen_cell_diff, 1.0, cv2.THRESH_BINARY)
+    return float(np.count_nonzero(cell_means(beyond, (16, 9)) == 0.0)) / 144.0
 
 
-def _change(frame: Image, previous: Image, th: Thresholds) -> float:
-    """The median over the textured 16x9 cells of the mean absolute grey difference at FINE_WIDTH (inf: not
-    comparable, or too little texture). Only textured cells: JPEG flattens sensor noise in plain ones (sky, a wall),
-    where two live frames may come out alike."""
-    current, before = prepare(frame), prepare(previous)
-    if current.shape != before.shape:
-        return math.inf
-    grey = cv2.cvtColor(before, cv2.COLOR_BGR2GRAY)
-    diff = cv2.absdiff(cv2.cvtColor(current, cv2.COLOR_BGR2GRAY), grey)
-    # Cell means by area resizing: one pass each, where a per-cell reduction in NumPy costs several times more.
+def _change(diff: Image, grey: Image, th: Thresholds) -> float:
+    """The median over the textured 16x9 cells of the mean absolute grey difference `diff` (float32, at FINE_WIDTH;
+    inf: too little texture). Only textured cells (of the frame's float32 `grey` at the working size: the scene's
+    texture, not its noise): JPEG flattens sensor noise in plain ones (sky, a wall), where two live frames may come
+    out alike."""
     shape = (16, 9)
-    change = cv2.resize(diff.astype(np.float32), shape, interpolation=cv2.INTER_AREA).ravel()
-    g = grey.astype(np.float32)
-    mean = cv2.resize(g, shape, interpolation=cv2.INTER_AREA)
-    spread = np.sqrt(np.maximum(cv2.resize(g * g, shape, interpolation=cv2.INTER_AREA) - mean * mean, 0.0)).ravel()
+    change = cell_means(diff, shape)
+    spread = cell_stats(grey, shape)[1]
     textured = spread >= th.change_texture_min
     if np.count_nonzero(textured) < 0.25 * textured.size:
         return math.inf
-    return float(np.median(change[textured]))
+    return quantile(change[textured], 0.5)
 
 
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
@@ -254,7 +249,7 @@ def diagnose(
         return Diagnosis((Label.NO_SIGNAL,), {})
     with_reference = reference is not None and reference.size > 0
     with_previous = previous is not None and previous.size > 0
-    cur = measure(frame, th, edges=not with_reference, compare=with_reference or with_previous)
+    cur = measure(frame, th, alone=not with_reference, compare=with_reference or with_previous)
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,
@@ -263,17 +258,16 @@ def diagnose(
         "colours_cover": cur.colours_cover,
         "sharpness": cur.sharpness,
         "noise": cur.noise,
-        "noise_scaling": cur.noise_scaling,
         "chroma_noise": cur.chroma_noise,
         "stripes_peak": max((p[0] for p in cur.peaks), default=0.0),
         "chroma": math.hypot(cur.chroma[0], cur.chroma[1]),
-        "neutral_chroma": cur.chroma[2],
         "highlight_chroma": cur.chroma[3],
         "highlights": cur.highlights,
         "plain_cells": cur.plain,
         "bar_columns": cur.bars,
     }
-    if not with_reference:  # the edge widths are measured only where they are used
+    if not with_reference:  # measured only where they are used
+        m["noise_scaling"], m["neutral_chroma"] = cur.noise_scaling, cur.chroma[2]
         m["edge_slope"] = cur.edge_slope
         m["edge_slope_steepest"], m["edge_slope_across"] = cur.edge_slopes
 
@@ -299,22 +293,26 @@ def diagnose(
         # an analogue path. Without either it is judged below (something in front of the lens, or a dark scene).
         return done(Label.NO_SIGNAL)
 
-    if previous is not None and previous.size:
-        prev_grey = cv2.cvtColor(small(previous), cv2.COLOR_BGR2GRAY)
-        m["frozen_cells"] = _frozen_share(cur.grey, prev_grey, th)
+    before = cv2.cvtColor(prepare(previous), cv2.COLOR_BGR2GRAY) if previous is not None and previous.size else None
+    if before is not None and before.shape == cur.fine_grey.shape:
+        diff = cv2.absdiff(cur.fine_grey, before).astype(np.float32)
+        m["frozen_cells"] = _frozen_share(diff, th)
         if m["frozen_cells"] >= th.frozen_cells_min:
             return done(Label.FROZEN)
         # A recorder that repeats its last picture encodes it again: new bytes, but the only change left is the
         # requantisation, far below the fresh sensor noise of two live frames (the median cell, so the clock and a
         # passer-by do not count).
-        m["change"] = _change(frame, previous, th)
+        m["change"] = _change(diff, cur.grey.astype(np.float32), th)
         if m["change"] <= th.reencoded_change_max:
             return done(Label.FROZEN)
+    elif before is not None:
+        m["frozen_cells"], m["change"] = 0.0, math.inf
 
     ref = reference_measure(reference, th) if reference is not None and reference.size else None
     if ref is None and previous is not None and previous.size:
         # No reference yet: a camera knocked aside since the previous check still shows as one clear shift of the
         # whole picture (a passer-by or a change of light does not shift it).
+        prev_grey = cv2.cvtColor(small(previous), cv2.COLOR_BGR2GRAY)
         moved = agreement(cur.structure, structure(prev_grey), th.moved_shift)
         m["previous_shift"], m["previous_shift_response"] = math.hypot(*moved.shift), moved.response
         if m["previous_shift"] >= th.moved_shift and moved.response >= th.moved_response:

@@ -67,6 +67,7 @@ class Features:
 
     bgr: Image
     grey: Image  # uint8
+    fine_grey: Image  # uint8, at FINE_WIDTH (the comparison with the previous frame)
     mean: float
     black_share: float
     caption_share: float
@@ -107,31 +108,33 @@ def cells(values: Image, grid: tuple[int, int]) -> Image:
     return cells
 
 
-def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool = True) -> Features:
-    """The frame's features; `edges=False` skips the edge-width measures (0.0), which only the checks without a
-    reference use and which cost about a sixth of the time; `compare=False` the structure other pictures are
-    compared on (a frame checked alone needs only its row profile)."""
+def measure(image: Image, th: Thresholds, *, alone: bool = True, compare: bool = True) -> Features:
+    """The frame's features. `alone=False` skips what only a check without a reference uses (left 0 or empty):
+    edge widths, the noise's scaling, the cells' fine texture, the spectrum peaks' harmonics, the neutral mid-tones'
+    chroma (together over a third of the time). `compare=False` skips the structure other pictures are compared on
+    and the thumbnail (a frame checked alone needs only its row profile)."""
     fine = prepare(image)
     bgr = _resized(fine, WORK_WIDTH)
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     g = grey.astype(np.float32)
     height, width = grey.shape
     # Sensor noise and edge widths at FINE_WIDTH, without the top and bottom eighths where OSD text (a sharp-edged
-    # clock) sits: 640x270 pixels.
+    # clock) sits: 640x270 pixels. The whole grey is kept for the comparison with the previous frame.
+    fine_grey = cv2.cvtColor(fine, cv2.COLOR_BGR2GRAY)
     fine_band = fine.shape[0] // 8
     fine_core = fine[fine_band : fine.shape[0] - fine_band]
-    fine_grey = cv2.cvtColor(fine_core, cv2.COLOR_BGR2GRAY)
-    gradients = _sobel(fine_grey)
-    noise, noise_scaling, chroma_noise = _noise(fine_core, fine_grey, gradients)
-    edge_slope, steepest_slope, across_slope = _edge_slopes(fine_grey, gradients) if edges else (0.0, 0.0, 0.0)
+    core_grey = fine_grey[fine_band : fine.shape[0] - fine_band]
+    gradients = _sobel(core_grey)
+    noise, noise_scaling, chroma_noise = _noise(fine_core, core_grey, gradients, scaling=alone)
+    edge_slope, steepest_slope, across_slope = _edge_slopes(core_grey, gradients) if alone else (0.0, 0.0, 0.0)
     total = float(grey.size)
-    mean = float(g.mean())
     hist = np.bincount(grey.ravel(), minlength=256)
+    mean = float(np.dot(hist, _LEVELS)) / total
     black_share = float(hist[: int(th.black_level)].sum()) / total
     band = height // 8  # the top and bottom bands where OSD text (the camera's clock) sits
     core = grey[band : height - band]
     # Caption: text brighter than the background it is written on (the median).
-    caption_level = max(th.caption_level, float(np.median(core[::4, ::4])) + 60.0)
+    caption_level = max(th.caption_level, byte_quantile(core[::4, ::4], 0.5) + 60.0)
     caption_share = float(np.count_nonzero(core >= caption_level)) / float(core.size)
     clipped_share = float(hist[250:].sum()) / total
 
@@ -142,21 +145,16 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool =
     colours_cover = float(counts[: th.synthetic_colours_max].sum()) / total
 
     low = cv2.GaussianBlur(g, (0, 0), 2.0)
-    grid_cells = cells(low, GRID)
-    cell_std = grid_cells.std(axis=1)
-    cell_mean = grid_cells.mean(axis=1)
-    cell_fine_std = cells(g, GRID).std(axis=1)
-    detail = float(low[band : height - band].std())
+    cell_mean, cell_std = cell_stats(low, GRID)
+    cell_fine_std = cell_stats(g, GRID)[1] if alone else _NO_CELLS
+    detail = float(cv2.meanStdDev(low[band : height - band])[1][0, 0])
     uniform = cell_std < th.uniform_std
-    plain = float((uniform & (np.abs(cell_mean - float(np.median(cell_mean))) <= th.screen_mean_spread)).mean())
-    bars = float((low[: height * 6 // 10].std(axis=0) < th.uniform_std).mean()) if low[: height * 6 // 10].size else 0.0
+    plain = float((uniform & (np.abs(cell_mean - quantile(cell_mean, 0.5)) <= th.screen_mean_spread)).mean())
+    upper = low[: height * 6 // 10]
+    bars = float((_column_std(upper) < th.uniform_std).mean()) if upper.size else 0.0
     highlights = float(np.searchsorted(np.cumsum(hist), 0.99 * total))
 
-    small = cv2.resize(g, (64, 36), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), 1.0)
-    small = small - small.mean()
-    norm = float(np.linalg.norm(small))
-    thumb = small / norm if norm > 1e-3 else np.zeros_like(small)
+    thumb = _thumb(g) if compare else _NO_CELLS
 
     tiny = cv2.resize(bgr, (80, 45), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     lab = cv2.cvtColor(tiny, cv2.COLOR_BGR2Lab)
@@ -165,12 +163,13 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool =
     # A scene under the right white balance nearly always has some near-neutral mid-tones (grey, white, shadow);
     # a cast moves every pixel, so even the most neutral ones carry chroma.
     midtones = (lab[..., 0] > 25) & (lab[..., 0] < 95)
-    chroma_values = np.hypot(a, b)[midtones]
-    least = float(np.percentile(chroma_values, 5)) if chroma_values.size >= 50 else 0.0
+    chroma = cv2.magnitude(a, b)
+    chroma_values = chroma[midtones]
+    least = quantile(chroma_values, 0.05) if alone and chroma_values.size >= 50 else 0.0
     # ... and its highlights (the brightest tenth, short of clipping) are near white; a warm scene keeps them white.
     lightness = lab[..., 0]
-    top = (lightness >= np.percentile(lightness, 90)) & (lightness < 97)
-    highlight = float(np.median(np.hypot(a, b)[top])) if np.count_nonzero(top) >= 10 else 0.0
+    top = (lightness >= quantile(lightness, 0.9)) & (lightness < 97)
+    highlight = quantile(chroma[top], 0.5) if np.count_nonzero(top) >= 10 else 0.0
 
     # Sharpness: fine detail (residual of a sigma-1 blur) over mid-band contrast (residual of sigma-4), per cell,
     # median over textured cells, leaving out the OSD bands at the top and bottom. Measured on a grey-world balanced
@@ -181,17 +180,18 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool =
     core = cv2.transform(channels.astype(np.float32), weights)
     fine = np.abs(core - cv2.GaussianBlur(core, (0, 0), 1.0))
     mid = np.abs(core - cv2.GaussianBlur(core, (0, 0), 4.0))
-    contrast = cells(mid, (8, 4)).mean(axis=1)
+    contrast = cell_means(mid, (8, 4))
     detailed = contrast >= th.texture_min
-    ratios = cells(fine, (8, 4)).mean(axis=1)[detailed] / contrast[detailed]
-    sharpness = float(np.median(ratios)) if ratios.size else 0.0
+    ratios = cell_means(fine, (8, 4))[detailed] / contrast[detailed]
+    sharpness = quantile(ratios, 0.5) if ratios.size else 0.0
     textured_share = float(detailed.mean())
 
     residual, peaks = _spectrum_peaks(g, mean, th)
-    harmonics = [_harmonic_level(residual, y, x) for _, y, x in peaks]
+    harmonics = [_harmonic_level(residual, y, x) for _, y, x in peaks] if alone else [0.0] * len(peaks)
     return Features(
         bgr=bgr,
         grey=grey,
+        fine_grey=fine_grey,
         mean=mean,
         black_share=black_share,
         caption_share=caption_share,
@@ -221,9 +221,59 @@ def measure(image: Image, th: Thresholds, *, edges: bool = True, compare: bool =
     )
 
 
+_LEVELS = np.arange(256, dtype=np.float64)
+_NO_CELLS = np.zeros(0, np.float32)
+
+
+def cell_means(values: Image, grid: tuple[int, int]) -> Image:
+    """Per cell of a grid (as `cells`, row by row): the mean of a float32 picture, by area resizing."""
+    cols, rows = grid
+    height, width = values.shape[0] // rows, values.shape[1] // cols
+    means: Image = cv2.resize(values[: rows * height, : cols * width], grid, interpolation=cv2.INTER_AREA).ravel()
+    return means
+
+
+def cell_stats(values: Image, grid: tuple[int, int]) -> tuple[Image, Image]:
+    """Per cell of a grid (as `cells`, row by row): the mean and the standard deviation of a float32 picture. By area
+    resizing of the values and their squares (block means, one pass each): several times cheaper than reducing the
+    cells in NumPy."""
+    cols, rows = grid
+    height, width = values.shape[0] // rows, values.shape[1] // cols
+    block = values[: rows * height, : cols * width]
+    # About the overall mean, so that the squares stay small and float32 keeps the variance's digits.
+    offset = np.float32(cv2.mean(block)[0])
+    centred = block - offset
+    mean = cv2.resize(centred, grid, interpolation=cv2.INTER_AREA)
+    square = cv2.resize(centred * centred, grid, interpolation=cv2.INTER_AREA)
+    std: Image = np.sqrt(np.maximum(square - mean * mean, 0.0)).ravel()
+    means: Image = (mean + offset).ravel()
+    return means, std
+
+
+def _column_std(values: Image) -> Image:
+    """The standard deviation of each column of a float32 picture."""
+    mean = cv2.reduce(values, 0, cv2.REDUCE_AVG)
+    square = cv2.reduce(values * values, 0, cv2.REDUCE_AVG)
+    result: Image = np.sqrt(np.maximum(square - mean * mean, 0.0)).ravel()
+    return result
+
+
+def _thumb(g: Image) -> Image:
+    """64x36, smoothed, zero mean and unit norm: what the scene correlation compares."""
+    small = cv2.resize(g, (64, 36), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    small = small - small.mean()
+    norm = float(np.linalg.norm(small))
+    thumb: Image = small / norm if norm > 1e-3 else np.zeros_like(small)
+    return thumb
+
+
 def _sobel(g: Image) -> tuple[Image, Image]:
     """The 3x3 Sobel derivatives of a grey uint8 picture along x and y, int16 (exact, and the cheapest to take)."""
     return cv2.Sobel(g, cv2.CV_16S, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_16S, 0, 1, ksize=3)
+
+
+_RANGE_KERNEL = np.ones((9, 9), np.uint8)
 
 
 def _edge_slopes(g: Image, gradients: tuple[Image, Image]) -> tuple[float, float, float]:
@@ -236,7 +286,7 @@ def _edge_slopes(g: Image, gradients: tuple[Image, Image]) -> tuple[float, float
     scene in focus (a zoomed wall, a lawn, a plain corridor) keeps some steep edges wherever it has edges at all.
     Motion blur widens the edges across its direction and leaves those along it. 0 when there are too few edges.
     """
-    spread = cv2.morphologyEx(g, cv2.MORPH_GRADIENT, np.ones((9, 9), np.uint8))[::2, ::2]
+    spread = np.ascontiguousarray(cv2.morphologyEx(g, cv2.MORPH_GRADIENT, _RANGE_KERNEL)[::2, ::2])
     # Every other pixel in each direction (a few hundred of the strongest are left), and partial sorts: as good as
     # all of them and several times cheaper.
     gx, gy = (np.ascontiguousarray(d[::2, ::2], dtype=np.float32) for d in gradients)
@@ -246,30 +296,78 @@ def _edge_slopes(g: Image, gradients: tuple[Image, Image]) -> tuple[float, float
     strongest = (magnitude >= _top(magnitude.ravel(), 0.995)) & edges
     if np.count_nonzero(strongest) < 20:
         return 0.0, 0.0, 0.0
-    overall = float(np.median(magnitude[strongest] / spread[strongest]))
+    overall = quantile(magnitude[strongest] / spread[strongest], 0.5)
     # Gradients within 22.5 degrees of the x axis, of the y axis, and along the two diagonals: pairs across each other.
     ax, ay = np.abs(gx), np.abs(gy)
     along_x, along_y = ax > 2.414 * ay, ay > 2.414 * ax
     diagonal, rising = ~(along_x | along_y), (gx * gy) > 0
+    # The top percent of each orientation is among the strongest few percent overall unless an orientation is rare:
+    # those are picked out once (and each orientation's count checked, else all of its pixels are sorted).
+    strong = np.flatnonzero((magnitude >= _top(magnitude, 0.96)) & edges)
+    ranges = spread.ravel()
     slopes = []
     for orientation in (along_x, along_y, diagonal & rising, diagonal & ~rising):
         found = orientation & edges
-        values = magnitude[found]
-        if values.size < 100:
+        count = int(np.count_nonzero(found))
+        if count < 100:
             return overall, 0.0, 0.0  # too few edges one way to compare the ways
-        top = found & (magnitude >= _top(values, 0.99))
-        slopes.append(float(np.median(magnitude[top] / spread[top])))
+        wanted = count - int(0.99 * (count - 1))  # the top percent: the `wanted` largest
+        picked = strong[found.ravel()[strong]]
+        values = magnitude.ravel()[picked]
+        if values.size < wanted:
+            picked = np.flatnonzero(found)
+            values = magnitude.ravel()[picked]
+        threshold = float(np.partition(values, values.size - wanted)[values.size - wanted])
+        top = values >= threshold
+        slopes.append(quantile(values[top] / ranges[picked[top]], 0.5))
     steepest = int(np.argmax(slopes))
     return overall, slopes[steepest], slopes[steepest ^ 1]
 
 
 def _top(values: Image, share: float) -> float:
-    """The value at `share` of the way up the sorted values (a partial sort)."""
-    rank = int(share * (values.size - 1))
-    return float(np.partition(values, rank)[rank])
+    """The value at `share` of the way up the sorted values (a partial sort), exactly.
+
+    Only the values above a bound taken from every 8th one are sorted (a few times as many as wanted): partitioning
+    all of them took a third of a millisecond per call. The bound is checked, not trusted.
+    """
+    flat = values.ravel()
+    rank = int(share * (flat.size - 1))
+    wanted = flat.size - rank  # the answer is the `wanted`-th largest value
+    sample = flat[::8]
+    if sample.size >= 64:
+        at = max(0, sample.size - 1 - 4 * (wanted // 8 + 1))
+        bound = np.partition(sample, at)[at]
+        candidates = flat[flat >= bound]
+        if candidates.size >= wanted:
+            # All the `wanted` largest are among the candidates, so their `wanted`-th largest is the answer.
+            return float(np.partition(candidates, candidates.size - wanted)[candidates.size - wanted])
+    return float(np.partition(flat, rank)[rank])
 
 
-def _noise(fine: Image, g: Image, gradients: tuple[Image, Image]) -> tuple[float, float, float]:
+def byte_quantile(values: Image, q: float) -> float:
+    """`quantile` of uint8 values, from their histogram (counting is cheaper than a partial sort, and as exact)."""
+    flat = values.ravel()
+    position = q * (flat.size - 1)
+    low = int(position)
+    high = min(low + 1, flat.size - 1)
+    running = np.cumsum(np.bincount(flat, minlength=256))
+    below, above = (float(v) for v in np.searchsorted(running, (low + 1, high + 1)))
+    return below + (above - below) * (position - low)
+
+
+def quantile(values: Image, q: float) -> float:
+    """`np.percentile(values, 100 * q)` (linear interpolation) by a partial sort, without np.percentile's overhead
+    (tens of microseconds a call, on arrays of a few hundred values)."""
+    flat = values.ravel()
+    position = q * (flat.size - 1)
+    low = int(position)
+    high = min(low + 1, flat.size - 1)
+    ordered = np.partition(flat, (low, high))
+    below, above = float(ordered[low]), float(ordered[high])
+    return below + (above - below) * (position - low)
+
+
+def _noise(fine: Image, g: Image, gradients: tuple[Image, Image], *, scaling: bool) -> tuple[float, float, float]:
     """Sensor noise sigma at FINE_WIDTH in the luminance, its scaling at half that width, and sigma in the colour
     differences.
 
@@ -281,12 +379,14 @@ def _noise(fine: Image, g: Image, gradients: tuple[Image, Image]) -> tuple[float
     # OpenCV primitives throughout (the sums of absolute values are cv2.norm L1). `fine` is the BGR picture without
     # its OSD bands, `g` its grey and `gradients` the grey's Sobel derivatives.
     noise = _flat_sigma(g, gradients)
-    half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    scaling = _flat_sigma(half, _sobel(half)) / noise if noise > 1e-3 else 1.0
+    ratio = 1.0  # (the scaling, measured only when `scaling`: what a check without a reference uses)
+    if scaling and noise > 1e-3:
+        half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        ratio = _flat_sigma(half, _sobel(half)) / noise
     blue, green, red = cv2.split(fine)
     sums = [cv2.norm(_immerkaer(cv2.subtract(other, green, dtype=cv2.CV_16S)), cv2.NORM_L1) for other in (blue, red)]
     chroma_noise = _SIGMA * max(sums) / float(g.size)
-    return noise, scaling, chroma_noise
+    return noise, ratio, chroma_noise
 
 
 def _flat_sigma(g: Image, gradients: tuple[Image, Image]) -> float:
@@ -294,7 +394,7 @@ def _flat_sigma(g: Image, gradients: tuple[Image, Image]) -> float:
     response = _immerkaer(g)[1:-1, 1:-1]
     gradient = cv2.add(cv2.convertScaleAbs(gradients[0]), cv2.convertScaleAbs(gradients[1]))[1:-1, 1:-1]
     # The median gradient from every 4th pixel in each direction: as good a split and 16 times cheaper.
-    flattest = (gradient <= np.median(gradient[::4, ::4])).view(np.uint8)
+    flattest = (gradient <= byte_quantile(gradient[::4, ::4], 0.5)).view(np.uint8)
     count = cv2.countNonZero(flattest)
     return float(_SIGMA * cv2.norm(response, cv2.NORM_L1, flattest) / count) if count else 0.0
 
@@ -305,7 +405,8 @@ _IMMERKAER_1D = np.array([1, -2, 1], dtype=np.float32)
 
 
 def _immerkaer(values: Image) -> Image:
-    response: Image = cv2.sepFilter2D(values, cv2.CV_32F, _IMMERKAER_1D, _IMMERKAER_1D)
+    # Integer in, integer out: int16 is exact (at most 16 x 510 from colour differences) and sums faster than float.
+    response: Image = cv2.sepFilter2D(values, cv2.CV_16S, _IMMERKAER_1D, _IMMERKAER_1D)
     return response
 
 
@@ -327,11 +428,14 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
     inner = cv2.blur(spectrum, (5, 5), borderType=cv2.BORDER_REFLECT) * 25.0
     residual = spectrum - (outer - inner) / 200.0
     fy, fx = _frequencies(height, residual.shape[1])
-    radius = np.hypot(fy, fx)
     # Leave out the lowest frequencies (scene layout) and the highest (JPEG blocks, pixel-level noise).
-    residual[(radius < 0.03) | (radius > 0.4)] = 0.0
-    maxima = (residual == cv2.dilate(residual, np.ones((5, 5), np.uint8))) & (residual >= th.stripes_candidate)
-    found = sorted(((float(residual[y, x]), int(y), int(x)) for y, x in np.argwhere(maxima)), reverse=True)[:12]
+    residual[_outside_band(height, residual.shape[1])] = 0.0
+    maxima = (residual == cv2.dilate(residual, _PEAK_KERNEL)) & (residual >= th.stripes_candidate)
+    ys, xs = np.nonzero(maxima)
+    values = residual[ys, xs]
+    # The 12 highest, ties by row then column, highest first (one sort in NumPy, not a sort of Python tuples).
+    order = np.lexsort((xs, ys, values))[::-1][:12]
+    found = [(float(values[k]), int(ys[k]), int(xs[k])) for k in order]
     isolated = []
     for value, y, x in found:
         v = (float(fy[y, x]), float(fx[y, x]))
@@ -390,9 +494,9 @@ def periodic_spread(grey: Image, y: int, x: int) -> tuple[float, float]:
     real = cells(high * np.cos(phase), GRID).mean(axis=1)
     imag = cells(high * np.sin(phase), GRID).mean(axis=1)
     amplitude = 2 * np.hypot(real, imag)
-    strong = float(np.percentile(amplitude, 75))
+    strong = quantile(amplitude, 0.75)
     share = float(np.count_nonzero(amplitude >= strong / 3.0)) / amplitude.size if strong > 0 else 0.0
-    return share, float(np.median(amplitude))
+    return share, quantile(amplitude, 0.5)
 
 
 @lru_cache(maxsize=4)
@@ -405,6 +509,17 @@ def _grid(height: int, width: int) -> tuple[Image, Image]:
 def _hann(height: int, width: int) -> Image:
     # Constant per frame size; cached because building it costs as much as the FFT.
     return np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
+
+
+_PEAK_KERNEL = np.ones((5, 5), np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _outside_band(height: int, columns: int) -> Image:
+    fy, fx = _frequencies(height, columns)
+    radius = np.hypot(fy, fx)
+    outside: Image = (radius < 0.03) | (radius > 0.4)
+    return outside
 
 
 @lru_cache(maxsize=8)
@@ -434,7 +549,7 @@ class _ReferenceCache:
                 self.entries.move_to_end(key)
                 return found
         # Only the frame's own pixels are never needed from a reference: drop them to keep entries small (~120 KB).
-        features = replace(measure(image, th, edges=False), bgr=_EMPTY, grey=_EMPTY)
+        features = replace(measure(image, th, alone=False), bgr=_EMPTY, grey=_EMPTY, fine_grey=_EMPTY)
         with self.lock:
             self.entries[key] = features
             while len(self.entries) > self.size:

@@ -1,0 +1,58 @@
+"""The picture diagnosis's fast paths give what the plain NumPy they replaced gives: exact order statistics, cell
+statistics and table lookups, and the same labels whether or not the reference's features are already cached."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from video.compare import _log1p
+from video.diagnosis import diagnose
+from video.measures import _top, byte_quantile, cell_stats, cells, quantile
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 101, 1000, 43200])
+def test_order_statistics_match_numpy(size: int) -> None:
+    rng = np.random.default_rng(size)
+    values = rng.normal(50, 20, size).astype(np.float32)
+    levels = rng.integers(0, 256, size).astype(np.uint8)
+    for q in (0.0, 0.05, 0.5, 0.9, 0.99, 1.0):
+        assert quantile(values, q) == pytest.approx(float(np.percentile(values, 100 * q)), rel=1e-6, abs=1e-6)
+        assert byte_quantile(levels, q) == pytest.approx(float(np.percentile(levels, 100 * q)), abs=1e-9)
+    for share in (0.96, 0.99, 0.995):
+        rank = int(share * (size - 1))
+        assert _top(values, share) == float(np.sort(values)[rank])
+
+
+def test_the_top_share_is_exact_when_the_sample_misleads() -> None:
+    # Every value the every-8th sample sees is large and all the others are 0: the bound it gives leaves too few
+    # candidates for the top half percent, and the whole array is sorted instead (the bound is checked, not trusted).
+    values = np.zeros(8000, np.float32)
+    values[::8] = np.arange(1000, dtype=np.float32) + 1.0
+    for share in (0.96, 0.99, 0.995):
+        assert _top(values, share) == float(np.sort(values)[int(share * (values.size - 1))])
+
+
+def test_cell_statistics_match_a_numpy_reduction() -> None:
+    rng = np.random.default_rng(1)
+    picture = cv2.GaussianBlur(rng.uniform(0, 255, (180, 320)).astype(np.float32), (0, 0), 2.0)
+    for grid in ((8, 6), (16, 9), (8, 4)):
+        means, stds = cell_stats(picture, grid)
+        blocks = cells(picture, grid)
+        np.testing.assert_allclose(means, blocks.mean(axis=1), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(stds, blocks.std(axis=1), rtol=1e-3, atol=1e-2)
+
+
+def test_log_table_is_the_logarithm() -> None:
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(_log1p(grey), np.log1p(grey.astype(np.float32)))
+
+
+def test_a_cached_reference_gives_the_same_diagnosis() -> None:
+    rng = np.random.default_rng(2)
+    reference = cv2.GaussianBlur(rng.uniform(0, 255, (360, 640, 3)).astype(np.float32), (0, 0), 1.5).astype(np.uint8)
+    frame = np.clip(reference.astype(np.int16) + rng.integers(-3, 4, reference.shape), 0, 255).astype(np.uint8)
+    first = diagnose(frame, reference, reference.copy())
+    again = diagnose(frame, reference, reference.copy())
+    assert first == again
