@@ -19,6 +19,7 @@ from alerts.zones import ArmRefused, ZoneBoard
 from hub.config import HubConfig, ZoneConfig
 from hub.core.clock import ManualClock
 from hub.devtools.broker import Mosquitto
+from hub.devtools.receiver import Receiver
 from hub.health.faults import ACTIVE
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
@@ -265,3 +266,25 @@ def test_a_restarted_hub_remembers_the_manual_override_and_the_open_door(
     assert again.armed("pir-1", local(MONDAY, 19, 2)) is False  # the override, read back from its table
     with pytest.raises(ArmRefused, match="door-1"):
         again.arm("finance", GUARD)  # the door's last state, read back from the stored events
+
+
+def test_end_to_end_a_trip_in_the_armed_evening_reaches_110_and_one_in_school_hours_does_not(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, publisher: Publisher, start_hub: HubFactory
+) -> None:
+    # The police take presses and intrusion; the hub's (manual) clock says when the trip came, in Beijing time.
+    raw = zoned_config(tmp_path, broker.port, receiver.url)
+    raw["forwarding"]["endpoints"][0]["alarm_kinds"] = ["panic", "intrusion", "fire", "heat"]
+    clock = ManualClock(local(MONDAY, 10))
+    hub = start_hub(raw, clock=clock)
+    pir = topic("intrusion", "pir-1", "event")
+    publisher.publish(pir, {"alarm": True})
+    assert wait_until(lambda: hub.store.count("events") >= 1, 5)
+    publisher.publish(pir, {"alarm": False})
+    clock.advance(12 * 3600)  # 22:00: the schedule has armed the finance office
+    publisher.publish(pir, {"alarm": True})
+    got = receiver.state.wait_for(1, timeout=5.0)
+    assert [(r.body["kind"], r.body["device"]["id"]) for r in got] == [("intrusion", "pir-1")]
+    # The 10:00 trip was logged only: one alarm in all, and the stored event says the zone was disarmed.
+    assert len(hub.store.list_alarms(None, 10)) == 1
+    rows = hub.store.connection().execute("SELECT data FROM events WHERE device_id = 'pir-1' ORDER BY id").fetchall()
+    assert json.loads(rows[0][0]) == {"alarm": True, "armed": False}
