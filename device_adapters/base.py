@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 
 class DeviceKind(StrEnum):
@@ -172,3 +172,44 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         where = ".".join(str(part) for part in first["loc"]) or "payload"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PayloadError(DeadLetterReason.INVALID_PAYLOAD, f"{where}: {first['msg']}{more}") from exc
+
+
+class DeviceExtras(PayloadModel):
+    """What any detector of the newer kinds may add to its reading: tamper, battery and its own time."""
+
+    tamper: bool | None = Field(default=None, description="True while the device's cover is open or it is moved.")
+    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
+    ts: Timestamp | None = Field(default=None, description="When the device measured or sent it, ISO 8601 with offset.")
+
+
+class DetectorReading(DeviceExtras):
+    """A measuring detector's extras: its own alarm output and its self-test (the hub judges its levels)."""
+
+    alarm: bool | None = Field(default=None, description="The detector's own alarm output, where it sends one.")
+    sensor_fault: bool | None = Field(default=None, description="True while the detector reports its sensor failed.")
+
+
+E = TypeVar("E", bound=DeviceExtras)
+
+
+def reading_event(
+    kind: DeviceKind,
+    model: type[E],
+    what: str,
+    device_id: str,
+    channel: Channel,
+    data: dict[str, Any],
+    received_at: datetime,
+) -> DeviceEvent:
+    """A reading on `telemetry` or `event` validated against `model` -> an event, or PayloadError (`what` names the
+    device in the error, e.g. "a gas detector")."""
+    if channel not in (Channel.TELEMETRY, Channel.EVENT):
+        raise PayloadError(DeadLetterReason.UNSUPPORTED_CHANNEL, f"{what} does not publish on {channel!r}")
+    msg = validate(model, data)
+    return DeviceEvent(
+        device_id=device_id,
+        kind=kind,
+        channel=channel,
+        occurred_at=msg.ts or received_at,
+        data=msg.model_dump(mode="json", exclude_none=True),
+    )

@@ -14,16 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from device_adapters.base import (
-    Channel,
-    DeadLetterReason,
-    DeviceEvent,
-    DeviceKind,
-    PayloadError,
-    PayloadModel,
-    Timestamp,
-    validate,
-)
+from device_adapters.base import Channel, DeviceEvent, DeviceExtras, DeviceKind, reading_event
 
 KIND = DeviceKind.ELECTRICAL_FIRE
 # Monitoring units of the kind schools buy carry 1-8 temperature probes; a longer list is a broken payload.
@@ -32,7 +23,7 @@ MAX_TEMPERATURE_CHANNELS = 8
 Celsius = Annotated[float, Field(ge=-40, le=300)]
 
 
-class ElectricalFireReading(PayloadModel):
+class ElectricalFireReading(DeviceExtras):
     """One report of a monitoring unit; the ranges are what units measure, not alarm levels."""
 
     residual_ma: float = Field(
@@ -47,22 +38,8 @@ class ElectricalFireReading(PayloadModel):
         default=None, description="True while the unit reports a probe or transformer circuit open (断线)."
     )
     sensor_fault: bool | None = Field(default=None, description="True while the unit reports a failed sensor.")
-    tamper: bool | None = Field(default=None, description="True while the unit's enclosure is open.")
-    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Backup battery level, percent.")
-    ts: Timestamp | None = Field(default=None, description="When the unit measured it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:
     """A decoded payload on `channel` -> an event, or PayloadError."""
-    if channel not in (Channel.TELEMETRY, Channel.EVENT):
-        raise PayloadError(
-            DeadLetterReason.UNSUPPORTED_CHANNEL, f"an electrical fire unit does not publish on {channel!r}"
-        )
-    msg = validate(ElectricalFireReading, data)
-    return DeviceEvent(
-        device_id=device_id,
-        kind=KIND,
-        channel=channel,
-        occurred_at=msg.ts or received_at,
-        data=msg.model_dump(mode="json", exclude_none=True),
-    )
+    return reading_event(KIND, ElectricalFireReading, "an electrical fire unit", device_id, channel, data, received_at)

@@ -12,40 +12,17 @@ from typing import Any
 
 from pydantic import Field
 
-from device_adapters.base import (
-    Channel,
-    DeadLetterReason,
-    DeviceEvent,
-    DeviceKind,
-    PayloadError,
-    PayloadModel,
-    Timestamp,
-    validate,
-)
+from device_adapters.base import Channel, DetectorReading, DeviceEvent, DeviceKind, reading_event
 
 KIND = DeviceKind.GAS
 
 
-class GasReading(PayloadModel):
+class GasReading(DetectorReading):
     """One reading of a combustible gas detector."""
 
     lel_pct: float = Field(ge=0, le=100, description="Concentration, % of the lower explosive limit (0-100 %LEL).")
-    alarm: bool | None = Field(default=None, description="The detector's own alarm output, where it sends one.")
-    sensor_fault: bool | None = Field(default=None, description="True while the detector reports its sensor failed.")
-    tamper: bool | None = Field(default=None, description="True while the detector is opened or off its mount.")
-    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
-    ts: Timestamp | None = Field(default=None, description="When the detector measured it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:
     """A decoded payload on `channel` -> an event, or PayloadError."""
-    if channel not in (Channel.TELEMETRY, Channel.EVENT):
-        raise PayloadError(DeadLetterReason.UNSUPPORTED_CHANNEL, f"a gas detector does not publish on {channel!r}")
-    msg = validate(GasReading, data)
-    return DeviceEvent(
-        device_id=device_id,
-        kind=KIND,
-        channel=channel,
-        occurred_at=msg.ts or received_at,
-        data=msg.model_dump(mode="json", exclude_none=True),
-    )
+    return reading_event(KIND, GasReading, "a gas detector", device_id, channel, data, received_at)

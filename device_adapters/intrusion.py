@@ -15,34 +15,25 @@ from pydantic import Field
 from device_adapters.base import (
     Channel,
     DeadLetterReason,
+    DetectorReading,
     DeviceEvent,
+    DeviceExtras,
     DeviceKind,
     PayloadError,
-    PayloadModel,
-    Timestamp,
     validate,
 )
 
 KIND = DeviceKind.INTRUSION
 
 
-class IntrusionEvent(PayloadModel):
+class IntrusionEvent(DeviceExtras):
     """A detector's trip (`alarm` true) or restore (false)."""
 
     alarm: bool = Field(description="True when the detector tripped; false when it restored.")
-    tamper: bool | None = Field(default=None, description="True while the detector's cover is open or it is moved.")
-    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
-    ts: Timestamp | None = Field(default=None, description="When the detector tripped, ISO 8601 with offset.")
 
 
-class IntrusionSupervision(PayloadModel):
+class IntrusionSupervision(DetectorReading):
     """The periodic supervision message: proof of life, tamper, battery, and the detector's state if it sends it."""
-
-    alarm: bool | None = Field(default=None, description="The detector's state, where its supervision carries it.")
-    tamper: bool | None = Field(default=None, description="True while the detector's cover is open or it is moved.")
-    sensor_fault: bool | None = Field(default=None, description="True while the detector reports a failed self-test.")
-    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Battery level, percent.")
-    ts: Timestamp | None = Field(default=None, description="When the detector sent it, ISO 8601 with offset.")
 
 
 def parse(device_id: str, channel: Channel, data: dict[str, Any], received_at: datetime) -> DeviceEvent:
