@@ -9,6 +9,7 @@ after.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -258,3 +259,32 @@ def test_a_day_is_rolled_only_once_closed() -> None:
         assert worker.catch_up() == 1
         day = store.connection().execute("SELECT day, start_at, end_at FROM uptime_rollup_days").fetchall()
         assert day == [("2026-03-01", to_iso(MIDNIGHT - timedelta(days=1)), to_iso(MIDNIGHT))]
+
+
+def test_the_worker_rolls_in_its_thread_and_again_after_a_late_write() -> None:
+    """`UptimeRollups` as the hub runs it: its own thread rolls the closed days, and rolls again those a late
+    transition invalidated once woken."""
+    with _hub_file() as (store, config, _):
+        _write(store, [(0, "online", 0, 0), (1, "offline", DAY_MS, 0)], [], [])
+        worker = rollups.UptimeRollups(store, config, ManualClock(NOW), interval_s=3600)
+        conn = store.connection()
+
+        def rolled() -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM uptime_rollup_days").fetchone()[0])
+
+        def wait_for(count: int) -> None:
+            deadline = time.monotonic() + 10
+            while rolled() != count and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert rolled() == count
+
+        worker.start()
+        try:
+            wait_for(8)
+            _write(store, [(2, "faulty", 4 * DAY_MS, 0)], [], [])  # 5 March in Beijing: the 5th to the 8th go
+            assert rolled() == 4
+            worker.worker.wake()
+            wait_for(8)
+        finally:
+            worker.stop()
+        _check(store, config, [(0, SPAN_MS)])
