@@ -288,3 +288,20 @@ def test_the_worker_rolls_in_its_thread_and_again_after_a_late_write() -> None:
         finally:
             worker.stop()
         _check(store, config, [(0, SPAN_MS)])
+
+
+def test_rows_missing_from_a_rolled_day_make_the_worker_start_over() -> None:
+    """Only this module writes the rows; should one of the last day go missing anyway, reports fall back and the
+    worker, when it next rolls a day, rolls every day again instead of stopping for good."""
+    with _hub_file() as (store, config, _):
+        _write(store, [(0, "online", 0, 0), (1, "offline", DAY_MS, 0), (2, "faulty", 2 * DAY_MS, 5)], [], [])
+        clock = ManualClock(NOW)
+        worker = rollups.UptimeRollups(store, config, clock)
+        assert worker.catch_up() == 8
+        with store.write() as conn:
+            conn.execute("DELETE FROM uptime_rollup WHERE device_id = 'smoke-1' AND day = '2026-03-08'")
+        whole = [(0, SPAN_MS + 2 * DAY_MS)]  # to 9 March 11:00 UTC: the 8th (Beijing) is its last whole day
+        assert _check(store, config, whole) == 0  # not served without the row, and equal all the same
+        clock.advance(86_400)
+        assert worker.catch_up() == 1 + 9  # the reset, then every day again, the 9th too
+        assert _check(store, config, whole) == 1
