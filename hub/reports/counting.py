@@ -254,8 +254,9 @@ def tally_sums(
     indices 2-9 (the rest is the pass's own state), so callers that add tallies up make no tuples. `ends`, when
     given, receives each device's state index at `end` (what the next stretch of time starts in).
 
-    Times may be floats or ints; with ints (milliseconds) every sum is exact, so tallies of adjacent stretches add
-    up to the tally of the whole to the last bit (`hub.store.rollups` relies on it).
+    Times may be floats or ints; in whole milliseconds (ints, or floats holding whole numbers) every sum is exact,
+    so tallies of adjacent stretches add up to the tally of the whole to the last bit (`hub.store.rollups` relies
+    on it).
     """
     planned = planned or {}
     # Per device one list, so a row costs one dict lookup: [state index, since, 5 state sums, 2 planned sums,

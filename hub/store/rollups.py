@@ -22,8 +22,8 @@ health writer's every commit and still need the same invalidation for windows an
 - A report (`tallies`) takes the longest run of rolled whole days inside its period and computes the edges (the
   part-days at either end, and anything not rolled yet) exactly from the transitions; without a usable run it
   makes the full pass (`full_tallies`), which stays the reference.
-- Every time is read as whole milliseconds (integers): SQLite's date functions read stored times to the
-  millisecond anyway, and integer sums are exact, so the rollup figures equal the full pass's to the last bit.
+- Every time is read as whole milliseconds (`ms`): SQLite's date functions read stored times to the millisecond
+  anyway, and sums of whole numbers are exact, so the rollup figures equal the full pass's to the last bit.
 - Rollups are for one site zone and one registry (`basis`): a new zone or device list discards and rebuilds them.
 
 Neither maintained tables nor their absence changes a report's figures, so the report's ETag ignores them.
@@ -105,9 +105,11 @@ def ms(column: str) -> str:
     """SQL reading a stored time (or a `?` parameter) as whole milliseconds since the epoch.
 
     julianday() is SQLite's fastest parse and holds the time to the millisecond; its error is far below half a
-    millisecond, so rounding gives back exactly the milliseconds SQLite read.
+    millisecond, so rounding gives back exactly the milliseconds SQLite read. The value stays a float (Python's
+    float arithmetic is faster than its int's): floats hold whole numbers exactly up to 2**53, and so do their
+    sums and differences, far beyond any sum of milliseconds here.
     """
-    return f"CAST(round((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)"
+    return f"round((julianday({column}) - 2440587.5) * 86400000.0)"
 
 
 INITIAL_SQL = (
@@ -136,19 +138,19 @@ def initial_states(conn: sqlite3.Connection, ids: Sequence[str], at_text: str) -
     return dict(conn.execute(INITIAL_SQL, (at_text, json.dumps(list(ids)))).fetchall())
 
 
-def _bounds_ms(conn: sqlite3.Connection, *texts: str) -> list[int]:
+def _bounds_ms(conn: sqlite3.Connection, *texts: str) -> list[float]:
     row = conn.execute("SELECT " + ", ".join(ms("?") for _ in texts), texts).fetchone()
-    return [int(v) for v in row]
+    return [float(v) for v in row]
 
 
 class _Context:
     """The planned windows and hub gaps of a whole report period, read once and clipped per stretch."""
 
     def __init__(self, conn: sqlite3.Connection, start_text: str, end_text: str) -> None:
-        self.windows: list[tuple[str, int, int]] = []
+        self.windows: list[tuple[str, float, float]] = []
         if has_table(conn, "maintenance_windows"):
             self.windows = conn.execute(_WINDOWS_SQL, (end_text, start_text)).fetchall()
-        self.gaps: list[tuple[int, int]] = []
+        self.gaps: list[tuple[float, float]] = []
         if has_table(conn, "hub_gaps"):
             self.gaps = conn.execute(_GAPS_SQL, (end_text, start_text)).fetchall()
 
@@ -158,10 +160,10 @@ def _stretch(
     ids: Sequence[str],
     initial: dict[str, str | None],
     texts: tuple[str, str],
-    bounds: tuple[int, int],
+    bounds: tuple[float, float],
     context: _Context,
     ends: dict[str, int] | None = None,
-) -> dict[str, list[int]]:
+) -> dict[str, list[float]]:
     """Sums in milliseconds over one stretch, exactly from its transitions (a `Tally`'s fields, in order)."""
     start, end = bounds
     planned = planned_spans(((s, max(a, start), min(b, end)) for s, a, b in context.windows), ids)
@@ -169,7 +171,7 @@ def _stretch(
     return {d: cur[2:10] for d, cur in tally_sums(rows, initial, start, end, planned, context.gaps, ends).items()}
 
 
-def full_sums(conn: sqlite3.Connection, ids: Sequence[str], start_text: str, end_text: str) -> dict[str, list[int]]:
+def full_sums(conn: sqlite3.Connection, ids: Sequence[str], start_text: str, end_text: str) -> dict[str, list[float]]:
     """The reference: sums in milliseconds over [start, end) from one pass over its transitions."""
     bounds = _bounds_ms(conn, start_text, end_text)
     return _stretch(
@@ -191,7 +193,7 @@ _UPTO_SQL = f"SELECT device_id, {_SUM_COLUMNS}, end_state FROM uptime_rollup WHE
 
 def rolled_sums(
     conn: sqlite3.Connection, ids: Sequence[str], start_text: str, end_text: str, rollup_basis: str
-) -> dict[str, list[int]] | None:
+) -> dict[str, list[float]] | None:
     """Sums in milliseconds over [start, end): rolled whole days plus exact edges; None without a usable run."""
     if not has_table(conn, "uptime_rollup_days"):
         return None
@@ -222,11 +224,11 @@ def rolled_sums(
     start, run_start, run_end, end = _bounds_ms(conn, start_text, first[2], last[3], end_text)
     context = _Context(conn, start_text, end_text)
     zero = [0] * len(_SUMS)
-    head: dict[str, list[int]] = {}
+    head: dict[str, list[float]] = {}
     if run_start > start:
         initial = initial_states(conn, ids, start_text)
         head = _stretch(conn, ids, initial, (start_text, first[2]), (start, run_start), context)
-    tail: dict[str, list[int]] = {}
+    tail: dict[str, list[float]] = {}
     if end > run_end:
         initial = {d: STATES[run[d][-1]].value for d in ids}
         tail = _stretch(conn, ids, initial, (last[3], end_text), (run_end, end), context)
@@ -304,7 +306,7 @@ def roll_next_day(store: Store, ids: Sequence[str], timezone: str, zone: tzinfo,
         base = {} if last is None else {row[0]: row[1:] for row in conn.execute(_UPTO_SQL, (last[0],))}
         broken = last is not None and any(d not in base for d in ids)  # never while only this module writes rows
         ends: dict[str, int] = {}
-        day_tallies: dict[str, list[int]] = {}
+        day_tallies: dict[str, list[float]] = {}
         if not broken:
             if last is None:
                 initial = initial_states(conn, ids, start_text)
