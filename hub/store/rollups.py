@@ -19,14 +19,14 @@ health writer's every commit and still need the same invalidation for windows an
 - The worker (`UptimeRollups`, one `Worker`) rolls the next closed day: it tallies it in a read snapshot, then,
   in a write transaction, commits it only if nothing it read changed meanwhile, so a write racing the roll-up
   cannot leave a stale day. An older file gets its rollups the same way, day by day from the first (backfill).
-- A report (`tallies`) takes the longest run of rolled whole days inside its period and computes the edges (the
-  part-days at either end, and anything not rolled yet) exactly from the transitions; without a usable run it
-  makes the full pass (`full_tallies`), which stays the reference.
+- A report (`tallies`) takes the rolled whole days inside its period (one run, by construction) and computes the
+  edges (the part-days at either end, and days not rolled yet) exactly from the transitions; without a usable run
+  it makes the full pass (`full_sums`), which stays the reference.
 - Every time is read as whole milliseconds (`ms`): SQLite's date functions read stored times to the millisecond
   anyway, and sums of whole numbers are exact, so the rollup figures equal the full pass's to the last bit.
 - Rollups are for one site zone and one registry (`basis`): a new zone or device list discards and rebuilds them.
 
-Neither maintained tables nor their absence changes a report's figures, so the report's ETag ignores them.
+Neither the rollups nor their absence changes a report's figures, so the report's ETag ignores them.
 """
 
 from __future__ import annotations
