@@ -15,10 +15,14 @@ outages (1-6 days, so SLA breaches; some still down). Every outage has its fault
 and 200 device windows exercise the planned-window path, and three hub gaps (`hub.health.liveness`: a 3-hour power cut,
 a 25-minute upgrade, a 7-minute crash) the not-monitored path.
 
+Rollups: after generating, the per-day rollups (`hub.store.rollups`) are filled as a hub opening the file would
+backfill them (`UptimeRollups.catch_up`, timed); the reports then combine rolled whole days with exact part-days
+at the edges. The full computation (the reference, no rollups) is measured too and must give the same body.
+
 Baseline, in the same run: the cost of just reading the period's transitions with one SELECT (`fetchall()` of
 device_id, to_state, at in time order). Headline: the median over `--runs` of each, and report/baseline.
 
-Target: the 90-day device report in under 1 s.
+Target: the 90-day device report in under 200 ms (issue 16).
 
 Run: `.venv/bin/python bench/report.py [--runs 7] [--devices 10000] [--seed 1] [--keep]`.
 """
@@ -39,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig
-from hub.core.clock import SystemClock, to_iso
+from hub.core.clock import ManualClock, SystemClock, to_iso
 from hub.health.liveness import SCHEMA as LIVENESS_SCHEMA
 from hub.reports import Format, Group, resolve_period
-from hub.store import Store
+from hub.store import Store, rollups
 from hub.store.health import HealthStore
 from hub.store.reports import (
     SCHEMA,
@@ -53,7 +57,7 @@ from hub.store.reports import (
     registry,
 )
 
-TARGET_S = 1.0
+TARGET_S = 0.2
 DAY = 86400.0
 END = datetime(2026, 6, 1, tzinfo=UTC)
 WINDOW_DAYS = 90
@@ -158,6 +162,7 @@ def generate(path: Path, devices: int, seed: int) -> tuple[HubConfig, dict[str, 
     HealthStore(store, 24, FLAP_WINDOW_S).open()
     store.ensure_schema(SCHEMA)
     store.ensure_schema(LIVENESS_SCHEMA)
+    rollups.ensure_schema(store)
     end = END.timestamp()
     start = end - HISTORY_DAYS * DAY
     counts = {"transitions": 0, "faults": 0, "breached": 0}
@@ -228,6 +233,16 @@ def generate(path: Path, devices: int, seed: int) -> tuple[HubConfig, dict[str, 
     return config, counts
 
 
+def backfill(path: Path, config: HubConfig) -> int:
+    """Roll up every closed day, as the hub's worker does for a file that has none yet; the steps taken."""
+    store = Store(path, SystemClock())
+    store.open()
+    try:
+        return rollups.UptimeRollups(store, config, ManualClock(END)).catch_up()
+    finally:
+        store.close_thread_connection()
+
+
 def _median(fn: Callable[[], object], runs: int) -> tuple[float, list[float]]:
     times = []
     for _ in range(runs):
@@ -255,6 +270,9 @@ def main() -> int:
             f" ({counts['breached']:,} breached) over {HISTORY_DAYS} days in {time.perf_counter() - started:.1f} s;"
             f" {path.stat().st_size / 1e6:.0f} MB"
         )
+        started = time.perf_counter()
+        steps = backfill(path, config)
+        print(f"rollups: {steps} days rolled up in {time.perf_counter() - started:.1f} s")
         conn = open_readonly(path)
         devices, digest = registry(config), config_digest(config)
         period = resolve_period(END - timedelta(days=WINDOW_DAYS), END, END)
@@ -264,8 +282,8 @@ def main() -> int:
         ).fetchone()[0]
         print(f"window {start_text} .. {end_text}: {in_window:,} transitions in it")
 
-        def report(group: Group, fmt: Format) -> Callable[[], object]:
-            return lambda: read_report(conn, config, period, group, fmt, devices, digest)
+        def report(group: Group, fmt: Format, use_rollups: bool = True) -> Callable[[], object]:
+            return lambda: read_report(conn, config, period, group, fmt, devices, digest, use_rollups=use_rollups)
 
         def baseline() -> object:
             return conn.execute(
@@ -276,10 +294,15 @@ def main() -> int:
         report("device", "json")()  # warm the page cache for both sides alike
         base, base_runs = _median(baseline, args.runs)
         full, full_runs = _median(report("device", "json"), args.runs)
+        reference, _ = _median(report("device", "json", use_rollups=False), args.runs)
         site, _ = _median(report("site", "json"), args.runs)
         csv_, _ = _median(report("device", "csv"), args.runs)
         etag, _ = _median(lambda: fingerprint(conn), args.runs)
         _, body, built = read_report(conn, config, period, "device", "json", devices, digest)
+        _, reference_body, _ = read_report(conn, config, period, "device", "json", devices, digest, use_rollups=False)
+        if body != reference_body:
+            print("FAIL: the report from rollups differs from the full computation")
+            return 1
         summary = built["summary"]
         print(
             f"site uptime {summary['uptime_pct']}%, faults {summary['faults']:,}, breaches {summary['sla_breaches']:,},"
@@ -287,7 +310,8 @@ def main() -> int:
         )
         print(f"report runs (s): {' '.join(f'{t:.3f}' for t in full_runs)}")
         print(f"baseline runs (s): {' '.join(f'{t:.3f}' for t in base_runs)}")
-        print(f"90-day report, group=device, json: median {full:.3f} s (target < {TARGET_S:.1f} s)")
+        print(f"90-day report, group=device, json: median {full:.3f} s (target < {TARGET_S:.3f} s)")
+        print(f"90-day report, full computation (no rollups, the reference): median {reference:.3f} s")
         print(f"90-day report, group=site, json:   median {site:.3f} s")
         print(f"90-day report, group=device, csv:  median {csv_:.3f} s")
         print(f"ETag fingerprint alone:            median {etag * 1000:.2f} ms")
@@ -295,7 +319,7 @@ def main() -> int:
         print(f"ratio report/baseline: {full / base:.2f}")
         conn.close()
         ok = full < TARGET_S
-        print("PASS" if ok else "FAIL", f"(median {full:.3f} s vs target {TARGET_S:.1f} s)")
+        print("PASS" if ok else "FAIL", f"(median {full:.3f} s vs target {TARGET_S:.3f} s)")
         return 0 if ok else 1
     finally:
         if args.keep:

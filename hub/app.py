@@ -69,6 +69,7 @@ from hub.store.guard_room import GuardRoomStore
 from hub.store.health import HealthStore
 from hub.store.reports import ReportStore
 from hub.store.retention import Purger, snapshot_dir
+from hub.store.rollups import UptimeRollups
 from hub.store.space import StoreSpace
 from hub.web.app import create_api
 from hub.web.console import Console
@@ -138,6 +139,9 @@ class Hub:
         self.health_store.open()
         self.reports = ReportStore(self.store, config)
         self.reports.open()
+        # Per-day uptime rollups, so a 90-day report does not walk every transition (rolled and kept in the background).
+        self.rollups = UptimeRollups(self.store, config, self.clock)
+        self.rollups.open()
         # The guard room's daily record of the four items the hub cannot measure (reports read it).
         GuardRoomStore(self.store).open()
         # The hub's proof of life; on start, the gap since the last one is recorded (reports: not monitored).
@@ -403,7 +407,15 @@ class Hub:
         for alarm_path in [self.ingest.worker, *(w.worker for w in self.workers), *failover]:
             self.worker_registry.add(alarm_path, critical=True)
         self.worker_registry.add(self.worker_supervisor.worker, critical=True)
-        timers = (self.watcher, self.maintenance, self.recordings, self.purger, self.uptime, self.duty_reminder)
+        timers = (
+            self.watcher,
+            self.maintenance,
+            self.recordings,
+            self.purger,
+            self.uptime,
+            self.rollups,
+            self.duty_reminder,
+        )
         for timer in (self.supervisor, self.liveness, self.store_guard, *timers):
             self.worker_registry.add(timer.worker)
         for optional in (self.influx, self.homeassistant, self.escalation_webhook):
@@ -430,6 +442,7 @@ class Hub:
             self.duty_reminder,
             self.cameras,
             self.uptime,
+            self.rollups,
             self.supervisor,
             *([self.escalation_webhook] if self.escalation_webhook is not None else []),
             self.maintenance,

@@ -236,20 +236,27 @@ def _add(
         sums[offset + slot] += _overlap(start, end, spans, starts)
 
 
-def tally_rows(
+def tally_sums(
     rows: Iterable[tuple[str, int, float]],
     initial: Mapping[str, str | None],
     start: float,
     end: float,
     planned: Mapping[str, Sequence[Span]] | None = None,
     unmonitored: Iterable[Span] = (),
-) -> dict[str, Tally]:
+    ends: dict[str, int] | None = None,
+) -> dict[str, list[Any]]:
     """One linear pass over (device_id, state_index(to_state), at) rows in time order, all inside [start, end).
 
     `initial` names every device to tally (the registry) with its state at `start` (None: unknown); rows of other
     devices are skipped. `planned` holds each device's merged planned windows; `unmonitored` the hub's gaps (for
     every device). Same results as `tally(intervals(...), planned, unmonitored)` per device, without building
-    intervals: this is the hot loop of a 10,000-device report.
+    intervals: this is the hot loop of a 10,000-device report. Each device's list holds a `Tally`'s fields at
+    indices 2-9 (the rest is the pass's own state), so callers that add tallies up make no tuples. `ends`, when
+    given, receives each device's state index at `end` (what the next stretch of time starts in).
+
+    Times may be floats or ints; in whole milliseconds (ints, or floats holding whole numbers) every sum is exact,
+    so tallies of adjacent stretches add up to the tally of the whole to the last bit (`hub.store.rollups` relies
+    on it).
     """
     planned = planned or {}
     # Per device one list, so a row costs one dict lookup: [state index, since, 5 state sums, 2 planned sums,
@@ -278,7 +285,23 @@ def tally_rows(
     _count(ordered, pending, open_, float("inf"))
     for cur in open_.values():
         _close(cur, end)
-    return {device: Tally._make(cur[2:10]) for device, cur in open_.items()}
+    if ends is not None:
+        ends.update((device, cur[0]) for device, cur in open_.items())
+    return open_
+
+
+def tally_rows(
+    rows: Iterable[tuple[str, int, float]],
+    initial: Mapping[str, str | None],
+    start: float,
+    end: float,
+    planned: Mapping[str, Sequence[Span]] | None = None,
+    unmonitored: Iterable[Span] = (),
+    ends: dict[str, int] | None = None,
+) -> dict[str, Tally]:
+    """`tally_sums` as a `Tally` per device."""
+    sums = tally_sums(rows, initial, start, end, planned, unmonitored, ends)
+    return {device: Tally._make(cur[2:10]) for device, cur in sums.items()}
 
 
 def _count(

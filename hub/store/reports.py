@@ -22,7 +22,6 @@ from hub.config import HubConfig
 from hub.core.clock import from_iso, to_iso
 from hub.health.recordings import read_statuses
 from hub.reports.build import ReportInputs, build_report
-from hub.reports.counting import planned_spans, state_index_sql, tally_rows
 from hub.reports.fault_figures import fault_stats
 from hub.reports.formats import render, report_etag
 from hub.reports.four_items import school_days_in
@@ -39,7 +38,7 @@ from hub.reports.model import (
     site_days,
 )
 from hub.reports.publisher import uptime_summary
-from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table
+from hub.store import Actor, InvalidStateError, NotFoundError, Store, has_table, rollups
 from hub.store.guard_room import fingerprint as guard_room_fingerprint
 from hub.store.guard_room import read_days
 
@@ -67,15 +66,6 @@ def _epoch(column: str) -> str:
     return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
-_INITIAL_SQL = (
-    "SELECT j.value, (SELECT s.to_state FROM state_transitions s WHERE s.device_id = j.value AND s.at < ?"
-    " ORDER BY s.at DESC, s.id DESC LIMIT 1) FROM json_each(?) j"
-)
-# The text bounds and julianday() are both monotone, so every row's seconds fall inside the period's.
-_PERIOD_SQL = (
-    f"SELECT device_id, {state_index_sql('to_state')}, {_epoch('at')} FROM state_transitions"  # noqa: S608
-    " WHERE at >= ? AND at < ? ORDER BY at, id"
-)
 # A fault matters when it opened in the period or its deadline fell in it (the deadline is at most 24 h later).
 # A pre-alarm is not counted: it is the wiring or the air the device watches, not the device, that is in trouble.
 _FAULTS_SQL = (
@@ -166,33 +156,29 @@ def read_windows(
 
 
 def read_inputs(
-    conn: sqlite3.Connection, config: HubConfig, devices: Sequence[DeviceInfo], period: Period
+    conn: sqlite3.Connection,
+    config: HubConfig,
+    devices: Sequence[DeviceInfo],
+    period: Period,
+    *,
+    use_rollups: bool = True,
 ) -> ReportInputs:
-    """Read and tally everything a report needs; call inside `snapshot` so the parts agree."""
+    """Read and tally everything a report needs; call inside `snapshot` so the parts agree. The tallies come from
+    the per-day rollups where they serve (`hub.store.rollups`, equal to the full pass), or without `use_rollups`
+    from the full pass alone."""
     start_text, end_text = to_iso(period.start), to_iso(period.as_of)
     start, end = conn.execute(f"SELECT {_epoch('?1')}, {_epoch('?2')}", (start_text, end_text)).fetchone()  # noqa: S608
     ids = [d.id for d in devices]
-    initial: dict[str, str | None] = dict(conn.execute(_INITIAL_SQL, (start_text, json.dumps(ids))).fetchall())
     windows = read_windows(conn, period.start, period.as_of)
-    spans: list[tuple[str, float, float]] = []
-    if windows:
-        spans = conn.execute(
-            f"SELECT subject, {_epoch('starts_at')}, {_epoch('ends_at')} FROM maintenance_windows"  # noqa: S608
-            " WHERE cancelled_at IS NULL AND starts_at < ? AND ends_at > ?",
-            (end_text, start_text),
-        ).fetchall()
-    planned = planned_spans(((s, max(a, start), min(b, end)) for s, a, b in spans), ids)
-    # The hub's own gaps (hub.liveness), as stored and in seconds read like every other time here.
-    gaps: list[tuple[str, str, float, float]] = []
+    # The hub's own gaps (hub.liveness), as stored; the tallies read them again in milliseconds.
+    gaps: list[tuple[str, str]] = []
     if has_table(conn, "hub_gaps"):
         gaps = conn.execute(
-            f"SELECT started_at, ended_at, {_epoch('started_at')}, {_epoch('ended_at')} FROM hub_gaps"  # noqa: S608
-            " WHERE started_at < ? AND ended_at > ? ORDER BY started_at, id",
+            "SELECT started_at, ended_at FROM hub_gaps WHERE started_at < ? AND ended_at > ? ORDER BY started_at, id",
             (end_text, start_text),
         ).fetchall()
-    tallies = tally_rows(
-        conn.execute(_PERIOD_SQL, (start_text, end_text)), initial, start, end, planned, [(a, b) for *_, a, b in gaps]
-    )
+    rollup_basis = rollups.basis(config.site.timezone, ids) if use_rollups else None
+    tallies = rollups.tallies(conn, ids, start_text, end_text, rollup_basis)
     # Rows have FaultRecord's shape: (subject, opened, due, recovered, breach recorded).
     faults = fault_stats(conn.execute(_FAULTS_SQL, (start_text, end_text)), start, end)
     current: dict[str, str] = dict(conn.execute("SELECT device_id, state FROM device_state").fetchall())
@@ -210,7 +196,7 @@ def read_inputs(
         windows=windows,
         retention=read_statuses(conn),
         retention_days=config.retention.days,
-        hub_gaps=[(from_iso(a), from_iso(b)) for a, b, *_ in gaps],
+        hub_gaps=[(from_iso(a), from_iso(b)) for a, b in gaps],
         timezone=config.site.timezone,
         school_days=school,
         guard_room=read_days(conn, school[0], school[-1]) if school else {},
@@ -239,12 +225,14 @@ def read_report(
     fmt: Format,
     devices: Sequence[DeviceInfo] | None = None,
     digest: str | None = None,
+    *,
+    use_rollups: bool = True,
 ) -> tuple[str, bytes, dict[str, Any]]:
-    """(ETag, body, report) of one period, read in one snapshot."""
+    """(ETag, body, report) of one period, read in one snapshot (`use_rollups`: see `read_inputs`)."""
     devices = registry(config) if devices is None else devices
     with snapshot(conn):
         marks = fingerprint(conn)
-        report = build_report(read_inputs(conn, config, devices, period), group)
+        report = build_report(read_inputs(conn, config, devices, period, use_rollups=use_rollups), group)
     etag = report_etag(digest or config_digest(config), marks, period, group, fmt)
     return etag, render(report, fmt), report
 
@@ -270,6 +258,7 @@ class ReportStore:
 
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
+        rollups.ensure_schema(self._store)
 
     def etag(self, period: Period, group: Group, fmt: Format) -> str:
         """The ETag a report would have, without building it."""

@@ -22,6 +22,7 @@ def test_healthz_lists_the_workers_and_a_dead_ingest_writer_is_unhealthy(
         workers = ok.json()["workers"]
         assert workers["ingest-writer"]["state"] == "running"
         assert workers["liveness"]["state"] == "running"
+        assert workers["uptime-rollups"]["state"] == "running"
         assert "reason" not in ok.json()
 
         def broken_ack(items: Iterable[object]) -> None:
