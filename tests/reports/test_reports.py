@@ -44,6 +44,7 @@ from hub.reports import (
     intervals,
     planned_spans,
     render_csv,
+    render_json,
     resolve_period,
     state_index,
     tally,
@@ -51,6 +52,7 @@ from hub.reports import (
     uptime,
 )
 from hub.reports.build import _row
+from hub.reports.model import Group
 from tests.conftest import PREFIX, SITE, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 BASE = datetime(2025, 1, 6, tzinfo=UTC)
@@ -391,6 +393,34 @@ def test_device_rows_equal_the_one_row_form(
             row["retention_ok"] = verdict.get("compliant")
         expected.append(row)
     assert json.dumps(build_report(inputs, "device")["rows"]) == json.dumps(expected)
+
+
+def _json_module(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@pytest.mark.parametrize("group", ["device", "kind", "site"])
+def test_report_json_is_the_json_modules_bytes(group: Group) -> None:
+    report = build_report(_inputs(), group)
+    assert render_json(report) == _json_module(report)
+
+
+report_value_st = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.tuples(st.floats(-1e12, 1e12), st.integers(0, 4)).map(lambda f: round(*f))
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(report_value_st)
+@settings(max_examples=300, deadline=None)
+def test_json_bytes_equal_the_json_modules_for_what_reports_hold(value: Any) -> None:
+    """Figures rounded to at most 4 places, any text (device names are free text), nesting: the same bytes."""
+    assert render_json({"v": value}) == _json_module({"v": value})
 
 
 def test_the_alarm_and_video_item_of_the_four() -> None:
