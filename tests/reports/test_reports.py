@@ -855,3 +855,24 @@ def test_the_daily_summary_is_retained_on_mqtt(
     # 3 March 2025 was a Monday, a school day nobody recorded: shown as not recorded, in the summary too.
     assert summary["four_items"]["not_recorded"] == same_items["not_recorded"] == ["2025-03-03"]
     assert "days" not in summary["four_items"]
+
+
+def test_the_cycle_collector_is_paused_only_while_a_report_is_made() -> None:
+    import gc
+
+    from hub.store.reports import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a failed report")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it on
+    finally:
+        gc.enable()
