@@ -223,14 +223,15 @@ def retention_compliance(
 ) -> dict[str, Any] | None:
     """Cameras compliant / cameras with a current verdict, and the young ones apart; None while no camera has
     either."""
-    judged = [retention[d.id] for d in devices if d.kind == DeviceKind.CAMERA.value and d.id in retention]
+    camera = DeviceKind.CAMERA.value  # once, not per device: an enum's .value is a descriptor call
+    judged = [retention[d.id] for d in devices if d.kind == camera and d.id in retention]
     known = [v["compliant"] for v in judged if v.get("compliant") is not None]
     # New cameras (or disks) on course to reach the policy have no verdict yet: counted apart, not as short.
     young = sum(bool(v.get("young")) for v in judged)
     if not known and not young:
         return None
     compliant = sum(v is True for v in known)
-    cameras = sum(d.kind == DeviceKind.CAMERA.value for d in devices)
+    cameras = sum(d.kind == camera for d in devices)
     return {
         "policy_days": policy_days,
         "cameras": cameras,
@@ -248,7 +249,8 @@ def alarm_video(devices: Sequence[DeviceInfo], current: Mapping[str, str]) -> di
     totals = Counter[str]()
     unknown, online, not_networked = _STATE_UNKNOWN, _STATE_ONLINE, (_STATE_OFFLINE, _STATE_UNKNOWN)
     for kind in (DeviceKind.PANIC_BUTTON, DeviceKind.CAMERA):
-        states = [current.get(d.id, unknown) for d in devices if d.kind == kind.value]
+        value = kind.value
+        states = [current.get(d.id, unknown) for d in devices if d.kind == value]
         counts = Counter(
             installed=len(states),
             networked=sum(s not in not_networked for s in states),

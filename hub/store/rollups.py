@@ -138,6 +138,31 @@ def initial_states(conn: sqlite3.Connection, ids: Sequence[str], at_text: str) -
     return dict(conn.execute(INITIAL_SQL, (at_text, json.dumps(list(ids)))).fetchall())
 
 
+def _rolled_states(
+    conn: sqlite3.Connection, ids: Sequence[str], at_text: str, rollup_basis: str
+) -> dict[str, str | None]:
+    """`initial_states`, from the end states of the last rolled day ending by `at_text` and the transitions
+    since (a day's worth at most, where `initial_states` looks up every device's history)."""
+    day = conn.execute(
+        "SELECT day, end_at FROM uptime_rollup_days WHERE basis = ? AND end_at <= ? ORDER BY end_at DESC LIMIT 1",
+        (rollup_basis, at_text),
+    ).fetchone()
+    if day is None:
+        return initial_states(conn, ids, at_text)
+    ends = dict(conn.execute("SELECT device_id, end_state FROM uptime_rollup WHERE day = ?", (day[0],)).fetchall())
+    if any(d not in ends for d in ids):
+        return initial_states(conn, ids, at_text)
+    states: dict[str, str | None] = {d: STATES[ends[d]].value for d in ids}
+    # In time order, so each device ends up with its last transition's state, as `INITIAL_SQL` picks it.
+    for device, to_state in conn.execute(
+        "SELECT device_id, to_state FROM state_transitions WHERE at >= ? AND at < ? ORDER BY at, id",
+        (day[1], at_text),
+    ):
+        if device in states:
+            states[device] = to_state
+    return states
+
+
 def _bounds_ms(conn: sqlite3.Connection, *texts: str) -> list[float]:
     row = conn.execute("SELECT " + ", ".join(ms("?") for _ in texts), texts).fetchone()
     return [float(v) for v in row]
@@ -229,7 +254,7 @@ def _rolled_parts(
     context = _Context(conn, start_text, end_text)
     head: dict[str, list[float]] = {}
     if run_start > start:
-        initial = initial_states(conn, ids, start_text)
+        initial = _rolled_states(conn, ids, start_text, rollup_basis)
         head = _stretch(conn, ids, initial, (start_text, first[2]), (start, run_start), context)
     tail: dict[str, list[float]] = {}
     if end > run_end:
