@@ -60,6 +60,8 @@ ROWS_PER_COMMIT = 2000
 
 _SUMS = ("unknown", "online", "offline", "faulty", "maintenance", "planned_offline", "planned_faulty", "unmonitored")
 _SUM_COLUMNS = ", ".join(f"{name}_ms" for name in _SUMS)
+# A stored end state's name by its index (an enum's .value per device would be a descriptor call each).
+_STATE_VALUES = tuple(state.value for state in STATES)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS uptime_rollup_days (
@@ -152,7 +154,7 @@ def _rolled_states(
     ends = dict(conn.execute("SELECT device_id, end_state FROM uptime_rollup WHERE day = ?", (day[0],)).fetchall())
     if any(d not in ends for d in ids):
         return initial_states(conn, ids, at_text)
-    states: dict[str, str | None] = {d: STATES[ends[d]].value for d in ids}
+    states: dict[str, str | None] = {d: _STATE_VALUES[ends[d]] for d in ids}
     # In time order, so each device ends up with its last transition's state, as `INITIAL_SQL` picks it.
     for device, to_state in conn.execute(
         "SELECT device_id, to_state FROM state_transitions WHERE at >= ? AND at < ? ORDER BY at, id",
@@ -258,7 +260,7 @@ def _rolled_parts(
         head = _stretch(conn, ids, initial, (start_text, first[2]), (start, run_start), context)
     tail: dict[str, list[float]] = {}
     if end > run_end:
-        initial = {d: STATES[run[d][-1]].value for d in ids}
+        initial = {d: _STATE_VALUES[run[d][-1]] for d in ids}
         tail = _stretch(conn, ids, initial, (last[3], end_text), (run_end, end), context)
     return run, head, tail
 
@@ -380,7 +382,7 @@ def roll_next_day(store: Store, ids: Sequence[str], timezone: str, zone: tzinfo,
             if last is None:
                 initial = initial_states(conn, ids, start_text)
             else:
-                initial = {d: STATES[base[d][-1]].value for d in ids}
+                initial = {d: _STATE_VALUES[base[d][-1]] for d in ids}
             bounds = _bounds_ms(conn, start_text, end_text)
             context = _Context(conn, start_text, end_text)
             day_tallies = _stretch(conn, ids, initial, (start_text, end_text), (bounds[0], bounds[1]), context, ends)
