@@ -357,7 +357,7 @@ def test_report_rows_per_device_kind_and_site() -> None:
     assert unexcused["smoke-1"]["sla_breaches"] == 1  # breaches never depend on the switch
 
 
-tally_st = st.builds(Tally, *[st.floats(0, 1e7) for _ in Tally._fields])
+tally_st = st.builds(Tally, *[st.floats(0, 1e7) | st.just(-0.0) for _ in Tally._fields])
 fault_stats_st = st.builds(FaultStats, st.integers(0, 50), st.floats(0, 1e8), st.floats(0, 1e7), st.integers(0, 5))
 
 
