@@ -44,12 +44,15 @@ from hub.reports import (
     intervals,
     planned_spans,
     render_csv,
+    render_json,
     resolve_period,
     state_index,
     tally,
     tally_rows,
     uptime,
 )
+from hub.reports.build import _row
+from hub.reports.model import Group
 from tests.conftest import PREFIX, SITE, TOKENS, HubFactory, Publisher, base_config, topic, wait_until
 
 BASE = datetime(2025, 1, 6, tzinfo=UTC)
@@ -352,6 +355,72 @@ def test_report_rows_per_device_kind_and_site() -> None:
     unexcused = {r["key"]: r for r in build_report(_inputs(exclude_maintenance=False), "device")["rows"]}
     assert unexcused["smoke-1"]["uptime_pct"] == 60.0
     assert unexcused["smoke-1"]["sla_breaches"] == 1  # breaches never depend on the switch
+
+
+tally_st = st.builds(Tally, *[st.floats(0, 1e7) | st.just(-0.0) for _ in Tally._fields])
+fault_stats_st = st.builds(FaultStats, st.integers(0, 50), st.floats(0, 1e8), st.floats(0, 1e7), st.integers(0, 5))
+
+
+@given(
+    st.lists(st.tuples(tally_st, st.none() | fault_stats_st, st.sampled_from(["online", "offline", "x", "faulty"]))),
+    st.booleans(),
+    st.dictionaries(
+        st.integers(0, 20).map(lambda i: f"d{i}"),
+        st.fixed_dictionaries({"retained_days": st.floats(0, 99) | st.none(), "compliant": st.booleans()}),
+    ),
+)
+@settings(max_examples=60, deadline=None)
+def test_device_rows_equal_the_one_row_form(
+    devices: list[tuple[Tally, FaultStats | None, str]], exclude: bool, retention: dict[str, Any]
+) -> None:
+    """The device rows' single loop makes exactly the rows `_row` makes (and the retention cells as before)."""
+    infos = [DeviceInfo(f"d{i}", "camera", f"n{i}", "B") for i in range(len(devices))]
+    inputs = _inputs(
+        devices=infos,
+        tallies={d.id: t for d, (t, _, _) in zip(infos, devices, strict=True)},
+        faults={d.id: f for d, (_, f, _) in zip(infos, devices, strict=True) if f is not None},
+        current={d.id: s for d, (_, _, s) in zip(infos, devices, strict=True)},
+        exclude_maintenance=exclude,
+        retention=retention,
+    )
+    expected = []
+    for d, (t, f, s) in zip(infos, devices, strict=True):
+        row = _row("device", d.id, d.name, d.kind, d.building, 1, t.uptime(exclude), f or FaultStats(), {s: 1}, s)
+        verdict = retention.get(d.id)
+        if verdict is not None:
+            days = verdict.get("retained_days")
+            row["retention_days"] = None if days is None else round(float(days), 2)
+            row["retention_ok"] = verdict.get("compliant")
+        expected.append(row)
+    assert json.dumps(build_report(inputs, "device")["rows"]) == json.dumps(expected)
+
+
+def _json_module(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@pytest.mark.parametrize("group", ["device", "kind", "site"])
+def test_report_json_is_the_json_modules_bytes(group: Group) -> None:
+    report = build_report(_inputs(), group)
+    assert render_json(report) == _json_module(report)
+
+
+report_value_st = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.tuples(st.floats(-1e12, 1e12), st.integers(0, 4)).map(lambda f: round(*f))
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(report_value_st)
+@settings(max_examples=300, deadline=None)
+def test_json_bytes_equal_the_json_modules_for_what_reports_hold(value: Any) -> None:
+    """Figures rounded to at most 4 places, any text (device names are free text), nesting: the same bytes."""
+    assert render_json({"v": value}) == _json_module({"v": value})
 
 
 def test_the_alarm_and_video_item_of_the_four() -> None:
@@ -786,3 +855,24 @@ def test_the_daily_summary_is_retained_on_mqtt(
     # 3 March 2025 was a Monday, a school day nobody recorded: shown as not recorded, in the summary too.
     assert summary["four_items"]["not_recorded"] == same_items["not_recorded"] == ["2025-03-03"]
     assert "days" not in summary["four_items"]
+
+
+def test_the_cycle_collector_is_paused_only_while_a_report_is_made() -> None:
+    import gc
+
+    from hub.store.reports import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a failed report")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it on
+    finally:
+        gc.enable()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hub.config import HubConfig
 from hub.core.clock import ManualClock, to_iso
-from hub.reports import resolve_period
+from hub.reports import resolve_period, state_index
 from hub.store import Store, rollups
 from hub.store.health import HealthStore
 from hub.store.reports import open_readonly, read_report
@@ -115,6 +115,9 @@ def _check(store: Store, config: HubConfig, periods: Sequence[tuple[int, int]]) 
         start, end = _at(a), _at(b)
         full = rollups.tallies(conn, ids, start, end, None)
         assert rollups.tallies(conn, ids, start, end, wanted) == full, (start, end)
+        # The head's states from the rollups (`_rolled_states`) are the states the full pass starts in.
+        rolled = {d: state_index(s) for d, s in rollups._rolled_states(conn, ids, start, wanted).items()}
+        assert rolled == {d: state_index(s) for d, s in rollups.initial_states(conn, ids, start).items()}, start
         served += rollups.rolled_sums(conn, ids, start, end, wanted) is not None
     return served
 
