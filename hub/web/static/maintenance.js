@@ -115,9 +115,13 @@
 
     function renderFaults() {
       const devices = new Map(data.devices.map((d) => [d.id, d]));
+      // A redraw (any feed notice brings one) keeps what the person typed and what the card last told them.
       const typing = new Map();
+      const told = new Map();
       for (const el of faultList.querySelectorAll("[data-fault-id]")) {
         typing.set(el.dataset.faultId, [...el.querySelectorAll("[data-keep]")].map((f) => [f.dataset.keep, f.value]));
+        const msg = el.querySelector(".form-msg");
+        if (msg && msg.textContent) told.set(el.dataset.faultId, [msg.textContent, msg.classList.contains("error")]);
       }
       faultList.replaceChildren(
         ...data.faults.map((fault) => {
@@ -126,6 +130,8 @@
             const field = card.querySelector("[data-keep=" + name + "]");
             if (field && value) field.value = value;
           }
+          const [text, isError] = told.get(String(fault.id)) || [];
+          if (text) flash(card.querySelector(".form-msg"), text, isError);
           return card;
         })
       );
