@@ -9,7 +9,18 @@ import pytest
 
 from video.compare import _log1p
 from video.diagnosis import diagnose
-from video.measures import _top, byte_quantile, cell_stats, cells, quantile
+from video.measures import (
+    _SIGMA,
+    _flat_sigma,
+    _immerkaer,
+    _sobel,
+    _top,
+    byte_quantile,
+    cell_reduce,
+    cell_stats,
+    cells,
+    quantile,
+)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 10, 101, 1000, 43200])
@@ -56,3 +67,25 @@ def test_a_cached_reference_gives_the_same_diagnosis() -> None:
     first = diagnose(frame, reference, reference.copy())
     again = diagnose(frame, reference, reference.copy())
     assert first == again
+
+
+def test_uint8_cell_reductions_match_numpy() -> None:
+    rng = np.random.default_rng(3)
+    for shape in ((360, 640), (361, 643), (100, 170)):
+        picture = rng.integers(0, 4, shape).astype(np.uint8)  # small differences, as two frames' give
+        for grid in ((16, 9), (8, 6)):
+            blocks = cells(picture, grid)
+            np.testing.assert_array_equal(cell_reduce(picture, grid, cv2.REDUCE_MAX), blocks.max(axis=1))
+            np.testing.assert_allclose(cell_reduce(picture, grid, cv2.REDUCE_AVG), blocks.mean(axis=1), rtol=1e-12)
+
+
+def test_flat_sigma_matches_a_numpy_comparison() -> None:
+    rng = np.random.default_rng(4)
+    grey = cv2.GaussianBlur(rng.uniform(0, 255, (270, 640)).astype(np.float32), (0, 0), 1.0)
+    grey = np.clip(grey + rng.normal(0, 3, grey.shape), 0, 255).astype(np.uint8)
+    gradients = _sobel(grey)
+    response = _immerkaer(grey)[1:-1, 1:-1].astype(np.float64)
+    gradient = cv2.add(cv2.convertScaleAbs(gradients[0]), cv2.convertScaleAbs(gradients[1]))[1:-1, 1:-1]
+    flattest = gradient <= byte_quantile(gradient[::4, ::4], 0.5)
+    plain = _SIGMA * float(np.abs(response[flattest]).sum()) / int(flattest.sum())
+    assert _flat_sigma(grey, gradients) == pytest.approx(plain, rel=1e-12)
