@@ -344,20 +344,31 @@ def _edge_slopes(g: Image, gradients: tuple[Image, Image]) -> tuple[float, float
 def _top(values: Image, share: float) -> float:
     """The value at `share` of the way up the sorted values (a partial sort), exactly.
 
-    Only the values above a bound taken from every 8th one are sorted (a few times as many as wanted): partitioning
-    all of them took a third of a millisecond per call. The bound is checked, not trusted.
+    A histogram says which narrow range holds the wanted rank (the values scaled to 0-255 bytes, then counted:
+    both cheap in cv2, where a float histogram is not); only the values in that range (and a bin either side) are
+    partially sorted, after counting those below it. np.partition of all 43,200 gradients took half a millisecond
+    (they take few distinct values, which its selection handles badly). The range is checked, not trusted: if the
+    rank is not in it, everything is partitioned.
     """
     flat = values.ravel()
     rank = int(share * (flat.size - 1))
-    wanted = flat.size - rank  # the answer is the `wanted`-th largest value
-    sample = flat[::8]
-    if sample.size >= 64:
-        at = max(0, sample.size - 1 - 4 * (wanted // 8 + 1))
-        bound = np.partition(sample, at)[at]
-        candidates = flat[flat >= bound]
-        if candidates.size >= wanted:
-            # All the `wanted` largest are among the candidates, so their `wanted`-th largest is the answer.
-            return float(np.partition(candidates, candidates.size - wanted)[candidates.size - wanted])
+    # Narrowed again while many values are left: a black frame's gradients are nearly all 0, and partitioning tens
+    # of thousands of equal values took milliseconds.
+    while flat.size >= 4096 and flat.dtype == np.float32:
+        low, high = float(flat.min()), float(flat.max())
+        if high <= low:
+            return low  # all equal
+        scale = 255.0 / (high - low)
+        levels = cv2.convertScaleAbs(flat.reshape(-1, 1), alpha=scale, beta=-low * scale)
+        counts = cv2.calcHist([levels], [0], None, [256], [0, 256]).ravel()
+        found = int(np.searchsorted(np.cumsum(counts), rank + 1))
+        # Level k holds the values scaled to within half a level of k (rounded): a level of slack either side.
+        lower, upper = np.float32(low + (found - 1.5) / scale), np.float32(low + (found + 1.5) / scale)
+        below = int(np.count_nonzero(flat < lower))
+        inside = flat[(flat >= lower) & (flat < upper)]
+        if not below <= rank < below + inside.size or inside.size == flat.size:
+            break
+        flat, rank = inside, rank - below
     return float(np.partition(flat, rank)[rank])
 
 

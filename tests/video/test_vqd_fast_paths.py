@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from video.compare import _log1p
+from video.compare import _log1p, structure
 from video.diagnosis import diagnose
 from video.measures import (
     _SIGMA,
@@ -89,3 +89,25 @@ def test_flat_sigma_matches_a_numpy_comparison() -> None:
     flattest = gradient <= byte_quantile(gradient[::4, ::4], 0.5)
     plain = _SIGMA * float(np.abs(response[flattest]).sum()) / int(flattest.sum())
     assert _flat_sigma(grey, gradients) == pytest.approx(plain, rel=1e-12)
+
+
+def test_the_top_share_is_exact_with_many_ties() -> None:
+    # A black frame's gradients: nearly all 0, a few hundred distinct levels above (the histogram narrows twice).
+    rng = np.random.default_rng(5)
+    values = np.zeros(43200, np.float32)
+    values[rng.choice(values.size, 1500, replace=False)] = np.sqrt(rng.integers(1, 5000, 1500)).astype(np.float32)
+    for share in (0.9, 0.96, 0.99, 0.995):
+        assert _top(values, share) == float(np.sort(values)[int(share * (values.size - 1))])
+    spread = (np.sqrt(rng.integers(0, 3000, 43200)) / 8.0).astype(np.float32)  # few distinct values, as gradients
+    for share in (0.5, 0.96, 0.995):
+        assert _top(spread, share) == float(np.sort(spread)[int(share * (spread.size - 1))])
+
+
+def test_row_profile_matches_numpy() -> None:
+    rng = np.random.default_rng(6)
+    for shape in ((180, 320), (181, 325)):
+        grey = rng.integers(0, 256, shape).astype(np.uint8)
+        log = np.log1p(grey.astype(np.float32))
+        width = shape[1] // 8
+        expected = log[:, : 8 * width].reshape(shape[0], 8, width).mean(axis=2)
+        np.testing.assert_allclose(structure(grey, full=False).rows, expected, rtol=1e-6, atol=1e-6)
