@@ -60,8 +60,8 @@ from video.measures import (
     GRID,
     Features,
     Image,
-    cell_reduce,
     cell_stats,
+    cell_sums,
     measure,
     periodic_spread,
     prepare,
@@ -109,9 +109,11 @@ def decode(data: bytes) -> Image | None:
 
 def _frozen_share(diff: Image, th: Thresholds) -> float:
     """Share of 16x9 grid cells in which two frames are identical (their uint8 absolute difference `diff`, at
-    FINE_WIDTH, within frozen_cell_diff everywhere in the cell): the cells' maxima (`cell_reduce`: two cv2 reductions
-    on the uint8 picture, cheaper than converting it to float first)."""
-    return float(np.count_nonzero(cell_reduce(diff, (16, 9), cv2.REDUCE_MAX) <= th.frozen_cell_diff)) / 144.0
+    FINE_WIDTH, within frozen_cell_diff everywhere in the cell): cells without a single pixel beyond it, counted per
+    cell by `cell_sums` of the thresholded uint8 difference (cheaper than converting it to float first; cv2.reduce's
+    maximum is not: it took 0.7 ms)."""
+    _, beyond = cv2.threshold(diff, th.frozen_cell_diff, 1, cv2.THRESH_BINARY)
+    return float(np.count_nonzero(cell_sums(beyond, (16, 9)) == 0)) / 144.0
 
 
 def _change(diff: Image, g: Image, th: Thresholds) -> float:
@@ -120,7 +122,8 @@ def _change(diff: Image, g: Image, th: Thresholds) -> float:
     texture, not its noise): JPEG flattens sensor noise in plain ones (sky, a wall), where two live frames may come
     out alike."""
     shape = (16, 9)
-    change = cell_reduce(diff, shape, cv2.REDUCE_AVG)
+    height, width = diff.shape[0] // shape[1], diff.shape[1] // shape[0]
+    change = cell_sums(diff, shape) / float(height * width)
     spread = cell_stats(g, shape)[1]
     textured = spread >= th.change_texture_min
     if np.count_nonzero(textured) < 0.25 * textured.size:

@@ -235,19 +235,16 @@ def cell_means(values: Image, grid: tuple[int, int]) -> Image:
     return means
 
 
-def cell_reduce(values: Image, grid: tuple[int, int], op: int) -> Image:
-    """Per cell of a grid (as `cells`, row by row): the maximum (op cv2.REDUCE_MAX) or the mean (cv2.REDUCE_AVG) of
-    a uint8 picture, exactly. Each row of a cell is a row of the picture reshaped to cell-wide rows, reduced by cv2,
-    then the cell's rows in NumPy: no float copy of the picture (area resizing of uint8 would round the means)."""
+def cell_sums(values: Image, grid: tuple[int, int]) -> Image:
+    """Per cell of a grid (as `cells`, row by row): the sum of a uint8 picture, exactly (int64). Each row of a cell is
+    a row of the picture reshaped to cell-wide rows, summed by cv2.reduce, then the cell's rows in NumPy: no float
+    copy of the picture (and area resizing of uint8 would round)."""
     cols, rows = grid
     height, width = values.shape[0] // rows, values.shape[1] // cols
     segments = np.ascontiguousarray(values[: rows * height, : cols * width]).reshape(-1, width)
-    if op == cv2.REDUCE_MAX:
-        result: Image = cv2.reduce(segments, 1, cv2.REDUCE_MAX).reshape(rows, height, cols).max(axis=1).ravel()
-        return result
-    sums = cv2.reduce(segments, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(rows, height, cols).sum(axis=1)
-    means: Image = (sums / float(height * width)).ravel()
-    return means
+    sums = cv2.reduce(segments, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(rows, height, cols)
+    result: Image = sums.sum(axis=1, dtype=np.int64).ravel()
+    return result
 
 
 def cell_stats(values: Image, grid: tuple[int, int]) -> tuple[Image, Image]:
