@@ -458,7 +458,8 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
     # Leave out the lowest frequencies (scene layout) and the highest (JPEG blocks, pixel-level noise).
     residual[_outside_band(height, residual.shape[1])] = 0.0
     maxima = (residual == cv2.dilate(residual, _PEAK_KERNEL)) & (residual >= th.stripes_candidate)
-    ys, xs = np.nonzero(maxima)
+    # (np.nonzero of a 2-D mask took 0.07 ms; the flat indices, split, are the same in the same order.)
+    ys, xs = np.divmod(np.flatnonzero(maxima), maxima.shape[1])
     values = residual[ys, xs]
     # The 12 highest, ties by row then column, highest first (one sort in NumPy, not a sort of Python tuples).
     order = np.lexsort((xs, ys, values))[::-1][:12]

@@ -110,3 +110,14 @@ def test_row_profile_matches_numpy() -> None:
         width = shape[1] // 8
         expected = log[:, : 8 * width].reshape(shape[0], 8, width).mean(axis=2)
         np.testing.assert_allclose(structure(grey, full=False).rows, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_flat_indices_split_like_nonzero() -> None:
+    # The spectrum's peak positions (video/measures.py _spectrum_peaks) come from flat indices split by the width.
+    rng = np.random.default_rng(7)
+    for density in (0.0, 0.001, 0.3):
+        mask = rng.random((180, 161)) < density
+        ys, xs = np.divmod(np.flatnonzero(mask), mask.shape[1])
+        expected = np.nonzero(mask)
+        np.testing.assert_array_equal(ys, expected[0])
+        np.testing.assert_array_equal(xs, expected[1])
