@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from video.compare import _log1p, structure
+from video.compare import _log1p, median, structure
 from video.diagnosis import diagnose
 from video.measures import (
     _SIGMA,
@@ -121,3 +121,10 @@ def test_flat_indices_split_like_nonzero() -> None:
         expected = np.nonzero(mask)
         np.testing.assert_array_equal(ys, expected[0])
         np.testing.assert_array_equal(xs, expected[1])
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 10, 48])
+def test_median_is_numpys(size: int) -> None:
+    rng = np.random.default_rng(size)
+    for values in (rng.lognormal(5, 2, size), rng.integers(0, 5, size).astype(np.float64)):
+        assert median(values) == float(np.median(values))
