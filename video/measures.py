@@ -456,7 +456,9 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
     residual = spectrum - (outer - inner) / 200.0
     fy, fx = _frequencies(height, residual.shape[1])
     # Leave out the lowest frequencies (scene layout) and the highest (JPEG blocks, pixel-level noise).
-    residual[_outside_band(height, residual.shape[1])] = 0.0
+    # (Multiplied by a cached 0/1 mask: a boolean assignment took 0.05 ms. What is left out becomes 0 or -0, alike to
+    # every comparison below.)
+    np.multiply(residual, _band(height, residual.shape[1]), out=residual)
     maxima = (residual == cv2.dilate(residual, _PEAK_KERNEL)) & (residual >= th.stripes_candidate)
     # (np.nonzero of a 2-D mask took 0.07 ms; the flat indices, split, are the same in the same order.)
     ys, xs = np.divmod(np.flatnonzero(maxima), maxima.shape[1])
@@ -543,11 +545,12 @@ _PEAK_KERNEL = np.ones((5, 5), np.uint8)
 
 
 @lru_cache(maxsize=8)
-def _outside_band(height: int, columns: int) -> Image:
+def _band(height: int, columns: int) -> Image:
+    """1 inside the band the peaks are looked for in, 0 outside, float32."""
     fy, fx = _frequencies(height, columns)
     radius = np.hypot(fy, fx)
-    outside: Image = (radius < 0.03) | (radius > 0.4)
-    return outside
+    inside: Image = ((radius >= 0.03) & (radius <= 0.4)).astype(np.float32)
+    return inside
 
 
 @lru_cache(maxsize=8)

@@ -11,7 +11,9 @@ from video.compare import _log1p, median, structure
 from video.diagnosis import diagnose
 from video.measures import (
     _SIGMA,
+    _band,
     _flat_sigma,
+    _frequencies,
     _immerkaer,
     _sobel,
     _top,
@@ -128,3 +130,17 @@ def test_median_is_numpys(size: int) -> None:
     rng = np.random.default_rng(size)
     for values in (rng.lognormal(5, 2, size), rng.integers(0, 5, size).astype(np.float64)):
         assert median(values) == float(np.median(values))
+
+
+def test_band_mask_multiplication_equals_the_assignment() -> None:
+    height, columns = 180, 161
+    fy, fx = _frequencies(height, columns)
+    radius = np.hypot(fy, fx)
+    residual = np.random.default_rng(8).normal(0, 3, (height, columns)).astype(np.float32)
+    plain = residual.copy()
+    plain[(radius < 0.03) | (radius > 0.4)] = 0.0
+    fast = residual * _band(height, columns)
+    np.testing.assert_array_equal(fast, plain)  # (-0 equals 0)
+    assert np.array_equal(
+        fast == cv2.dilate(fast, np.ones((5, 5), np.uint8)), plain == cv2.dilate(plain, np.ones((5, 5), np.uint8))
+    )
