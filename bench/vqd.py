@@ -7,8 +7,9 @@ each time (the reference is the same array for every check of a camera). Also th
 reference (a camera with no reference yet).
 
 Baseline, in the same run: `cv2.imdecode` of the same bytes at full size, i.e. what merely looking at the picture
-costs. Headline: frames per second (median over `--runs` passes over all snapshots), p50/p99 per frame, and the ratio
-against the baseline (of the pass medians, and of the per-frame medians, which a shared machine disturbs less). The
+costs. Headline: frames per second (median over `--runs` passes over all snapshots), p50/p99 per frame, the CPU time
+(thread time) per frame of each pass, and the ratio against the baseline (of the pass medians, of the per-frame
+medians and of the CPU times, which a shared machine disturbs less than the wall clock). The
 process is pinned to one core (os.sched_setaffinity) and OpenCV to one thread.
 
 Target (issue 15): at least 250 frames per second per core, decode included, in both protocols; the ratio to the
@@ -38,12 +39,15 @@ from video.diagnosis import decode, diagnose  # noqa: E402
 TARGET_FPS = 250.0
 
 
-def _pass(frames: list[bytes], step: Callable[[bytes], object]) -> list[float]:
+def _pass(frames: list[bytes], step: Callable[[bytes], object], cpu: list[float]) -> list[float]:
+    """Wall-clock seconds per frame; the pass's CPU time (this thread's) per frame is appended to `cpu`."""
     times = []
+    began = time.thread_time()
     for data in frames:
         started = time.perf_counter()
         step(data)
         times.append(time.perf_counter() - started)
+    cpu.append((time.thread_time() - began) / len(frames))
     return times
 
 
@@ -89,12 +93,13 @@ def main() -> int:
 
     steps = {"decode+diagnose (prev, reference)": with_context, "decode+diagnose (alone)": alone, "baseline": baseline}
     for step in steps.values():  # warm caches, allocators and the reference's features alike
-        _pass(frames[:20], step)
+        _pass(frames[:20], step, [])
     per_run: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     per_frame: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.runs):
         for name, step in steps.items():  # interleaved, so load from elsewhere hits all three alike
-            times = _pass(frames, step)
+            times = _pass(frames, step, cpu[name])
             per_run[name].append(len(frames) / sum(times))
             per_frame[name] += times
 
@@ -103,7 +108,9 @@ def main() -> int:
         print(
             f"{name:<36} median {statistics.median(per_run[name]):7.1f} frames/s (runs: {runs});"
             f" per frame p50 {_percentile(per_frame[name], 50) * 1000:.2f} ms,"
-            f" p99 {_percentile(per_frame[name], 99) * 1000:.2f} ms"
+            f" p99 {_percentile(per_frame[name], 99) * 1000:.2f} ms;"
+            f" CPU time median {statistics.median(cpu[name]) * 1000:.2f} ms a frame"
+            f" ({1 / statistics.median(cpu[name]):.0f} /s; runs: {' '.join(f'{t * 1000:.2f}' for t in cpu[name])})"
         )
     base = statistics.median(per_run["baseline"])
     ok = True
@@ -112,9 +119,10 @@ def main() -> int:
         fps = statistics.median(per_run[name])
         # The per-frame medians too: on a shared machine they move less than whole passes, which catch others' bursts.
         p50 = _percentile(per_frame[name], 50) / base_p50
+        in_cpu = statistics.median(cpu[name]) / statistics.median(cpu["baseline"])
         print(
             f"ratio: {name} takes {base / fps:.2f}x the time of the baseline full-size decode"
-            f" (per-frame p50: {p50:.2f}x)"
+            f" (per-frame p50: {p50:.2f}x; CPU time: {in_cpu:.2f}x)"
         )
         ok &= fps >= TARGET_FPS
     headline = min(statistics.median(per_run[n]) for n in steps if n != "baseline")

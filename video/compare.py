@@ -42,7 +42,9 @@ def structure(grey: Image, *, full: bool = True) -> Structure:
     g = grey.astype(np.float32)
     log = _log1p(grey)
     width = log.shape[1] // STRIPS
-    rows = log[:, : STRIPS * width].reshape(log.shape[0], STRIPS, width).mean(axis=2)
+    # Each strip's row means by cv2.reduce over the rows cut into strip-wide pieces: a third of NumPy's mean's time.
+    pieces = np.ascontiguousarray(log[:, : STRIPS * width]).reshape(-1, width)
+    rows = cv2.reduce(pieces, 1, cv2.REDUCE_AVG).reshape(log.shape[0], STRIPS)
     if not full:
         return Structure(_NONE, (_NONE, _NONE), _NONE, _NONE, rows.astype(np.float32))
     coarse = cv2.resize(g, COARSE, interpolation=cv2.INTER_AREA)
@@ -112,9 +114,18 @@ def agreement(frame: Structure, other: Structure, settle: float = 3.0) -> Agreem
     cells = cross / np.sqrt(frame.energy * other.energy + 1e-6)
     overall = float(cross.sum() / math.sqrt(float(frame.energy.sum() * other.energy.sum()) + 1e-6))
     # Cells with at least a fifth of the median cell's structure (sky and plain walls say nothing).
-    floor = max(0.2 * float(np.median(other.energy)), 50.0)
+    floor = max(0.2 * median(other.energy), 50.0)
     textured = other.energy >= floor
     return Agreement(overall, cells, textured, (float(dx), float(dy)), float(response))
+
+
+def median(values: Image) -> float:
+    """np.median of a small array (the same two middle values, averaged the same way) without its overhead: np.median
+    of 48 cells took 0.05 ms, most of it not sorting."""
+    flat = values.ravel()
+    low, high = (flat.size - 1) // 2, flat.size // 2
+    ordered = np.partition(flat, (low, high))
+    return float((ordered[low] + ordered[high]) / 2)
 
 
 @lru_cache(maxsize=2)
@@ -146,7 +157,7 @@ def band_strength(frame: Structure, other: Structure | None) -> tuple[float, flo
     uniformity = float(np.abs(values.sum()) / (values.size * max(float(np.abs(values).max()), 1e-9)))
     # Peak over the rest of the band: a sinusoid is one peak, a scene's rows spread over many frequencies.
     rest = np.delete(coherent, [max(0, k - 1), k, min(len(coherent) - 1, k + 1)])
-    peak = float(coherent[k] / max(float(np.median(rest)) if rest.size else 0.0, 1e-9))
+    peak = float(coherent[k] / max(median(rest) if rest.size else 0.0, 1e-9))
     harmonics = [
         coherent_all[m * (low + k) + d] for m in (2, 3) for d in (-1, 0, 1) if m * (low + k) + d < len(coherent_all)
     ]

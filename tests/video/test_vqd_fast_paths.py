@@ -7,9 +7,22 @@ import cv2
 import numpy as np
 import pytest
 
-from video.compare import _log1p
+from video.compare import _log1p, median, structure
 from video.diagnosis import diagnose
-from video.measures import _top, byte_quantile, cell_stats, cells, quantile
+from video.measures import (
+    _SIGMA,
+    _band,
+    _flat_sigma,
+    _frequencies,
+    _immerkaer,
+    _sobel,
+    _top,
+    byte_quantile,
+    cell_stats,
+    cell_sums,
+    cells,
+    quantile,
+)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 10, 101, 1000, 43200])
@@ -56,3 +69,78 @@ def test_a_cached_reference_gives_the_same_diagnosis() -> None:
     first = diagnose(frame, reference, reference.copy())
     again = diagnose(frame, reference, reference.copy())
     assert first == again
+
+
+def test_uint8_cell_reductions_match_numpy() -> None:
+    rng = np.random.default_rng(3)
+    for shape in ((360, 640), (361, 643), (100, 170)):
+        picture = rng.integers(0, 4, shape).astype(np.uint8)  # small differences, as two frames' give
+        for grid in ((16, 9), (8, 6)):
+            blocks = cells(picture, grid)
+            np.testing.assert_array_equal(cell_sums(picture, grid), blocks.sum(axis=1, dtype=np.int64))
+
+
+def test_flat_sigma_matches_a_numpy_comparison() -> None:
+    rng = np.random.default_rng(4)
+    grey = cv2.GaussianBlur(rng.uniform(0, 255, (270, 640)).astype(np.float32), (0, 0), 1.0)
+    grey = np.clip(grey + rng.normal(0, 3, grey.shape), 0, 255).astype(np.uint8)
+    gradients = _sobel(grey)
+    response = _immerkaer(grey)[1:-1, 1:-1].astype(np.float64)
+    gradient = cv2.add(cv2.convertScaleAbs(gradients[0]), cv2.convertScaleAbs(gradients[1]))[1:-1, 1:-1]
+    flattest = gradient <= byte_quantile(gradient[::4, ::4], 0.5)
+    plain = _SIGMA * float(np.abs(response[flattest]).sum()) / int(flattest.sum())
+    assert _flat_sigma(grey, gradients) == pytest.approx(plain, rel=1e-12)
+
+
+def test_the_top_share_is_exact_with_many_ties() -> None:
+    # A black frame's gradients: nearly all 0, a few hundred distinct levels above (the histogram narrows twice).
+    rng = np.random.default_rng(5)
+    values = np.zeros(43200, np.float32)
+    values[rng.choice(values.size, 1500, replace=False)] = np.sqrt(rng.integers(1, 5000, 1500)).astype(np.float32)
+    for share in (0.9, 0.96, 0.99, 0.995):
+        assert _top(values, share) == float(np.sort(values)[int(share * (values.size - 1))])
+    spread = (np.sqrt(rng.integers(0, 3000, 43200)) / 8.0).astype(np.float32)  # few distinct values, as gradients
+    for share in (0.5, 0.96, 0.995):
+        assert _top(spread, share) == float(np.sort(spread)[int(share * (spread.size - 1))])
+
+
+def test_row_profile_matches_numpy() -> None:
+    rng = np.random.default_rng(6)
+    for shape in ((180, 320), (181, 325)):
+        grey = rng.integers(0, 256, shape).astype(np.uint8)
+        log = np.log1p(grey.astype(np.float32))
+        width = shape[1] // 8
+        expected = log[:, : 8 * width].reshape(shape[0], 8, width).mean(axis=2)
+        np.testing.assert_allclose(structure(grey, full=False).rows, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_flat_indices_split_like_nonzero() -> None:
+    # The spectrum's peak positions (video/measures.py _spectrum_peaks) come from flat indices split by the width.
+    rng = np.random.default_rng(7)
+    for density in (0.0, 0.001, 0.3):
+        mask = rng.random((180, 161)) < density
+        ys, xs = np.divmod(np.flatnonzero(mask), mask.shape[1])
+        expected = np.nonzero(mask)
+        np.testing.assert_array_equal(ys, expected[0])
+        np.testing.assert_array_equal(xs, expected[1])
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 10, 48])
+def test_median_is_numpys(size: int) -> None:
+    rng = np.random.default_rng(size)
+    for values in (rng.lognormal(5, 2, size), rng.integers(0, 5, size).astype(np.float64)):
+        assert median(values) == float(np.median(values))
+
+
+def test_band_mask_multiplication_equals_the_assignment() -> None:
+    height, columns = 180, 161
+    fy, fx = _frequencies(height, columns)
+    radius = np.hypot(fy, fx)
+    residual = np.random.default_rng(8).normal(0, 3, (height, columns)).astype(np.float32)
+    plain = residual.copy()
+    plain[(radius < 0.03) | (radius > 0.4)] = 0.0
+    fast = residual * _band(height, columns)
+    np.testing.assert_array_equal(fast, plain)  # (-0 equals 0)
+    assert np.array_equal(
+        fast == cv2.dilate(fast, np.ones((5, 5), np.uint8)), plain == cv2.dilate(plain, np.ones((5, 5), np.uint8))
+    )
