@@ -10,12 +10,14 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from alerts.troubles import TroubleMessage, trouble_body
 from hub.config import HttpEndpoint, SiteConfig
@@ -181,36 +183,47 @@ class HttpForwarder:
         return time.monotonic() - started
 
     def _get_health(self, url: str) -> None:
-        try:
+        with _transport_retryable():
             response = self._client.get(url)
-        except httpx.TimeoutException as exc:
-            raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
         if not 200 <= response.status_code < 300:
             raise RetryableForwardError(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
 
     def _post(self, body: bytes, idempotency_key: str) -> Delivery:
-        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
-        if self._secret is not None:
-            headers[SIGNATURE_HEADER] = sign(body, self._secret.get_secret_value())
-        try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return Delivery(status, _receipt(response))
-        detail = f"HTTP {status}: {response.text[:200]}"
-        if status >= 500 or status in (408, 425, 429):
-            raise RetryableForwardError(detail, status)
-        # 3xx is treated as permanent too: following a redirect would carry an alarm somewhere unconfigured.
-        raise PermanentForwardError(detail, status)
+        return post_signed(self._client, self._url, body, idempotency_key, self._secret)
 
     def close(self) -> None:
         self._client.close()
+
+
+@contextmanager
+def _transport_retryable() -> Iterator[None]:
+    """Timeouts and connection failures are worth another try: raised as RetryableForwardError, with the cause."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
+    except httpx.TransportError as exc:
+        raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+
+
+def post_signed(
+    client: httpx.Client, url: str, body: bytes, idempotency_key: str, secret: SecretStr | None
+) -> Delivery:
+    """One POST of exact bytes, signed when there is a secret: a Delivery on a 2xx, else RetryableForwardError
+    (timeouts, connection failures, 5xx, 408/425/429) or PermanentForwardError (any other answer)."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = sign(body, secret.get_secret_value())
+    with _transport_retryable():
+        response = client.post(url, content=body, headers=headers)
+    status = response.status_code
+    if 200 <= status < 300:
+        return Delivery(status, _receipt(response))
+    detail = f"HTTP {status}: {response.text[:200]}"
+    if status >= 500 or status in (408, 425, 429):
+        raise RetryableForwardError(detail, status)
+    # 3xx is treated as permanent too: following a redirect would carry a delivery somewhere unconfigured.
+    raise PermanentForwardError(detail, status)
 
 
 def _receipt(response: httpx.Response) -> str | None:

@@ -17,14 +17,7 @@ from typing import Any
 
 import httpx
 
-from alerts.forwarders import (
-    SIGNATURE_HEADER,
-    Delivery,
-    ForwardError,
-    PermanentForwardError,
-    RetryableForwardError,
-    sign,
-)
+from alerts.forwarders import Delivery, ForwardError, PermanentForwardError, post_signed
 from alerts.outbox import MIN_WAIT_S, RetryPolicy, retry_delay
 from hub.config import MonthlyDelivery, SiteConfig
 from hub.core.clock import Clock, to_iso
@@ -201,31 +194,5 @@ class MonthlySender:
             self._on_attempt(outcome)
 
     def _post(self, item: DueDelivery) -> Delivery:
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key(self._site.id, item.month),
-        }
-        if self._secret is not None:
-            headers[SIGNATURE_HEADER] = sign(item.body, self._secret.get_secret_value())
-        try:
-            response = self._client.post(item.url, content=item.body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise RetryableForwardError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise RetryableForwardError(f"connection failed: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return Delivery(status, _receipt(response))
-        detail = f"HTTP {status}: {response.text[:200]}"
-        if status >= 500 or status in (408, 425, 429):
-            raise RetryableForwardError(detail, status)
-        raise PermanentForwardError(detail, status)
-
-
-def _receipt(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    receipt = body.get("receipt") if isinstance(body, dict) else None
-    return None if receipt is None else str(receipt)[:200]
+        key = idempotency_key(self._site.id, item.month)
+        return post_signed(self._client, item.url, item.body, key, self._secret)
