@@ -27,12 +27,10 @@ import argparse
 import json
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +47,10 @@ from hub.store import Actor, Store
 from hub.store.health import HealthStore
 from hub.store.reports import SCHEMA as REPORTS_SCHEMA
 from hub.store.reports import config_digest, read_report, registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import median_time  # noqa: E402 - the repository root goes on the path first
 
 TARGET_S = 1.0
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -243,15 +245,6 @@ def _actor() -> Actor:
     return Actor("bench", "maintenance")
 
 
-def _median(fn: Callable[[], object], runs: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), times
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
@@ -308,8 +301,8 @@ def main() -> int:
             ]
 
         figures = json.loads(report())  # warms the page cache for both sides alike
-        base, base_runs = _median(baseline, args.runs)
-        full, full_runs = _median(report, args.runs)
+        base, base_runs = median_time(baseline, args.runs)
+        full, full_runs = median_time(report, args.runs)
         print(
             f"{figures['month']}: alarms {figures['alarms']['total']}, incidents {figures['incidents']['total']},"
             f" faults opened {figures['faults']['opened']}, hazards opened {figures['hazards']['opened']},"

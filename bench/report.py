@@ -243,7 +243,8 @@ def backfill(path: Path, config: HubConfig) -> int:
         store.close_thread_connection()
 
 
-def _median(fn: Callable[[], object], runs: int) -> tuple[float, list[float]]:
+def median_time(fn: Callable[[], object], runs: int) -> tuple[float, list[float]]:
+    """The median wall time of `runs` calls of `fn`, and each call's time (seconds)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -292,12 +293,12 @@ def main() -> int:
             ).fetchall()
 
         report("device", "json")()  # warm the page cache for both sides alike
-        base, base_runs = _median(baseline, args.runs)
-        full, full_runs = _median(report("device", "json"), args.runs)
-        reference, _ = _median(report("device", "json", use_rollups=False), args.runs)
-        site, _ = _median(report("site", "json"), args.runs)
-        csv_, _ = _median(report("device", "csv"), args.runs)
-        etag, _ = _median(lambda: fingerprint(conn), args.runs)
+        base, base_runs = median_time(baseline, args.runs)
+        full, full_runs = median_time(report("device", "json"), args.runs)
+        reference, _ = median_time(report("device", "json", use_rollups=False), args.runs)
+        site, _ = median_time(report("site", "json"), args.runs)
+        csv_, _ = median_time(report("device", "csv"), args.runs)
+        etag, _ = median_time(lambda: fingerprint(conn), args.runs)
         _, body, built = read_report(conn, config, period, "device", "json", devices, digest)
         _, reference_body, _ = read_report(conn, config, period, "device", "json", devices, digest, use_rollups=False)
         if body != reference_body:
