@@ -12,6 +12,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
@@ -72,6 +74,26 @@ def lanes_config(tmp_path: Path, port: int, receiver_url: str | None) -> dict[st
     return raw
 
 
+@contextmanager
+def flooding(hub: Hub, port: int) -> Iterator[None]:
+    """temp-1 floods from a process of its own, in full (the hub has stored a good part of it) inside the block."""
+    ctx = mp.get_context("spawn")
+    go, stop = ctx.Event(), ctx.Event()
+    flooder = ctx.Process(target=flood_main, args=(port, topic("temperature", "temp-1", "telemetry"), go, stop))
+    try:
+        assert hub.ingest.wait_connected(10)
+        flooder.start()
+        assert go.wait(30), "the flooding publisher did not start"
+        assert wait_until(lambda: hub.store.count("events") >= 2_500, 30)
+        yield
+    finally:
+        stop.set()
+        if flooder.pid is not None:
+            flooder.join(10)
+            if flooder.is_alive():
+                flooder.terminate()
+
+
 def events_by_device(db: Path, kind: str) -> Counter[str]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT device_id, count(*) FROM events WHERE kind = ? GROUP BY device_id", (kind,))
@@ -84,30 +106,18 @@ def test_every_press_reaches_110_once_under_a_telemetry_flood_with_debian_broker
     with Mosquitto(tmp_path / "broker", limits="debian") as broker:
         hub = Hub(HubConfig.model_validate(lanes_config(tmp_path, broker.port, receiver.url)))
         hub.start()
-        ctx = mp.get_context("spawn")
-        go, stop = ctx.Event(), ctx.Event()
-        flooder = ctx.Process(
-            target=flood_main, args=(broker.port, topic("temperature", "temp-1", "telemetry"), go, stop)
-        )
         presser = Publisher(broker.port, "test-presser")
         try:
-            assert hub.ingest.wait_connected(10)
-            flooder.start()
-            assert go.wait(30), "the flooding publisher did not start"
-            # The flood is on once the hub has stored a good part of it (so the presses meet the flood in full).
-            assert wait_until(lambda: hub.store.count("events") >= 2_500, 30)
-            pressed: dict[str, float] = {}
-            for i in range(BUTTONS):
-                device = f"btn-x{i:02d}"
-                pressed[device] = time.monotonic()
-                presser.publish(topic("panic_button", device, "event"), {"pressed": True, "seq": 1})
-            received = receiver.state.wait_for(BUTTONS, 30)
-            flooded = hub.ingest.sessions[Lane.TELEMETRY].received
+            # The presses meet the flood in full.
+            with flooding(hub, broker.port):
+                pressed: dict[str, float] = {}
+                for i in range(BUTTONS):
+                    device = f"btn-x{i:02d}"
+                    pressed[device] = time.monotonic()
+                    presser.publish(topic("panic_button", device, "event"), {"pressed": True, "seq": 1})
+                received = receiver.state.wait_for(BUTTONS, 30)
+                flooded = hub.ingest.sessions[Lane.TELEMETRY].received
         finally:
-            stop.set()
-            flooder.join(10)
-            if flooder.is_alive():
-                flooder.terminate()
             presser.close()
             hub.stop()
     by_device = Counter(str(r.body["device"]["id"]) for r in received)
@@ -327,27 +337,15 @@ def test_a_heat_alarm_from_a_quiet_sensor_reaches_110_under_another_sensors_floo
         raw["mqtt"]["port"] = broker.port
         hub = Hub(HubConfig.model_validate(raw))
         hub.start()
-        ctx = mp.get_context("spawn")
-        go, stop = ctx.Event(), ctx.Event()
-        flooder = ctx.Process(
-            target=flood_main, args=(broker.port, topic("temperature", "temp-1", "telemetry"), go, stop)
-        )
         sensor = Publisher(broker.port, "test-quiet-sensor")
         try:
-            assert hub.ingest.wait_connected(10)
-            flooder.start()
-            assert go.wait(30), "the flooding publisher did not start"
-            assert wait_until(lambda: hub.store.count("events") >= 2_500, 30)
-            sent = time.monotonic()
-            sensor.publish(topic("temperature", "temp-quiet", "telemetry"), {"celsius": 90.0})
-            received = receiver.state.wait_for(1, 30)
-            took = received[0].at_mono - sent if received else None
-            flooded = hub.ingest.sessions[Lane.TELEMETRY].received
+            with flooding(hub, broker.port):
+                sent = time.monotonic()
+                sensor.publish(topic("temperature", "temp-quiet", "telemetry"), {"celsius": 90.0})
+                received = receiver.state.wait_for(1, 30)
+                took = received[0].at_mono - sent if received else None
+                flooded = hub.ingest.sessions[Lane.TELEMETRY].received
         finally:
-            stop.set()
-            flooder.join(10)
-            if flooder.is_alive():
-                flooder.terminate()
             sensor.close()
             hub.stop()
     assert [(r.body["device"]["id"], r.body["kind"]) for r in received] == [("temp-quiet", "heat")]
