@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from device_adapters.panic_button import PanicButtonEvent, PanicButtonSupervisio
 from device_adapters.smoke import SmokeReading
 from device_adapters.temperature import TemperatureReading
 from hub.config import HubConfig
-from hub.core.clock import SystemClock, to_iso
+from hub.core.clock import to_iso
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
 from hub.store import Store
@@ -349,14 +348,6 @@ def test_payload_models_forbid_nan_in_direct_use() -> None:
 
 
 # --- routing through the pipeline -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "x.db", SystemClock())
-    opened.open()
-    yield opened
-    opened.close_thread_connection()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from device_adapters import (
     parse_vendor_message,
 )
 from hub.config import HubConfig
-from hub.core.clock import SystemClock, to_iso
+from hub.core.clock import to_iso
 from hub.ingest.pipeline import Inbound, Pipeline
 from hub.metrics import HubMetrics
 from hub.store import Store
@@ -206,14 +205,6 @@ def test_no_payload_crashes_the_zigbee2mqtt_adapter_for_new_kinds(
 # --- through the pipeline: every message stored once, as an event or a dead letter with its reason ---------------
 
 DEVICES = [("electrical_fire", "ef-1"), ("gas", "gas-1"), ("co", "co-1"), ("intrusion", "pir-1"), ("door", "door-1")]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "x.db", SystemClock())
-    opened.open()
-    yield opened
-    opened.close_thread_connection()
 
 
 @pytest.fixture

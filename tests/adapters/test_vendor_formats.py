@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from device_adapters import (
 )
 from hub.config import DeviceConfig, HubConfig
 from hub.config.loader import ConfigError, ConfigIssue, parse_config
-from hub.core.clock import SystemClock, to_iso
+from hub.core.clock import to_iso
 from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Receiver
 from hub.health.model import DeviceState, Trouble, troubles_of
@@ -282,14 +281,6 @@ def test_routes_match_exact_topics_even_for_nested_friendly_names() -> None:
         assert routes["zigbee2mqtt/Hall/Smoke"].device_id == "inner"
         assert routes["zigbee2mqtt/Hall/Smoke/availability"].device_id == "inner"
         assert len(routes) == 4
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "x.db", SystemClock())
-    opened.open()
-    yield opened
-    opened.close_thread_connection()
 
 
 @pytest.fixture
