@@ -13,7 +13,7 @@ from alerts.duties import DutyPolicy, DutyType, duty_status
 from alerts.model import Disposition
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def due_reminders(
     return out
 
 
-class DutyReminder:
+class DutyReminder(TimerDriven):
     """Every `interval_s`, puts a `duty_overdue` notice on the feed for each report duty that has just run out."""
 
     def __init__(self, store: Store, policy: DutyPolicy, clock: Clock, feed: Feed, *, interval_s: float = 15.0) -> None:
@@ -62,17 +62,6 @@ class DutyReminder:
         self._timer = Periodic(
             "duty-reminder", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection
         )
-
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def run_once(self) -> list[Reminder]:
         """One check at the clock's now (tests call it directly); returns what it announced."""

@@ -42,3 +42,23 @@ class Periodic(Worker):
             except Exception:
                 log.exception("%s: first tick failed; the timer tries again", self.name)
         super().start()
+
+
+class TimerDriven:
+    """A component that one `Periodic` runs (`self._timer`): supervision sees it as `worker`, and starting and
+    stopping the component are the timer's. `tick_on_start`: the first tick runs in the caller's thread, so the
+    component's state is right once the hub has started."""
+
+    _timer: Periodic
+    tick_on_start = False
+
+    @property
+    def worker(self) -> Periodic:
+        """The timer thread, for supervision (/healthz)."""
+        return self._timer
+
+    def start(self) -> None:
+        self._timer.start(tick_now=self.tick_on_start)
+
+    def stop(self) -> None:
+        self._timer.stop()

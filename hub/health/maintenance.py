@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hub.core.clock import Clock
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.health.model import DeviceHealth, HealthPlan, HealthTracker, Transition, Trouble, derive_state
 from hub.health.updater import HealthUpdater
 from hub.reports.model import SITE_WIDE, MaintenanceWindow
@@ -74,8 +74,11 @@ def maintenance_plan(healths: Iterable[DeviceHealth], covered: Mapping[str, int]
     return HealthPlan(updates, transitions)
 
 
-class MaintenanceScheduler:
+class MaintenanceScheduler(TimerDriven):
     """Puts devices into and out of the maintenance state as planned windows start, end or are ended early."""
+
+    # The first check runs in the caller's thread, so the state is right once the hub has started.
+    tick_on_start = True
 
     def __init__(
         self,
@@ -97,18 +100,6 @@ class MaintenanceScheduler:
             lambda: interval_s,
             on_exit=store.close_thread_connection,
         )
-
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
-    def start(self) -> None:
-        """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
-        self._timer.start(tick_now=True)
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def run_once(self) -> list[Transition]:
         """One reconciliation at the clock's now (tests call this directly with a ManualClock)."""

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 
 from hub.core.clock import Clock, from_iso
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.health.faults import FaultChange
 from hub.health.recordings_verdict import (
     MEGABITS_PER_GB,
@@ -185,8 +185,11 @@ def _save(conn: sqlite3.Connection, statuses: Sequence[RecordingStatus]) -> None
 Notify = Callable[[str, dict[str, Any]], object]
 
 
-class RecordingsWatcher:
+class RecordingsWatcher(TimerDriven):
     """Checks every camera's retention on an interval; faults for a shortfall now, warnings for a forecast one."""
+
+    # The first check runs in the caller's thread, so the state is right once the hub has started.
+    tick_on_start = True
 
     def __init__(
         self,
@@ -236,18 +239,6 @@ class RecordingsWatcher:
 
     def open(self) -> None:
         self._store.ensure_schema(SCHEMA)
-
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
-    def start(self) -> None:
-        """The first check runs now, in the caller's thread, so the state is right once the hub has started."""
-        self._timer.start(tick_now=True)
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def status(self, camera_id: str) -> dict[str, Any] | None:
         """The latest verdict for one camera (None before the first check or for an unknown id)."""

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.core.clock import Clock, to_iso
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.health.faults import FaultKind, sla_fraction, still_failing, warnings_due
 from hub.health.model import HealthTracker, Transition
 from hub.health.updater import HealthUpdater
@@ -26,7 +26,7 @@ StillFailing = Callable[[str, FaultKind], str | None]
 Notify = Callable[[str, dict[str, Any]], object]
 
 
-class HealthWatcher:
+class HealthWatcher(TimerDriven):
     def __init__(
         self,
         tracker: HealthTracker,
@@ -52,17 +52,6 @@ class HealthWatcher:
         self._escalate = escalate
         self._notify = notify
         self._timer = Periodic("health-watch", self.run_once, lambda: interval_s, on_exit=store.close_thread_connection)
-
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def run_once(self) -> list[FaultEvent]:
         """One check at the clock's now (tests call this directly with a ManualClock)."""

@@ -21,7 +21,7 @@ from alerts.forwarders import Delivery, ForwardError, PermanentForwardError, pos
 from alerts.outbox import MIN_WAIT_S, RetryPolicy, retry_delay
 from hub.config import MonthlyDelivery, SiteConfig
 from hub.core.clock import Clock, to_iso
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.core.worker import Worker
 from hub.ledger.monthly_outbox import DueDelivery, MonthlyOutbox, Outcome
 
@@ -62,7 +62,7 @@ def report_body(site: SiteConfig, report: dict[str, Any], queued_at: datetime) -
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class MonthlySchedule:
+class MonthlySchedule(TimerDriven):
     """Every `SCHEDULE_S`: once the configured day and hour of a month has come, queue the previous month's report
     (once: the month is the row's unique key, and a month already queued is not built again)."""
 
@@ -85,16 +85,6 @@ class MonthlySchedule:
         self._on_queued = on_queued
         # The first look comes at once: a hub started after the hour queues the month without waiting a minute.
         self._timer = Periodic("monthly-schedule", self.run_once, lambda: SCHEDULE_S, wait_first=False, on_exit=on_exit)
-
-    @property
-    def worker(self) -> Periodic:
-        return self._timer
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def run_once(self) -> str | None:
         """One look at the clock's now (tests call it directly); the month queued, if any."""

@@ -14,14 +14,14 @@ from alerts.duties import DutyPolicy, DutyType
 from hub.config.site import SiteConfig
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.feed import Feed
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.ledger.incidents import incident_duties
 from hub.ledger.store import LedgerStore
 
 log = logging.getLogger(__name__)
 
 
-class LedgerWatcher:
+class LedgerWatcher(TimerDriven):
     """Every `interval_s`: hazard warnings and escalations (each once, marked in the store), overdue incident
     reports (each once per run of the hub, like `alerts.reminders`)."""
 
@@ -46,16 +46,6 @@ class LedgerWatcher:
         self._announced: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
         self._timer = Periodic("ledger-watch", self.run_once, lambda: interval_s, on_exit=on_exit)
-
-    @property
-    def worker(self) -> Periodic:
-        return self._timer
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
     def overdue_duties(self) -> dict[str, int]:
         """How many incident reports of each type are past due now (added to the alarms' in /metrics)."""

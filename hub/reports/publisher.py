@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from hub.core.clock import Clock, to_iso
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Publish(Protocol):
     def __call__(self, topic: str, payload: str, retain: bool = True) -> bool: ...
 
 
-class UptimePublisher:
+class UptimePublisher(TimerDriven):
     """Publishes the retained daily summary at start and then once per site-local day (`zone`); a failed publish
     (no broker yet) is tried again every `retry_s`. `summary(now)` builds the payload (the previous day);
     `publish` sends it."""
@@ -104,16 +104,5 @@ class UptimePublisher:
             self._published_day = day
             return True
 
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
     def _day(self, now: datetime) -> str:
         return now.astimezone(self._zone).date().isoformat()
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()

@@ -24,7 +24,7 @@ from typing import Any
 
 from hub.config import MIN_RETENTION_DAYS, HubConfig
 from hub.core.clock import Clock, from_iso, to_iso
-from hub.core.periodic import Periodic
+from hub.core.periodic import Periodic, TimerDriven
 from hub.store import Store, has_table
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def _files(root: Path, limit: int) -> Iterator[os.DirEntry[str]]:
             log.warning("cannot read snapshot folder: %s", exc)
 
 
-class Purger:
+class Purger(TimerDriven):
     """Deletes records past their retention, a batch per short transaction, with pauses between batches.
 
     Its `now` never runs ahead of the monotonic time since it started (a wall clock jumping forward cannot
@@ -294,17 +294,9 @@ class Purger:
             session_expiry_s=config.mqtt.session_expiry_s,
         )
 
-    @property
-    def worker(self) -> Periodic:
-        """The timer thread, for supervision (/healthz)."""
-        return self._timer
-
-    def start(self) -> None:
-        self._timer.start()
-
     def stop(self) -> None:
         self._stop.set()
-        self._timer.stop()
+        super().stop()
 
     def trusted_now(self) -> datetime:
         """The clock's now, but never later than the start time plus the monotonic time elapsed since."""
