@@ -84,9 +84,18 @@
     hour: "2-digit",
     minute: "2-digit",
   });
+  function wallParts(at) {
+    return Object.fromEntries(wallFormat.formatToParts(at).map((x) => [x.type, x.value]));
+  }
   function siteWallTime(at) {
-    const p = Object.fromEntries(wallFormat.formatToParts(at).map((x) => [x.type, x.value]));
+    const p = wallParts(at);
     return Date.parse(p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute + ":00Z");
+  }
+  // A time in full and in the school's time ("YYYY-MM-DD HH:MM"): records are read weeks later, from anywhere.
+  function siteStamp(iso) {
+    if (!iso) return "–";
+    const p = wallParts(new Date(iso));
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
   }
   function fromSiteTime(local) {
     const asUtc = Date.parse(local.slice(0, 16) + ":00Z");
@@ -290,5 +299,5 @@
     return reload;
   }
 
-  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
+  window.campusHub = { boot, body, t, label, h, api, now, pad, siteDay, fromSiteTime, siteStamp, fmtTime, fmtSpan, flash, tick, connectFeed, serial, testModePanel };
 })();

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  const { boot, t, label, h, api, now, siteDay, fromSiteTime, fmtTime, flash, tick, connectFeed, serial } = window.campusHub;
+  const { boot, t, label, h, api, now, siteDay, fromSiteTime, siteStamp, fmtTime, flash, tick, connectFeed, serial } = window.campusHub;
   const role = boot.role;
   const records = role === "guard" || role === "admin";
   const signs = role === "maintenance" || role === "admin";
@@ -196,22 +196,6 @@
 
   // --- the test and drill log (测试与演练记录) ------------------------------------------------------------------
 
-  // A record's times in full and in the school's time: a log is read weeks later, from anywhere.
-  const stampFormat = new Intl.DateTimeFormat("en-CA", {
-    timeZone: boot.tz,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-  });
-  function fmtStamp(iso) {
-    if (!iso) return "–";
-    const p = Object.fromEntries(stampFormat.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
-    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
-  }
-
   function scopeOf(w) {
     if (w.site) return t("test_mode_site");
     if (w.building) return t("test_mode_building", { building: w.building });
@@ -220,7 +204,7 @@
 
   function resultRow(r) {
     const place = r.location ? [r.location.building, r.location.floor, r.location.room].filter(Boolean).join(" ") : "–";
-    const presses = r.alarms.map((a) => fmtStamp(a.raised_at)).join(", ");
+    const presses = r.alarms.map((a) => siteStamp(a.raised_at)).join(", ");
     return h(
       "tr",
       { "data-testid": "test-log-result", "data-device-id": r.device_id, "data-result": r.result },
@@ -233,7 +217,7 @@
   function testLogEntry(w) {
     const drill = w.type === "drill";
     const summary = w.summary
-      ? [h("p", {}, w.summary), h("small", {}, t("test_log_summary_by", { by: w.summary_by, time: fmtStamp(w.summary_at) }))]
+      ? [h("p", {}, w.summary), h("small", {}, t("test_log_summary_by", { by: w.summary_by, time: siteStamp(w.summary_at) }))]
       : [h("p", { class: "empty" }, t("test_log_no_summary"))];
     return h(
       "article",
@@ -244,8 +228,8 @@
         h("span", { class: "kind" }, t(drill ? "test_mode_type_drill" : "test_mode_type_test")),
         h("span", { class: "scope" }, t("test_log_scope") + "：" + scopeOf(w))
       ),
-      h("p", { "data-testid": "test-log-started" }, t("test_log_started", { by: w.created_by, from: fmtStamp(w.starts_at), to: fmtStamp(w.ends_at) })),
-      w.ended_by ? h("p", {}, t("test_log_ended_early", { by: w.ended_by, time: fmtStamp(w.ended_at) })) : null,
+      h("p", { "data-testid": "test-log-started" }, t("test_log_started", { by: w.created_by, from: siteStamp(w.starts_at), to: siteStamp(w.ends_at) })),
+      w.ended_by ? h("p", {}, t("test_log_ended_early", { by: w.ended_by, time: siteStamp(w.ended_at) })) : null,
       w.note ? h("p", {}, t("test_log_note") + "：" + w.note) : null,
       drill ? h("div", { class: "drill-plan", "data-testid": "drill-plan" }, h("h4", {}, t("test_log_plan")), h("p", {}, w.plan || "–")) : null,
       drill ? h("div", { class: "drill-summary", "data-testid": "drill-summary" }, h("h4", {}, t("test_log_summary")), summary) : null,
