@@ -2,10 +2,10 @@
 
 What it measures: `--presses` panic button presses (default 100, each on a different one of 200 registered
 buttons, so every press must open its own alarm) at a steady `--press-rate` (default 10/s, so a 10 s window)
-are published at QoS 1 from this process. The hub and a real HTTP 110 receiver (`hub.devtools.receiver.Receiver`,
-signed POSTs on 127.0.0.1) run in this process too, so one monotonic clock times both ends: latency is the
-receiver's arrival time minus the moment right before `publish()`. Presses are matched to receipts by
-`body["device"]["id"]`.
+are published at QoS 1 to a real HTTP 110 receiver (`hub.devtools.receiver.Receiver`, signed POSTs on 127.0.0.1).
+The press client and the receiver run in a process of their own (`bench.field`: in the field they are other
+machines), the hub in this one; CLOCK_MONOTONIC times both ends: latency is the receiver's arrival time minus the
+moment right before `publish()`. Presses are matched to receipts by `body["device"]["id"]`.
 
 Loaded phase: a separate publisher process sends `--telemetry-rate` (default 2,000/s) temperature readings at
 QoS 1 (20.0-20.9 °C, so no heat alarm), starting `--warmup-s` before the first press and running until the
@@ -15,8 +15,7 @@ fresh broker, hub database and receiver.
 
 Each run also prints its slowest press split (wall clock, same host) into mqtt (publish -> the hub's on_message,
 `raised_at`), commit (-> the writer thread's commit callback: queue wait, parse, SQLite commit, PUBACK), outbox
-(-> the forwarder starts, `sent_at`) and http (-> the receiver has the body). The receiver shares this process,
-and so the hub's GIL, as a 110 centre on another machine would not: its own waits count in the http segment.
+(-> the forwarder starts, `sent_at`) and http (-> the receiver has the body).
 
 Checks: every press produced exactly one alarm delivered (one unique alarm id per pressed device, none for
 any other) and the hub holds exactly `--presses` alarms; otherwise a loud FAIL line.
@@ -42,9 +41,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -58,23 +55,17 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.field import HOST, PREFIX, SECRET, SITE, Connected, Field, account
 from hub.app import Hub
 from hub.config import HubConfig
 from hub.devtools.broker import Mosquitto
-from hub.devtools.receiver import Receiver
 from hub.ingest.pipeline import BatchOutcome
 
 TARGET_P99_MS = 50.0
-SITE = "test-school"
-PREFIX = "campus"
 BUTTONS = 200
 SENSORS = 100
-HOST = "127.0.0.1"
-SECRET = "bench-110-shared-secret"
-
-
-def button_topic(button: int) -> str:
-    return f"{PREFIX}/{SITE}/panic_button/btn-{button:03d}/event"
 
 
 def telemetry_topic(index: int) -> str:
@@ -84,32 +75,6 @@ def telemetry_topic(index: int) -> str:
 def telemetry_payload(index: int) -> bytes:
     # 20.0 .. 20.9 °C: far below the 57 °C limit, and at most 0.9 °C apart, so no rate-of-rise alarm either.
     return json.dumps({"celsius": round(20.0 + (index % 10) / 10, 1)}).encode()
-
-
-class Connected:
-    """on_connect that sets an event; shared by the press client and the telemetry process."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def __call__(
-        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, rc: ReasonCode, p: Properties | None
-    ) -> None:
-        if not rc.is_failure:
-            self.event.set()
-
-
-def connect_presser(port: int) -> mqtt.Client:
-    """The benchmark's press client, connected with its network loop running; RuntimeError when it cannot connect."""
-    connected = Connected()
-    presser = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-presser", protocol=MQTTProtocolVersion.MQTTv311)
-    presser.on_connect = connected
-    presser.connect(HOST, port, keepalive=60)
-    presser.loop_start()
-    if not connected.event.wait(10):
-        presser.loop_stop()
-        raise RuntimeError("press client could not connect")
-    return presser
 
 
 # --- telemetry load process ----------------------------------------------------------------------------------------
@@ -258,13 +223,6 @@ class BenchHub(Hub):
         super()._committed(outcome)
 
 
-@dataclass(frozen=True, slots=True)
-class Press:
-    device: str
-    mono: float
-    wall: datetime
-
-
 @dataclass(slots=True)
 class PhaseResult:
     latencies_ms: list[float]
@@ -296,103 +254,50 @@ def ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
 
-def press_all(client: mqtt.Client, presses: int, rate: float) -> tuple[list[Press], float]:
-    """Publish the presses on schedule; returns them and the worst lateness against the schedule, in ms."""
-    done: list[Press] = []
-    worst = 0.0
-    start = time.monotonic() + 0.05
-    for i in range(presses):
-        due = start + i / rate
-        while (wait := due - time.monotonic()) > 0:
-            time.sleep(wait)
-        device = f"btn-{i:03d}"
-        payload = json.dumps({"pressed": True, "seq": i + 1})
-        now = time.monotonic()
-        wall = datetime.now(UTC)
-        info = client.publish(button_topic(i), payload, qos=1)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise RuntimeError(f"press {i} on {device} failed: {mqtt.error_string(info.rc)}")
-        done.append(Press(device, now, wall))
-        worst = max(worst, (now - due) * 1000)
-    return done, worst
-
-
 def run_phase(ctx: SpawnContext, workdir: Path, args: argparse.Namespace, loaded: bool) -> PhaseResult:
-    problems: list[str] = []
     load: Load | None = None
     load_result: LoadResult | None = None
-    with Mosquitto(workdir / "broker") as broker:
-        receiver = Receiver(SECRET).start()
-        hub = BenchHub(HubConfig.model_validate(hub_config(workdir, broker.port, receiver.url)))
-        presser: mqtt.Client | None = None
+    with Mosquitto(workdir / "broker") as broker, Field(ctx) as field_:
+        hub = BenchHub(HubConfig.model_validate(hub_config(workdir, broker.port, field_.url)))
         hub.start()
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect and subscribe")
-            presser = connect_presser(broker.port)
+            field_.connect(broker.port)
             if loaded:
                 load = Load(ctx, LoadJob(broker.port, args.telemetry_rate, args.telemetry_qos, args.timeout_s))
                 load.start()
                 time.sleep(args.warmup_s)
             events_before, window_start = hub.store.count("events"), time.monotonic()
-            presses, lateness = press_all(presser, args.presses, args.press_rate)
-            received = receiver.state.wait_for(args.presses, args.timeout_s)
+            presses, lateness = field_.press(args.presses, args.press_rate)
+            field_.wait_for(args.presses, args.timeout_s)
             events_after, window_end = hub.store.count("events"), time.monotonic()
             if load is not None:
                 load_result = load.finish()
                 load = None
             # A late duplicate POST would show up here; give the outbox a moment to settle.
             time.sleep(0.2)
-            received = receiver.state.wait_for(args.presses, 0.0)
+            received = field_.wait_for(args.presses, 0.0)
             alarms = hub.store.count("alarms")
         finally:
             if load is not None:
                 load.finish()
-            if presser is not None:
-                presser.disconnect()
-                presser.loop_stop()
             hub.stop()
-            receiver.stop()
 
-    sent = {p.device: p for p in presses}
-    by_device: dict[str, set[str]] = defaultdict(set)
-    first: dict[str, datetime] = {}
-    latencies: list[float] = []
+    accounting = account(presses, received)
     segments: dict[str, list[float]] = {"mqtt": [], "commit": [], "outbox": [], "http": []}
-    duplicates = 0
-    for r in received:
-        device = str(r.body["device"]["id"])
-        by_device[device].add(str(r.body["alarm_id"]))
-        if r.duplicate:
-            duplicates += 1
-            continue
-        press = sent.get(device)
-        if press is None or device in first:
-            continue
-        first[device] = r.at
-        latencies.append((r.at_mono - press.mono) * 1000)
-        raised = datetime.fromisoformat(str(r.body["raised_at"]))
-        sent_at = datetime.fromisoformat(str(r.body["sent_at"]))
-        committed = hub.committed_at.get(str(r.body["alarm_id"]), raised)
-        segments["mqtt"].append(ms(press.wall, raised))
-        segments["commit"].append(ms(raised, committed))
-        segments["outbox"].append(ms(committed, sent_at))
-        segments["http"].append(ms(sent_at, r.at))
-    unique = {alarm for ids in by_device.values() for alarm in ids}
-    missing = sorted(set(sent) - set(by_device))
-    multiple = sorted(d for d, ids in by_device.items() if len(ids) > 1)
-    strangers = sorted(set(by_device) - set(sent))
-    if len(unique) != len(presses) or missing or multiple or strangers:
-        problems.append(
-            f"{len(presses)} presses -> {len(unique)} unique alarms delivered; missing {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, more than one alarm {multiple[:5]},"
-            f" unpressed devices {strangers[:5]}"
-        )
+    sent = {p.device: p for p in presses}
+    for device, r in accounting.first.items():  # in the order of `latencies_ms`
+        press = sent[device]
+        committed = hub.committed_at.get(r.alarm_id, r.raised_at)
+        segments["mqtt"].append(ms(press.wall, r.raised_at))
+        segments["commit"].append(ms(r.raised_at, committed))
+        segments["outbox"].append(ms(committed, r.sent_at))
+        segments["http"].append(ms(r.sent_at, r.at))
+    problems = list(accounting.problems)
     if alarms != len(presses):
         problems.append(f"the hub holds {alarms} alarms for {len(presses)} presses")
-    if duplicates:
-        problems.append(f"{duplicates} repeated POSTs of an already delivered alarm")
-    result = PhaseResult(latencies, segments, press_lateness_ms=lateness, problems=problems)
+    result = PhaseResult(accounting.latencies_ms, segments, press_lateness_ms=lateness, problems=problems)
     if load_result is not None:
         if load_result.error:
             problems.append(f"telemetry publisher: {load_result.error}")

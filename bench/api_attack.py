@@ -4,7 +4,8 @@ What it measures: `--presses` panic presses (default 100 at 10/s, each on its ow
 receiver, with and without an attack in the same run: `--attackers` threads (default 10) each opening connection
 after connection to the hub's API and sending a POST without a token that declares a 100 MB JSON body and then
 streams it (1 MiB chunks, as fast as the socket takes them), half of them chunked with no Content-Length at all.
-The hub refuses each before reading its body; the figure that matters is press -> 110 under the attack.
+The hub refuses each before reading its body; the figure that matters is press -> 110 under the attack. The
+press client and the receiver run in a process of their own (`bench.field`), as in the field.
 
 Headline: the median over `--runs` of the attacked p99, the baseline p99 and their ratio. Target (issue 13): the
 attacked p99 within 2x the baseline p99.
@@ -29,15 +30,13 @@ from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.alarm_latency import HOST, SECRET, connect_presser, hub_config, percentile, press_all, summary  # noqa: E402
+from bench.alarm_latency import hub_config, percentile, summary  # noqa: E402
+from bench.field import HOST, Field, account  # noqa: E402
 from hub.app import Hub  # noqa: E402
 from hub.config import HubConfig  # noqa: E402
 from hub.devtools.broker import Mosquitto  # noqa: E402
-from hub.devtools.receiver import Receiver  # noqa: E402
 
 TARGET_RATIO = 2.0
 CHUNK = b"[" + b"1," * (512 * 1024 - 1) + b"1"  # ~1 MiB of JSON-looking bytes
@@ -79,46 +78,34 @@ def attack_main(port: int, attackers: int, stop: MpEvent, refused: Synchronized[
 
 
 def run_phase(workdir: Path, args: argparse.Namespace, attacked: bool) -> tuple[list[float], int]:
-    with Mosquitto(workdir / "broker") as broker:
-        receiver = Receiver(SECRET).start()
-        raw = hub_config(workdir, broker.port, receiver.url)
-        hub = Hub(HubConfig.model_validate(raw))
+    ctx = mp.get_context("spawn")
+    with Mosquitto(workdir / "broker") as broker, Field(ctx) as field_:
+        hub = Hub(HubConfig.model_validate(hub_config(workdir, broker.port, field_.url)))
         hub.start()
         port = hub.start_api_thread()
-        presser: mqtt.Client | None = None
-        ctx = mp.get_context("spawn")
         stop = ctx.Event()
         refused = ctx.Value("i", 0)
         attack = ctx.Process(target=attack_main, args=(port, args.attackers, stop, refused), daemon=True)
         try:
             if not hub.ingest.wait_connected(10):
                 raise RuntimeError("hub did not connect")
-            presser = connect_presser(broker.port)
+            field_.connect(broker.port)
             if attacked:
                 attack.start()
                 time.sleep(1.0)
-            presses, _ = press_all(presser, args.presses, args.press_rate)
-            received = receiver.state.wait_for(args.presses, 30)
+            presses, _ = field_.press(args.presses, args.press_rate)
+            received = field_.wait_for(args.presses, 30)
         finally:
             stop.set()
             if attacked:
                 attack.join(15)
                 if attack.is_alive():
                     attack.terminate()
-            if presser is not None:
-                presser.disconnect()
-                presser.loop_stop()
             hub.stop()
-            receiver.stop()
-    sent = {p.device: p for p in presses}
-    latencies = [
-        (r.at_mono - sent[str(r.body["device"]["id"])].mono) * 1000
-        for r in received
-        if not r.duplicate and str(r.body["device"]["id"]) in sent
-    ]
-    if len(latencies) != len(presses):
-        raise RuntimeError(f"{len(presses)} presses, {len(latencies)} delivered")
-    return latencies, int(refused.value)
+    accounting = account(presses, received)
+    if accounting.problems:
+        raise RuntimeError("; ".join(accounting.problems))
+    return accounting.latencies_ms, int(refused.value)
 
 
 def main() -> int:

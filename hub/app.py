@@ -36,6 +36,7 @@ from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HttpEndpoint, HubConfig
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
+from hub.core.priority import AlarmPriority
 from hub.core.redact import install_log_redaction
 from hub.core.supervisor import Policy, WorkerSupervisor, exit_process
 from hub.core.worker import Workers
@@ -111,6 +112,8 @@ class Hub:
         self._exit_action = exit_action  # how the worker supervisor ends the process (tests record it instead)
         self.metrics = HubMetrics()
         self.feed = Feed(self.clock)
+        # Telemetry steps aside while an alarm is between its lane and its first delivery attempt.
+        self.priority = AlarmPriority()
         self.init_store()
         self.init_health()
         self.init_forwarding(transport_for)
@@ -255,7 +258,9 @@ class Hub:
             zones=self.zones,
             on_test=self.test_mode.on_test,
         )
-        self.ingest = MqttIngest(self.config, self.pipeline, self.clock, self.metrics, self._committed)
+        self.ingest = MqttIngest(
+            self.config, self.pipeline, self.clock, self.metrics, self._committed, priority=self.priority
+        )
         self.flood = self._flood_watch(self.config, rates)
         self.broker_stats = BrokerStats(self.feed.publish, registry=self.metrics.registry)
         self.ingest.sessions[Lane.TELEMETRY].subscribe_extra(self.broker_stats.filters, self.broker_stats.on_message)
@@ -471,6 +476,7 @@ class Hub:
             link_signer=self.link_signer,
             zones=self.zones,
             test_mode=self.test_mode,
+            yield_to_alarms=self.priority.yield_to_alarms,
         )
         self.api = create_api(context)
         self.console: Console = self.api.state.console
@@ -650,6 +656,7 @@ class Hub:
             worker.wake()
 
     def _attempted(self, result: AttemptResult) -> None:
+        self.priority.release(result.alarm_id)  # its first attempt is over: telemetry may go on
         if self.telemetry is not None:
             self.telemetry.attempted(result, self.clock.now())
         if result.event == "alarm":

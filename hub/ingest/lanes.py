@@ -11,6 +11,7 @@ lane is full its session waits (and the broker holds telemetry back), while the 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 
@@ -68,8 +69,17 @@ class _PerDevice:
 class LaneQueues:
     """Two bounded queues with strict priority for the alarm lane; `close()` stops taking new messages."""
 
-    def __init__(self, alarm_size: int, telemetry_size: int, device_key: DeviceKey) -> None:
+    def __init__(
+        self,
+        alarm_size: int,
+        telemetry_size: int,
+        device_key: DeviceKey,
+        telemetry_wait_s: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self._cond = threading.Condition()
+        # How long telemetry must still step aside for an alarm on its way (hub.core.priority); `poke()` when it
+        # may go on sooner.
+        self._telemetry_wait_s = telemetry_wait_s
         self._sizes = {Lane.ALARM: alarm_size, Lane.TELEMETRY: telemetry_size}
         self._lanes = {Lane.ALARM: _PerDevice(device_key), Lane.TELEMETRY: _PerDevice(device_key)}
         self._alarm = self._lanes[Lane.ALARM]
@@ -103,16 +113,30 @@ class LaneQueues:
         """The next batch: up to `alarm_max` alarm messages if any, else up to `telemetry_max` telemetry messages,
         each by device in turn; None when nothing came within `timeout`. The caller calls `done()` once the batch
         is settled."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            if not self._cond.wait_for(lambda: bool(self._alarm or self._telemetry), timeout):
-                return None
-            if self._alarm:
-                lane, batch = Lane.ALARM, self._alarm.take(alarm_max)
-            else:
-                lane, batch = Lane.TELEMETRY, self._telemetry.take(telemetry_max)
+            while True:
+                if self._alarm:
+                    lane, batch = Lane.ALARM, self._alarm.take(alarm_max)
+                    break
+                left = deadline - time.monotonic()
+                if self._telemetry:
+                    held = self._telemetry_wait_s()
+                    if held <= 0.0:
+                        lane, batch = Lane.TELEMETRY, self._telemetry.take(telemetry_max)
+                        break
+                    left = min(left, held) if left > 0 else 0.0
+                if left <= 0.0:
+                    return None
+                self._cond.wait(left)
             self._busy = True
             self._cond.notify_all()  # room for a producer waiting on a full lane
             return lane, batch
+
+    def poke(self) -> None:
+        """Look again: telemetry may go on (an alarm's hold was let go)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def give_back(self, batch: Sequence[Inbound]) -> None:
         """Return an uncommitted telemetry batch to the front of its devices' queues (order kept), so that alarm

@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 
 from hub.config import HubConfig
 from hub.core.clock import Clock
+from hub.core.priority import AlarmPriority
 from hub.core.worker import OnError, Worker
 from hub.ingest.lanes import LaneQueues
 from hub.ingest.pipeline import BatchOutcome, Inbound, Pipeline
@@ -65,7 +66,9 @@ class MqttIngest:
         batch_max: int = 1_000,
         alarm_batch_max: int = 200,
         telemetry_commit_target_s: float = 0.01,
+        priority: AlarmPriority | None = None,
     ) -> None:
+        self._priority = priority or AlarmPriority()
         self._pipeline = pipeline
         self._clock = clock
         self._metrics = metrics
@@ -81,7 +84,8 @@ class MqttIngest:
             # A canonical topic without its channel names the device; vendor topics are looked up.
             return vendor_device.get(topic) or topic.rpartition("/")[0]
 
-        self._lanes = LaneQueues(alarm_queue_size, queue_size, device_key)
+        self._lanes = LaneQueues(alarm_queue_size, queue_size, device_key, self._priority.remaining_s)
+        self._priority.add_listener(self._lanes.poke)
         metrics.watch_lanes(self._lanes.depths)
         filters = lane_filters(topics, config.devices)
         client_id = config.mqtt.client_id or f"campus-hub-{config.site.id}"
@@ -186,6 +190,8 @@ class MqttIngest:
     def _on_message(self, lane: Lane, msg: mqtt.MQTTMessage, generation: int) -> None:
         if self._lanes.closed:
             return  # not acknowledged: the broker keeps it in the session and sends it again next time
+        if lane is Lane.TELEMETRY:
+            self._priority.yield_to_alarms()
         item = Inbound(
             topic=msg.topic,
             payload=bytes(msg.payload),
@@ -197,6 +203,8 @@ class MqttIngest:
             retained=bool(msg.retain),
             dup=bool(msg.dup),
         )
+        if lane is Lane.ALARM:
+            self._priority.hold(item)
         while not self._lanes.put(lane, item, timeout=0.5):
             # Backpressure: holding this session's network thread stops its reads from the broker; nothing is
             # dropped here, and the other lane goes on.
@@ -218,9 +226,14 @@ class MqttIngest:
             if outcome is None:
                 return 0.0  # stopping, or given back: not acknowledged, so the broker (or the queue) has it still
             elapsed = time.perf_counter() - started
+            for alarm_id in [*outcome.opened, *outcome.made_real]:
+                if alarm_id not in outcome.tested:
+                    self._priority.hold(alarm_id)  # until its first delivery attempt ends (alerts.outbox)
             self.sessions[lane].ack(batch)
         finally:
             self._lanes.done()
+            if lane is Lane.ALARM:
+                self._priority.release(*batch)
         self._metrics.ingest_lag.labels(lane.value).observe(self._clock.monotonic() - batch[0].received_mono)
         self._metrics.ingest_queue.set(self._lanes.depth(Lane.ALARM) + self._lanes.depth(Lane.TELEMETRY))
         if lane is Lane.TELEMETRY:

@@ -79,7 +79,7 @@ def create_api(context: ApiContext) -> FastAPI:
         throttle.succeeded(address, token)
         return 0.0
 
-    app.add_middleware(RequestGuard, check_bearer=check_bearer)
+    app.add_middleware(RequestGuard, check_bearer=check_bearer, yield_to_alarms=context.yield_to_alarms)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

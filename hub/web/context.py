@@ -65,6 +65,8 @@ class ApiContext:
     zones: ZoneBoard | None = None
     # Test mode and drills (None: routes answer 503 test_mode_unavailable).
     test_mode: TestMode | None = None
+    # Blocks while an alarm is on its way (hub.core.priority): the API is the last thing that must run then.
+    yield_to_alarms: Callable[[], None] = lambda: None
 
     def device_json(self, device: DeviceConfig, faults: list[dict[str, Any]]) -> dict[str, Any]:
         health = self.tracker.get(device.id)

@@ -6,7 +6,8 @@ and forwarding; an unbounded body (100 MB of JSON) holds the interpreter for sec
 declared `Content-Length` over the limit is refused at once (413 `body_too_large`), a chunked body is counted as
 it streams and cut off at the limit, and a request to an authenticated route that brings neither a session
 cookie nor a valid Bearer token gets its 401 without the hub reading its body at all. The full role and CSRF
-checks stay in the routes' dependencies (hub.web.auth); this layer only makes refusing cheap.
+checks stay in the routes' dependencies (hub.web.auth); this layer only makes refusing cheap. And while an alarm
+is on its way (hub.core.priority), a request waits here before anything else is done for it.
 """
 
 from __future__ import annotations
@@ -67,15 +68,21 @@ class RequestGuard:
         *,
         check_bearer: Callable[[str, str, str | None], float],
         rules: Sequence[BodyRule] = RULES,
+        yield_to_alarms: Callable[[], None] = lambda: None,
     ) -> None:
         self._app = app
         self._check_bearer = check_bearer
+        self._yield_to_alarms = yield_to_alarms
         self._rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        # Deliberately blocking, on the event loop: while a press is between its lane and its first delivery attempt
+        # (at most a quarter second), the whole loop, and with it the cost of every other connection, waits, and
+        # the press's threads have the interpreter. Awaiting instead would let the loop go on accepting and parsing.
+        self._yield_to_alarms()
         path: str = scope.get("path", "")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         limit = body_limit(path, self._rules)

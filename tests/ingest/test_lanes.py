@@ -27,12 +27,13 @@ from paho.mqtt.properties import Properties
 
 from hub.app import Hub
 from hub.config import HubConfig
+from hub.core.priority import AlarmPriority
 from hub.devtools.broker import Mosquitto
 from hub.devtools.receiver import Receiver
 from hub.ingest.lanes import LaneQueues
 from hub.ingest.pipeline import BatchOutcome, Inbound
 from hub.mqtt.topics import Lane, Topics, lane_filters
-from tests.conftest import PREFIX, SITE, Publisher, base_config, topic, wait_until
+from tests.conftest import PREFIX, SITE, HubFactory, Publisher, base_config, topic, wait_until
 
 BUTTONS = 30
 
@@ -353,3 +354,49 @@ def test_a_heat_alarm_from_a_quiet_sensor_reaches_110_under_another_sensors_floo
     # Bounded loosely: the flood keeps both cores busy, and the figure that matters is measured in bench/.
     assert took is not None
     assert took < 10.0, took
+
+
+def test_telemetry_waits_for_an_alarm_on_its_way_but_a_press_does_not() -> None:
+    priority = AlarmPriority(max_hold_s=30.0)
+    lanes = LaneQueues(10, 100, lambda t: t.rpartition("/")[0], priority.remaining_s)
+    priority.add_listener(lanes.poke)
+    assert lanes.put(Lane.TELEMETRY, inbound("campus/s/temperature/t/telemetry"), 0)
+    priority.hold("alarm-1")  # an alarm between its lane and its first delivery attempt
+    assert lanes.take(alarm_max=10, telemetry_max=10, timeout=0.05) is None
+    assert lanes.put(Lane.ALARM, inbound("campus/s/panic_button/b/event"), 0)
+    taken = lanes.take(alarm_max=10, telemetry_max=10, timeout=0.05)
+    assert taken is not None
+    assert taken[0] is Lane.ALARM  # a second press is never held back
+    lanes.done()
+    # A writer waiting for work goes on with telemetry as soon as the hold is let go.
+    result: list[tuple[Lane, list[Inbound]] | None] = []
+    took = threading.Event()
+
+    def writer() -> None:
+        result.append(lanes.take(10, 10, timeout=10))
+        took.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+    assert not took.wait(0.1), "telemetry was taken while the alarm was still on its way"
+    priority.release("alarm-1")
+    assert took.wait(5), "the waiting writer did not go on when the hold was let go"
+    assert result[0] is not None
+    assert result[0][0] is Lane.TELEMETRY
+
+
+def test_a_centre_slow_to_answer_does_not_stop_telemetry(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver, start_hub: HubFactory, publisher: Publisher
+) -> None:
+    # Telemetry steps aside while a press is on its way to 110, but each hold has a deadline (a quarter second):
+    # a centre that takes seconds to answer must not stop the hub from storing readings meanwhile.
+    receiver.state.hold_s = 5.0
+    raw = base_config(tmp_path, broker.port, receiver.url)
+    raw["forwarding"]["endpoints"][0]["timeout_s"] = 10  # the attempt lasts the centre's whole wait
+    hub = start_hub(raw)
+    publisher.publish(topic("panic_button", "btn-1", "event"), {"pressed": True, "seq": 1})
+    assert receiver.state.wait_for_posts(1, 10), "the press never reached the centre"
+    posted = time.monotonic()
+    publisher.publish(topic("temperature", "temp-1", "telemetry"), {"celsius": 21.5})
+    assert wait_until(lambda: hub.store.count("events") >= 2, 3.0), "telemetry stopped behind the slow centre"
+    assert time.monotonic() - posted < receiver.state.hold_s
+    assert receiver.state.received == [], "the centre had not answered yet: the reading went in during its wait"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -224,3 +225,24 @@ def test_an_unreadable_message_from_a_button_is_shown_to_the_guard_at_once(
     assert device["id"] == "btn-1"
     assert device["location"] == {"building": "A", "floor": "1", "room": "btn-1"}
     assert notice["reason"] == "bad_json"
+
+
+def test_a_request_waits_while_an_alarm_is_on_its_way(api_hub: Hub) -> None:
+    # Alarms first: while a press is between its lane and its first delivery attempt, the API's event loop waits
+    # (and the press's threads have the interpreter); the hold is let go as the attempt ends.
+    url = f"http://127.0.0.1:{api_hub.api_port}/api/v1/devices"
+    auth = {"Authorization": f"Bearer {TOKENS['guard']}"}
+    assert httpx.get(url, headers=auth, timeout=5).status_code == 200
+    api_hub.priority.hold("alarm-on-its-way")
+    answered = threading.Event()
+
+    def ask() -> None:
+        httpx.get(url, headers=auth, timeout=5)
+        answered.set()
+
+    threading.Thread(target=ask, daemon=True).start()
+    try:
+        assert not answered.wait(0.15), "the API answered while an alarm was on its way"
+    finally:
+        api_hub.priority.release("alarm-on-its-way")
+    assert answered.wait(5), "the API stayed blocked after the hold was let go"
