@@ -1,5 +1,5 @@
 """The composition root: builds the hub in named steps (store, health, forwarding, ingest, video, integrations,
-watchers, supervision, API), starts them in dependency order and stops them in reverse.
+watchers, supervision, API, ledger), starts them in dependency order and stops them in reverse.
 
 A panic press crosses: hub.mqtt.session -> hub.ingest.writer -> hub.ingest.pipeline (device_adapters, alerts.rules,
 hub.store in one transaction with its outbox rows) -> alerts.outbox -> alerts.forwarders -> the 110 receiver.
@@ -123,6 +123,7 @@ class Hub:
         self.init_watchers()
         self.init_supervision()
         self.init_api()
+        self.init_ledger()
 
     # --- building, in dependency order ---------------------------------------------------------------------------
 
@@ -481,8 +482,20 @@ class Hub:
         self.api = create_api(context)
         self.console: Console = self.api.state.console
         self.api.include_router(camera_router(self.cameras, self.snapshots, self.video_store))
-        # The ledger's timer (overdue hazards escalate like faults; incident duties are announced like alarms');
-        # before the worker supervisor, which starts last and stops first.
+        self.api_context = context
+        self._server = ApiServer(
+            self.api,
+            self.config.api.host,
+            self.config.api.port,
+            on_exit=self.console.close_streams,
+            on_start=self.console.reopen,
+        )
+        self.api_port: int | None = None
+
+    def init_ledger(self) -> None:
+        """The safety ledger's timers, on the ledger the API built: overdue hazards escalate like faults, incident
+        duties are announced like alarms', and the monthly report goes to the bureau."""
+        # Timers go before the worker supervisor, which starts last and stops first.
         self.ledger_watch = LedgerWatcher(
             self.api.state.ledger,
             self.config.site,
@@ -496,15 +509,7 @@ class Hub:
         self._services.insert(self._services.index(self.worker_supervisor), self.ledger_watch)
         self.init_monthly_post()
         # Overdue reports of alarms and of incidents, counted together.
-        self.metrics.watch_duties(lambda: self._overdue_duties(context), [t.value for t in DutyType])
-        self._server = ApiServer(
-            self.api,
-            self.config.api.host,
-            self.config.api.port,
-            on_exit=self.console.close_streams,
-            on_start=self.console.reopen,
-        )
-        self.api_port: int | None = None
+        self.metrics.watch_duties(self._overdue_duties, [t.value for t in DutyType])
 
     def init_monthly_post(self) -> None:
         """The monthly safety report to the bureau's endpoint, when configured: the schedule that queues each month
@@ -541,8 +546,8 @@ class Hub:
             self.worker_registry.add(service.worker)
             self._services.insert(self._services.index(self.worker_supervisor), service)
 
-    def _overdue_duties(self, context: ApiContext) -> dict[str, int]:
-        counts = context.overdue_duties()
+    def _overdue_duties(self) -> dict[str, int]:
+        counts = self.api_context.overdue_duties()
         for duty, overdue in self.ledger_watch.overdue_duties().items():
             counts[duty] = counts.get(duty, 0) + overdue
         return counts
