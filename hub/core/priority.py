@@ -8,8 +8,10 @@ the alarm lane takes one when a message arrives, the writer swaps it for one per
 lets go once the alarm's first delivery attempt has ended. While any hold is live, telemetry threads wait in
 `yield_to_alarms` (which blocks, so they give up the interpreter lock) instead of reading, parsing and committing.
 
-Every hold ends by its deadline even if nobody lets it go, so a forgotten hold, or an alarm lane that floods
-itself, delays telemetry by at most `max_hold_s` at a time and never stops it.
+Every hold ends by its deadline even if nobody lets it go (a forgotten hold delays telemetry by at most
+`max_hold_s`). And telemetry never waits longer than `max_hold_s` in a row: holds that keep coming (a smoke
+detector stuck in a loop floods the alarm lane, each of its messages a new hold) are then ignored for the next
+`max_hold_s`, so telemetry, heat alarms among it, gets at least half of the time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class AlarmPriority:
         self._monotonic = monotonic
         self._cond = threading.Condition()
         self._holds: dict[Hashable, float] = {}
+        self._waiting_since: float | None = None  # telemetry found the gate closed then, and has not gone on since
+        self._open_until = 0.0  # holds are ignored until then: telemetry's turn after a long wait
         self._listeners: list[Callable[[], None]] = []
 
     def add_listener(self, callback: Callable[[], None]) -> None:
@@ -47,6 +51,7 @@ class AlarmPriority:
                 self._holds.pop(key, None)
             if self._holds:
                 return
+            self._waiting_since = None  # telemetry goes on now: a later hold starts a new wait
             self._cond.notify_all()
         for callback in self._listeners:
             callback()
@@ -70,4 +75,14 @@ class AlarmPriority:
         now = self._monotonic()
         for key in [key for key, until in self._holds.items() if until <= now]:
             del self._holds[key]
-        return max((until - now for until in self._holds.values()), default=0.0)
+        if not self._holds or now < self._open_until:
+            self._waiting_since = None
+            return 0.0
+        if self._waiting_since is None:
+            self._waiting_since = now
+        turn_at = self._waiting_since + self._max_hold_s
+        if now >= turn_at:
+            self._open_until = now + self._max_hold_s
+            self._waiting_since = None
+            return 0.0
+        return min(max(self._holds.values()), turn_at) - now

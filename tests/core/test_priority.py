@@ -82,3 +82,51 @@ def test_listeners_hear_when_the_last_hold_is_let_go() -> None:
     assert heard == []
     priority.release("b")
     assert heard == ["open"]
+
+
+def test_holds_that_keep_coming_cannot_starve_telemetry() -> None:
+    # A smoke detector stuck in a loop on the alarm lane: a fresh hold every few milliseconds, never a gap.
+    clock = FakeMonotonic()
+    priority = AlarmPriority(max_hold_s=0.25, monotonic=clock)
+    waited = went = 0.0
+    for step in range(1000):  # 5 s in 5 ms steps
+        priority.hold(f"message-{step}")
+        if step >= 2:
+            priority.release(f"message-{step - 2}")
+        if priority.remaining_s() > 0.0:
+            waited += 0.005
+        else:
+            went += 0.005
+        clock.now += 0.005
+    assert went >= 2.4, f"telemetry went on only {went:.2f} s of 5 s"
+    assert waited >= 2.4, "alarm-lane messages no longer held telemetry back at all"
+
+
+def test_telemetry_never_waits_longer_than_one_hold_in_a_row() -> None:
+    clock = FakeMonotonic()
+    priority = AlarmPriority(max_hold_s=0.25, monotonic=clock)
+    priority.hold("a")
+    assert priority.remaining_s() == 0.25  # telemetry starts waiting now
+    clock.now += 0.2
+    priority.hold("b")  # a fresh hold would last till 0.45 ...
+    assert abs(priority.remaining_s() - 0.05) < 1e-9  # ... but telemetry's wait ends at 0.25
+    clock.now += 0.05
+    assert priority.remaining_s() == 0.0  # telemetry's turn
+    priority.hold("c")
+    clock.now += 0.1
+    assert priority.remaining_s() == 0.0  # still its turn: holds are ignored till 0.5
+    clock.now += 0.15
+    priority.hold("d")
+    assert priority.remaining_s() == 0.25  # the turn is over: a hold counts again
+
+
+def test_a_wait_that_ended_does_not_count_towards_the_next() -> None:
+    clock = FakeMonotonic()
+    priority = AlarmPriority(max_hold_s=0.25, monotonic=clock)
+    priority.hold("press-1")
+    assert priority.remaining_s() == 0.25
+    clock.now += 0.01
+    priority.release("press-1")
+    clock.now += 10.0
+    priority.hold("press-2")
+    assert priority.remaining_s() == 0.25, "the second press did not hold telemetry back"
