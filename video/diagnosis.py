@@ -249,29 +249,18 @@ def diagnose(
     th = thresholds
     if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
         return Diagnosis((Label.NO_SIGNAL,), {})
-    with_reference = reference is not None and reference.size > 0
-    with_previous = previous is not None and previous.size > 0
-    cur = measure(frame, th, alone=not with_reference, compare=with_reference or with_previous)
+    cur = measure(frame, th)
+    # The measurements each decision is taken on; those taken only when a check gets that far are added there.
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,
         "clipped_share": cur.clipped_share,
         "flat_share": cur.flat_share,
         "colours_cover": cur.colours_cover,
-        "sharpness": cur.sharpness,
-        "noise": cur.noise,
-        "chroma_noise": cur.chroma_noise,
-        "stripes_peak": max((p[0] for p in cur.peaks), default=0.0),
-        "chroma": math.hypot(cur.chroma[0], cur.chroma[1]),
-        "highlight_chroma": cur.chroma[3],
         "highlights": cur.highlights,
         "plain_cells": cur.plain,
         "bar_columns": cur.bars,
     }
-    if not with_reference:  # measured only where they are used
-        m["noise_scaling"], m["neutral_chroma"] = cur.noise_scaling, cur.chroma[2]
-        m["edge_slope"] = cur.edge_slope
-        m["edge_slope_steepest"], m["edge_slope_across"] = cur.edge_slopes
 
     def done(*labels: Label) -> Diagnosis:
         # Finite values only: the metrics go out as JSON, which has no NaN.
@@ -393,66 +382,94 @@ def diagnose(
     if too_dark:
         return done(Label.DARK)
 
-    strongest = max(cur.peaks, default=(0.0, 0, 0))
+    # One label, the most specific, so each check below is measured only if none before it decided: stripes and
+    # noise each fake the other measures (fine detail, chroma spread). Against a reference a cast is the surer
+    # finding (it changes how channels mix into grey, which can fake blur); without one, the chroma test is the
+    # weaker (a red sunset) and blur goes first.
     m["bands"], m["band_coherence"], m["band_harmonics"], frequency = band_strength(
-        cur.structure, ref.structure if ref is not None else None
+        cur.structure if ref is not None else cur.profile, ref.structure if ref is not None else None
     )
+    m["stripes_peak"] = max((p[0] for p in cur.peaks), default=0.0)
     if ref is not None:
         # Against the reference the scene's own rows cancel out: what is left is the bands.
         bands = m["bands"] >= th.bands_with_reference and m["band_coherence"] >= th.bands_coherence_min
-    else:
-        bands = m["bands"] >= th.bands_min and m["band_harmonics"] <= th.bands_harmonics_max
-        if bands:
-            m["band_spread"], m["band_local"] = band_spread(cur.grey, frequency)
-            bands = m["band_spread"] >= th.bands_spread_min
-    if ref is not None:
         # A new peak: one the reference does not have at that frequency.
         if ref.spectrum.shape == cur.spectrum.shape:
             gained = max((v - float(ref.spectrum[y, x]) for v, y, x in cur.peaks), default=0.0)
             stripes = gained >= th.stripes_peak_gain
         else:  # a reference of another shape: its spectrum cannot be compared bin by bin
-            gained, stripes = 0.0, strongest[0] >= th.stripes_peak_min
+            gained, stripes = 0.0, m["stripes_peak"] >= th.stripes_peak_min
         m["stripes_gain"] = gained
         if view == "other" and not stripes:
             return done(Label.SCENE_CHANGE)
+    else:
+        bands = m["bands"] >= th.bands_min and m["band_harmonics"] <= th.bands_harmonics_max
+        if bands:
+            m["band_spread"], m["band_local"] = band_spread(cur.grey, frequency)
+            bands = m["band_spread"] >= th.bands_spread_min
+        m["stripes_spread"] = spread = _interference(cur, th)
+        stripes = spread >= th.stripes_spread_min
+    if stripes or bands:
+        return done(Label.STRIPES)
+
+    m["noise"], m["chroma_noise"] = cur.noise, cur.chroma_noise
     if ref is not None:
         noisy = (
             cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
         ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
-        m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
-        # A cast scales the channels, so it colours the highlights most (they keep at least most of the reference's
-        # colour); dusk fades colours, IR has none.
-        cast = (
-            m["chroma_shift"] >= th.cast_shift
-            and cur.chroma[3] >= th.cast_highlight_with_reference
-            and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
-        )
-        m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
-        blurred = m["blur_ratio"] < th.blur_ratio
     else:
-        m["stripes_spread"] = spread = _interference(cur, th)
-        stripes = spread >= th.stripes_spread_min
+        m["noise_scaling"] = cur.noise_scaling
         m["white_noise"] = white = _white_noise(cur.noise, cur.noise_scaling, th.texture_scaling_min)
         grainy = white >= th.noise_sigma or cur.noise >= th.noise_sigma_textured
         noisy = cur.chroma_noise >= th.chroma_noise_sigma or grainy
-        cast = (
-            cur.chroma[2] >= th.cast_neutral_chroma
-            and cur.chroma[3] >= th.cast_highlight_chroma
-            and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
-        )
-        # Blur widens even the strongest edges; a soft scene in focus keeps steep ones, or fine detail.
-        wide = 0.0 < cur.edge_slope < th.edge_slope_max and cur.sharpness < th.sharpness_soft
-        steepest, across = cur.edge_slopes
-        streaked = 0.0 < across < th.streak_slope_max and steepest >= th.streak_ratio_min * across
-        blurred = (wide or streaked) and cur.textured_share > 0.0
+    if noisy:
+        return done(Label.NOISE)
 
-    # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
-    # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
-    # without one, the chroma test is the weaker (a red sunset) and blur goes first.
-    order = [(stripes or bands, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
-    if ref is None:
-        order[2], order[3] = order[3], order[2]
-    for found, label in order:
-        if found:
-            return done(label)
-    return done()
+    if ref is not None:
+        if _cast_against(cur, ref, th, m):
+            return done(Label.COLOR_CAST)
+        m["sharpness"] = cur.sharpness
+        m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
+        return done(Label.BLUR) if m["blur_ratio"] < th.blur_ratio else done()
+    if _blurred_alone(cur, th, m):
+        return done(Label.BLUR)
+    return done(Label.COLOR_CAST) if _cast_alone(cur, th, m) else done()
+
+
+def _chroma_metrics(cur: Features, m: dict[str, float]) -> None:
+    m["chroma"] = math.hypot(cur.chroma[0], cur.chroma[1])
+    m["highlight_chroma"] = cur.chroma[3]
+
+
+def _cast_against(cur: Features, ref: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """A colour cast against the reference: it scales the channels, so it colours the highlights most (they keep at
+    least most of the reference's colour); dusk fades colours, an IR picture has none."""
+    _chroma_metrics(cur, m)
+    m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
+    return (
+        m["chroma_shift"] >= th.cast_shift
+        and cur.chroma[3] >= th.cast_highlight_with_reference
+        and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
+    )
+
+
+def _cast_alone(cur: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """A colour cast without a reference: even the most neutral mid-tones are coloured, the highlights more so."""
+    _chroma_metrics(cur, m)
+    m["neutral_chroma"] = cur.chroma[2]
+    return (
+        cur.chroma[2] >= th.cast_neutral_chroma
+        and cur.chroma[3] >= th.cast_highlight_chroma
+        and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
+    )
+
+
+def _blurred_alone(cur: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """Blur without a reference: it widens even the strongest edges (or, motion blur, those across one direction);
+    a soft scene in focus keeps steep ones, or fine detail."""
+    m["sharpness"] = cur.sharpness
+    m["edge_slope"] = cur.edge_slope
+    m["edge_slope_steepest"], m["edge_slope_across"] = steepest, across = cur.edge_slopes
+    wide = 0.0 < cur.edge_slope < th.edge_slope_max and cur.sharpness < th.sharpness_soft
+    streaked = 0.0 < across < th.streak_slope_max and steepest >= th.streak_ratio_min * across
+    return (wide or streaked) and cur.textured_share > 0.0
