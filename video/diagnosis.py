@@ -227,6 +227,12 @@ def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dic
     return "other"
 
 
+def _correlation(cur: Features, ref: Features, m: dict[str, float]) -> float:
+    """How well the coarse (64x36) pictures correlate: a translucent layer over the reference's scene still does."""
+    m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
+    return correlation
+
+
 def _interference(cur: Features, th: Thresholds) -> float:
     """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
     i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
@@ -256,7 +262,6 @@ def diagnose(
         "black_share": cur.black_share,
         "clipped_share": cur.clipped_share,
         "flat_share": cur.flat_share,
-        "colours_cover": cur.colours_cover,
         "highlights": cur.highlights,
         "plain_cells": cur.plain,
         "bar_columns": cur.bars,
@@ -273,6 +278,8 @@ def diagnose(
     ):
         return done(Label.BLACK)
     synthetic = cur.flat_share >= th.synthetic_flat_min and cur.colours_cover >= th.synthetic_colours_cover_min
+    if cur.flat_share >= th.synthetic_flat_min:
+        m["colours_cover"] = cur.colours_cover
     if synthetic and cur.mean < th.bright_mean:  # a flat white frame is blown out, not a screen
         return done(Label.NO_SIGNAL)
     if cur.bars >= th.screen_share_min and float(np.std(cur.cell_mean)) >= th.bars_contrast_min:
@@ -311,7 +318,6 @@ def diagnose(
     if ref is not None:
         m["reference_mean"] = ref.mean
         gain = cur.mean / max(ref.mean, 1.0)
-        m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
         # Where the edges are and which way they run, whatever the light: the same scene, moved, covered, or another.
         view = _view(agreement(cur.structure, ref.structure, th.moved_shift), cur, ref, th, m)
         # Dark on absolute luminance: a camera at dusk is darker than its daytime reference and still sound.
@@ -343,7 +349,10 @@ def diagnose(
             and occluded >= th.occluded_cells_min
             and (
                 occluded >= th.occluded_cells_most
-                or (view != "other" and (rest_alike >= th.rest_alike_min or correlation >= th.occluded_correlation_min))
+                or (
+                    view != "other"
+                    and (rest_alike >= th.rest_alike_min or _correlation(cur, ref, m) >= th.occluded_correlation_min)
+                )
             )
         )
         if view == "moved":
