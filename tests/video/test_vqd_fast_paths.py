@@ -14,6 +14,7 @@ from video.measures import (
     _band,
     _flat_sigma,
     _frequencies,
+    _half_magnitude,
     _immerkaer,
     _sobel,
     _top,
@@ -144,3 +145,12 @@ def test_band_mask_multiplication_equals_the_assignment() -> None:
     assert np.array_equal(
         fast == cv2.dilate(fast, np.ones((5, 5), np.uint8)), plain == cv2.dilate(plain, np.ones((5, 5), np.uint8))
     )
+
+
+@pytest.mark.parametrize("shape", [(180, 320), (8, 6), (90, 160)])
+def test_the_packed_spectrum_gives_the_complex_one(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(4)
+    picture = rng.normal(0, 30, shape).astype(np.float32)
+    planes = cv2.dft(picture, flags=cv2.DFT_COMPLEX_OUTPUT)[:, : shape[1] // 2 + 1]
+    expected = np.hypot(planes[..., 0], planes[..., 1])
+    np.testing.assert_allclose(_half_magnitude(cv2.dft(picture)), expected, rtol=1e-5, atol=1e-3)
