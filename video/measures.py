@@ -555,14 +555,13 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
     # The 12 highest, ties by row then column, highest first (one sort in NumPy, not a sort of Python tuples).
     order = np.lexsort((xs, ys, values))[::-1][:12]
     found = [(float(values[k]), int(ys[k]), int(xs[k])) for k in order]
+    # Each peak's frequency vector and its length, once (as Python floats: the pairs below are up to 144).
+    vectors = [(float(fy[y, x]), float(fx[y, x])) for _, y, x in found]
+    lengths = [math.hypot(*v) for v in vectors]
     isolated = []
-    for value, y, x in found:
-        v = (float(fy[y, x]), float(fx[y, x]))
-        r = math.hypot(*v)
+    for (value, y, x), v, r in zip(found, vectors, lengths, strict=True):
         series = False
-        for value2, y2, x2 in found:
-            w = (float(fy[y2, x2]), float(fx[y2, x2]))
-            r2 = math.hypot(*w)
+        for (value2, _, _), w, r2 in zip(found, vectors, lengths, strict=True):
             same_line = abs(v[0] * w[1] - v[1] * w[0]) / (r * r2) < 0.05
             # A peak far above every other one in its direction is bars laid over a periodic scene.
             if same_line and abs(r2 - r) > 0.2 * r and value2 >= value - 1.0:
