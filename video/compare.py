@@ -128,6 +128,12 @@ def median(values: Image) -> float:
     return float((ordered[low] + ordered[high]) / 2)
 
 
+@lru_cache(maxsize=4)
+def _row_window(height: int) -> Image:
+    window: Image = np.hanning(height).astype(np.float32)[:, None]
+    return window
+
+
 @lru_cache(maxsize=2)
 def _hann(width: int, height: int) -> Image:
     window: Image = cv2.createHanningWindow((width, height), cv2.CV_32F)
@@ -147,7 +153,7 @@ def band_strength(frame: Structure, other: Structure | None) -> tuple[float, flo
     height = rows.shape[0]
     # Detrended: the layout (sky above, ground below) varies slowly; bands repeat 3 to 15 times down the picture.
     trend = cv2.GaussianBlur(rows, (1, 0), sigmaX=0.1, sigmaY=height / 12.0)
-    detail = (rows - trend) * np.hanning(height).astype(np.float32)[:, None]
+    detail = (rows - trend) * _row_window(height)
     spectrum = np.fft.rfft(detail, axis=0)  # (frequencies, strips)
     low, high = 3, min(16, spectrum.shape[0] - 1)
     coherent_all = np.abs(spectrum.sum(axis=1))

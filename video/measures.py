@@ -240,8 +240,8 @@ def measure(image: Image, th: Thresholds) -> Features:
     band = height // 8  # the top and bottom bands where OSD text (the camera's clock) sits
     clipped_share = float(hist[250:].sum()) / total
 
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
-    flat_share = float(np.count_nonzero(np.abs(lap) <= 1.0)) / total
+    # Exactly flat: |Laplacian| <= 1 (in integers: exact, and cheaper than in floats).
+    flat_share = float(cv2.countNonZero(cv2.inRange(cv2.Laplacian(grey, cv2.CV_16S, ksize=1), -1, 1))) / total
 
     low = cv2.GaussianBlur(g, (0, 0), 2.0)
     cell_mean, cell_std = cell_stats(low, GRID)
@@ -304,7 +304,9 @@ def _sharpness(bgr: Image, th: Thresholds) -> tuple[float, float]:
     weights = (means.mean() / np.maximum(means, 1.0) / 3.0).astype(np.float32).reshape(1, 3)
     core = cv2.transform(channels.astype(np.float32), weights)
     fine = np.abs(core - cv2.GaussianBlur(core, (0, 0), 1.0))
-    mid = np.abs(core - cv2.GaussianBlur(core, (0, 0), 4.0))
+    # (The kernel cut at 3 sigma, 25 taps, where OpenCV's default for floats is 33: the 0.3 % of weight left out
+    # changes nothing measurable, and the blur took a third of the sharpness's time.)
+    mid = np.abs(core - cv2.GaussianBlur(core, (25, 25), 4.0))
     contrast = cell_means(mid, (8, 4))
     detailed = contrast >= th.texture_min
     ratios = cell_means(fine, (8, 4))[detailed] / contrast[detailed]
