@@ -142,17 +142,25 @@ class Features:
         return self._sharpness[1]
 
     @cached_property
-    def _core(self) -> tuple[Image, Image, tuple[Image, Image]]:
+    def _core(self) -> tuple[Image, Image]:
         # Sensor noise and edge widths at FINE_WIDTH, without the top and bottom eighths where OSD text (a
-        # sharp-edged clock) sits: 640x270 pixels, BGR and grey, and the grey's Sobel derivatives.
+        # sharp-edged clock) sits: 640x270 pixels, BGR and grey.
         band = self.fine.shape[0] // 8
-        core_grey = self.fine_grey[band : self.fine.shape[0] - band]
-        return self.fine[band : self.fine.shape[0] - band], core_grey, _sobel(core_grey)
+        return self.fine[band : self.fine.shape[0] - band], self.fine_grey[band : self.fine.shape[0] - band]
+
+    @cached_property
+    def _noise_region(self) -> tuple[Image, Image, tuple[Image, Image]]:
+        # Sensor noise is the same all over the picture: its middle half across (320x270 of the core, BGR and grey,
+        # and the grey's Sobel derivatives) measures it as well as the whole core, in half the time.
+        fine, grey = self._core
+        middle = slice(grey.shape[1] // 4, grey.shape[1] - grey.shape[1] // 4)
+        grey = np.ascontiguousarray(grey[:, middle])
+        return np.ascontiguousarray(fine[:, middle]), grey, _sobel(grey)
 
     @cached_property
     def noise(self) -> float:
         """Immerkaer noise sigma of the luminance's flattest half (`_flat_sigma`), at FINE_WIDTH."""
-        _, grey, gradients = self._core
+        _, grey, gradients = self._noise_region
         return _flat_sigma(grey, gradients)
 
     @cached_property
@@ -162,19 +170,19 @@ class Features:
         spectrum."""
         if self.noise <= 1e-3:
             return 1.0
-        grey = self._core[1]
+        grey = self._noise_region[1]
         half = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
         return _flat_sigma(half, _sobel(half)) / self.noise
 
     @cached_property
     def chroma_noise(self) -> float:
         """Immerkaer noise sigma of the colour differences (`_chroma_noise`), at FINE_WIDTH."""
-        return _chroma_noise(self._core[0])
+        return _chroma_noise(self._noise_region[0])
 
     @cached_property
     def _edges(self) -> tuple[float, float, float]:
-        _, grey, gradients = self._core
-        return _edge_slopes(grey, gradients)
+        grey = self._core[1]
+        return _edge_slopes(grey, _sobel(grey))
 
     @property
     def edge_slope(self) -> float:
@@ -211,7 +219,8 @@ class Features:
         for name in ("structure", "thumb", "chroma", "_sharpness", "noise", "chroma_noise", "_spectrum"):
             getattr(self, name)
         self.fine = self.bgr = self.grey = self.g = self.fine_grey = _EMPTY
-        self.__dict__.pop("_core", None)
+        for name in ("_core", "_noise_region"):
+            self.__dict__.pop(name, None)
         return self
 
 
