@@ -252,7 +252,7 @@ def measure(image: Image, th: Thresholds) -> Features:
     # Exactly flat: |Laplacian| <= 1 (in integers: exact, and cheaper than in floats).
     flat_share = float(cv2.countNonZero(cv2.inRange(cv2.Laplacian(grey, cv2.CV_16S, ksize=1), -1, 1))) / total
 
-    low = cv2.GaussianBlur(g, (0, 0), 2.0)
+    low = cv2.GaussianBlur(g, (13, 13), 2.0)  # (cut at 3 sigma, as the sharpness's blur: a quarter cheaper)
     cell_mean, cell_std = cell_stats(low, GRID)
     detail = float(cv2.meanStdDev(low[band : height - band])[1][0, 0])
     uniform = cell_std < th.uniform_std
