@@ -1,8 +1,10 @@
 """Picture diagnosis: a pure function from one camera frame (plus its previous and reference frames) to labels.
 
 `decode` reads a 1280x720 JPEG at half size (DCT scaling); the measurements (video/measures.py) are taken on a 320 px
-copy, sensor noise, edge widths and the comparison with the previous frame on the 640 px one. Only what the protocol
-uses is measured (edge widths, for one, only without a reference). The checks, in the order decided:
+copy, sensor noise (on the middle half across), edge widths and the comparison with the previous frame on the 640 px
+one. A measurement is taken only when a check gets to it (edge widths, for one, only without a reference, and the
+spectrum, noise, colour and sharpness only if no earlier check decided), so the metrics of a fault are those its
+decision and the checks before it looked at; a healthy frame has them all. The checks, in the order decided:
 
 - `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
   an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.

@@ -1,8 +1,9 @@
 """Measurements of one camera picture for the picture diagnosis (video/diagnosis.py decides from them).
 
 Everything is measured on a small copy (`prepare`: 320 px wide) except sensor noise, which needs the half-size
-picture `decode` gives (at 320 px the downscaling has averaged most of it away). Also a small cache of the
-measurements of reference frames, keyed by their pixels.
+picture `decode` gives (at 320 px the downscaling has averaged most of it away), and edge widths. What nearly every
+check needs is measured at once, the rest when a check asks for it (`Features`' properties). Also a small cache of
+the measurements of reference frames, keyed by their pixels.
 """
 
 from __future__ import annotations
