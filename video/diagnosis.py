@@ -25,11 +25,12 @@ decision and the checks before it looked at; a healthy frame has them all. The c
   frame when there is no reference), or fewer than `same_scene_cells` of the reference's textured cells agree in
   gradient orientation (gain-invariant: dusk, clouds and the IR switch keep the edges; a passer-by is a few cells).
 - `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
-  harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
-  also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
-  spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic component of
-  the row profile that every column strip shares (against the reference's profile; alone, without harmonics and in
-  phase over the picture).
+  harmonic series (brick courses, lines of text) and, with a reference, not in the reference and with interference's
+  amplitude over the picture (a dim reference hardly shows a facade that dusk or the IR lamp brings out); without one,
+  it must also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their
+  energy) spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic
+  component of the row profile that every column strip shares (against the reference's profile; alone, without
+  harmonics and in phase over the picture).
 - `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences;
   without a reference only the white part of the luminance's counts (white noise halves when the picture is halved,
   the fine texture of grass and gravel does not).
@@ -235,6 +236,14 @@ def _correlation(cur: Features, ref: Features, m: dict[str, float]) -> float:
     return correlation
 
 
+def _strong_enough(cur: Features, y: int, x: int, th: Thresholds, m: dict[str, float]) -> bool:
+    """Whether the frequency of spectrum bin (y, x) has interference's amplitude over the picture (the median
+    cell's, `periodic_spread`, against the threshold of the check without a reference). Not its spread as well:
+    rolling bands are a gain, faint over the dark parts of a picture."""
+    m["stripes_spread"], m["stripes_amplitude"] = periodic_spread(cur.grey, y, x)
+    return m["stripes_amplitude"] >= th.stripes_amplitude_min
+
+
 def _interference(cur: Features, th: Thresholds) -> float:
     """Without a reference: the spread over the grid (0-1) of the best spectrum peak that looks like interference,
     i.e. high, a sinusoid (no harmonics) and strong enough; 0 when there is none."""
@@ -404,12 +413,17 @@ def diagnose(
     if ref is not None:
         # Against the reference the scene's own rows cancel out: what is left is the bands.
         bands = m["bands"] >= th.bands_with_reference and m["band_coherence"] >= th.bands_coherence_min
-        # A new peak: one the reference does not have at that frequency.
+        # A new peak: one the reference does not have at that frequency, as strong as interference is (a brighter
+        # picture than the reference, at dusk or in IR, brings out a faint pattern, a facade's rows of windows, that
+        # the darker reference hardly had).
         if ref.spectrum.shape == cur.spectrum.shape:
-            gained = max((v - float(ref.spectrum[y, x]) for v, y, x in cur.peaks), default=0.0)
-            stripes = gained >= th.stripes_peak_gain
+            gains = sorted(((v - float(ref.spectrum[y, x]), y, x) for v, y, x in cur.peaks), reverse=True)
+            candidates = [(y, x) for gain, y, x in gains if gain >= th.stripes_peak_gain]
+            gained = gains[0][0] if gains else 0.0
         else:  # a reference of another shape: its spectrum cannot be compared bin by bin
-            gained, stripes = 0.0, m["stripes_peak"] >= th.stripes_peak_min
+            candidates = [(y, x) for v, y, x in cur.peaks if v >= th.stripes_peak_min]
+            gained = 0.0
+        stripes = any(_strong_enough(cur, y, x, th, m) for y, x in candidates)
         m["stripes_gain"] = gained
         if view == "other" and not stripes:
             return done(Label.SCENE_CHANGE)
