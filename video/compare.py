@@ -48,7 +48,7 @@ def structure(grey: Image, *, full: bool = True) -> Structure:
     if not full:
         return Structure(_NONE, (_NONE, _NONE), _NONE, _NONE, rows.astype(np.float32))
     coarse = cv2.resize(g, COARSE, interpolation=cv2.INTER_AREA)
-    smooth = cv2.GaussianBlur(coarse, (0, 0), 1.0)
+    smooth = cv2.GaussianBlur(coarse, (7, 7), 1.0)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     strength = cv2.magnitude(gx, gy) + 1e-3
@@ -56,7 +56,7 @@ def structure(grey: Image, *, full: bool = True) -> Structure:
     energy = _cell_sums(strength * strength)
     # Fine detail relative to the cell's brightness (gain-invariant): an object right in front of the lens is far
     # out of focus, the scene behind it is not (a passer-by, a new car are sharp).
-    fine_residual = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0))
+    fine_residual = np.abs(g - cv2.GaussianBlur(g, (7, 7), 1.0))  # (cut at 3 sigma, as in video/measures.py)
     fine = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
     return Structure(coarse, (real, imag), energy, fine, rows.astype(np.float32))
 
