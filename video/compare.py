@@ -36,9 +36,9 @@ class Structure:
     rows: Image  # (rows, STRIPS) log row profile of the 320 px grey, per column strip
 
 
-def structure(grey: Image, *, full: bool = True) -> Structure:
+def structure(grey: Image, *, full: bool = True, detail: bool = True) -> Structure:
     """The structure of a 320 px wide grey uint8 picture; `full=False` only takes the row profile (all a frame
-    checked alone uses) and leaves the rest empty."""
+    checked alone uses) and leaves the rest empty; `detail=False` leaves `fine` empty (`fine_detail` gives it)."""
     g = grey.astype(np.float32)
     log = _log1p(grey)
     width = log.shape[1] // STRIPS
@@ -54,11 +54,18 @@ def structure(grey: Image, *, full: bool = True) -> Structure:
     strength = cv2.magnitude(gx, gy) + 1e-3
     real, imag = (gx * gx - gy * gy) / strength, 2.0 * gx * gy / strength
     energy = _cell_sums(strength * strength)
-    # Fine detail relative to the cell's brightness (gain-invariant): an object right in front of the lens is far
-    # out of focus, the scene behind it is not (a passer-by, a new car are sharp).
-    fine_residual = np.abs(g - cv2.GaussianBlur(g, (7, 7), 1.0))  # (cut at 3 sigma, as in video/measures.py)
-    fine = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
+    fine = fine_detail(grey) if detail else _NONE
     return Structure(coarse, (real, imag), energy, fine, rows.astype(np.float32))
+
+
+def fine_detail(grey: Image) -> Image:
+    """Per cell of a 320 px wide grey uint8 picture: its fine detail relative to its brightness (gain-invariant): an
+    object right in front of the lens is far out of focus, the scene behind it is not (a passer-by, a new car are
+    sharp)."""
+    g = grey.astype(np.float32)
+    fine_residual = np.abs(g - cv2.GaussianBlur(g, (7, 7), 1.0))  # (cut at 3 sigma, as in video/measures.py)
+    fine: Image = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
+    return fine
 
 
 _NONE = np.zeros(0, np.float32)

@@ -208,20 +208,26 @@ def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dic
     m["cells_agreeing"] = share = float(agreeing.sum()) / judged
     m["shift"] = shift = math.hypot(*agree.shift)
     m["shift_response"] = agree.response
-    # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
-    softened = cur.structure.fine < th.soft_ratio * ref.structure.fine
-    soft = textured & ~agreeing & softened
-    # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
-    # (A handful of agreeing cells is chance: an occluder's own edges.)
-    sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
-    m["soft_cells"] = soft_share = float(soft.sum()) / judged
     disagreeing = int((textured & ~agreeing).sum())
     if shift >= th.moved_shift and agree.response >= th.moved_response:
         return "moved"
     # Covered first: a cover over a third of the picture leaves the rest agreeing, as a passer-by does, but what
-    # disagrees is out of focus.
-    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing and sharp_rest:
-        return "covered"
+    # disagrees is out of focus. (Only if enough cells disagree to be soft_cells_min of them: else the fine detail,
+    # a tenth of a healthy check's time, is not needed.)
+    if float(disagreeing) / judged >= th.soft_cells_min:
+        # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
+        softened = cur.fine_detail < th.soft_ratio * ref.fine_detail
+        soft = textured & ~agreeing & softened
+        # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
+        # (A handful of agreeing cells is chance: an occluder's own edges.)
+        sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
+        m["soft_cells"] = soft_share = float(soft.sum()) / judged
+        if (
+            soft_share >= th.soft_cells_min
+            and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing
+            and sharp_rest
+        ):
+            return "covered"
     if share >= th.same_scene_cells:
         return "same"
     # Aligned with the reference at zero shift, yet the edges disagree: something laid over the same scene (bars).

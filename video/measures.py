@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from video.compare import Structure, structure
+from video.compare import Structure, fine_detail, structure
 from video.thresholds import Thresholds
 
 Image = NDArray[Any]
@@ -115,8 +115,15 @@ class Features:
 
     @cached_property
     def structure(self) -> Structure:
-        """What comparisons with the reference and the previous frame look at (video/compare.py)."""
-        return structure(self.grey)
+        """What comparisons with the reference and the previous frame look at (video/compare.py), but the fine
+        detail (`fine_detail`)."""
+        return structure(self.grey, detail=False)
+
+    @cached_property
+    def fine_detail(self) -> Image:
+        """Per cell: fine detail over brightness (video/compare.py `fine_detail`), what a cover close to the lens
+        lost; looked at only when enough cells disagree with the reference."""
+        return fine_detail(self.grey)
 
     @cached_property
     def profile(self) -> Structure:
@@ -217,7 +224,7 @@ class Features:
     def settle(self) -> Features:
         """Measure everything a reference is compared on, then drop the pictures (a cached reference's entry stays
         small, ~120 KB); returns itself."""
-        for name in ("structure", "thumb", "chroma", "_sharpness", "noise", "chroma_noise", "_spectrum"):
+        for name in ("structure", "fine_detail", "thumb", "chroma", "_sharpness", "noise", "chroma_noise", "_spectrum"):
             getattr(self, name)
         self.fine = self.bgr = self.grey = self.g = self.fine_grey = _EMPTY
         for name in ("_core", "_noise_region"):
