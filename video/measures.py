@@ -75,7 +75,6 @@ class Features:
     bgr: Image
     grey: Image  # uint8
     g: Image  # the same, float32
-    fine_grey: Image  # uint8, at FINE_WIDTH (the comparison with the previous frame)
     mean: float
     black_share: float
     clipped_share: float
@@ -86,6 +85,12 @@ class Features:
     plain: float  # share of cells that are uniform and as bright as the median cell (a screen, or one surface)
     bars: float  # share of columns that are constant down the upper 60% of the picture (colour bars)
     highlights: float  # 99th percentile of luminance
+
+    @cached_property
+    def fine_grey(self) -> Image:
+        """Grey uint8 at FINE_WIDTH: the comparison with the previous frame, sensor noise, edge widths."""
+        grey: Image = cv2.cvtColor(self.fine, cv2.COLOR_BGR2GRAY)
+        return grey
 
     @cached_property
     def caption_share(self) -> float:
@@ -226,8 +231,8 @@ class Features:
         small, ~120 KB); returns itself."""
         for name in ("structure", "fine_detail", "thumb", "chroma", "_sharpness", "noise", "chroma_noise", "_spectrum"):
             getattr(self, name)
-        self.fine = self.bgr = self.grey = self.g = self.fine_grey = _EMPTY
-        for name in ("_core", "_noise_region"):
+        self.fine = self.bgr = self.grey = self.g = _EMPTY
+        for name in ("fine_grey", "_core", "_noise_region"):
             self.__dict__.pop(name, None)
         return self
 
@@ -249,7 +254,6 @@ def measure(image: Image, th: Thresholds) -> Features:
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     g = grey.astype(np.float32)
     height, width = grey.shape
-    fine_grey = cv2.cvtColor(fine, cv2.COLOR_BGR2GRAY)
     total = float(grey.size)
     hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()  # exact counts, half np.bincount's time
     mean = float(np.dot(hist, _LEVELS)) / total
@@ -274,7 +278,6 @@ def measure(image: Image, th: Thresholds) -> Features:
         bgr=bgr,
         grey=grey,
         g=g,
-        fine_grey=fine_grey,
         mean=mean,
         black_share=black_share,
         clipped_share=clipped_share,
@@ -558,7 +561,8 @@ def _spectrum_peaks(g: Image, mean: float, th: Thresholds) -> tuple[Image, list[
         magnitude = cv2.magnitude(np.ascontiguousarray(planes[..., 0]), np.ascontiguousarray(planes[..., 1]))
     else:
         magnitude = _half_magnitude(cv2.dft(windowed))
-    spectrum = np.log(np.fft.fftshift(magnitude, axes=0) + 1e-3)
+    shifted: Image = np.fft.fftshift(magnitude, axes=0)
+    spectrum = cv2.log(cv2.add(shifted, 1e-3))  # (within 1e-6 of np.log, in a third of its time)
     outer = cv2.blur(spectrum, (15, 15), borderType=cv2.BORDER_REFLECT) * 225.0
     inner = cv2.blur(spectrum, (5, 5), borderType=cv2.BORDER_REFLECT) * 25.0
     residual = spectrum - (outer - inner) / 200.0
