@@ -36,9 +36,9 @@ class Structure:
     rows: Image  # (rows, STRIPS) log row profile of the 320 px grey, per column strip
 
 
-def structure(grey: Image, *, full: bool = True) -> Structure:
+def structure(grey: Image, *, full: bool = True, detail: bool = True) -> Structure:
     """The structure of a 320 px wide grey uint8 picture; `full=False` only takes the row profile (all a frame
-    checked alone uses) and leaves the rest empty."""
+    checked alone uses) and leaves the rest empty; `detail=False` leaves `fine` empty (`fine_detail` gives it)."""
     g = grey.astype(np.float32)
     log = _log1p(grey)
     width = log.shape[1] // STRIPS
@@ -48,17 +48,24 @@ def structure(grey: Image, *, full: bool = True) -> Structure:
     if not full:
         return Structure(_NONE, (_NONE, _NONE), _NONE, _NONE, rows.astype(np.float32))
     coarse = cv2.resize(g, COARSE, interpolation=cv2.INTER_AREA)
-    smooth = cv2.GaussianBlur(coarse, (0, 0), 1.0)
+    smooth = cv2.GaussianBlur(coarse, (7, 7), 1.0)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     strength = cv2.magnitude(gx, gy) + 1e-3
     real, imag = (gx * gx - gy * gy) / strength, 2.0 * gx * gy / strength
     energy = _cell_sums(strength * strength)
-    # Fine detail relative to the cell's brightness (gain-invariant): an object right in front of the lens is far
-    # out of focus, the scene behind it is not (a passer-by, a new car are sharp).
-    fine_residual = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0))
-    fine = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
+    fine = fine_detail(grey) if detail else _NONE
     return Structure(coarse, (real, imag), energy, fine, rows.astype(np.float32))
+
+
+def fine_detail(grey: Image) -> Image:
+    """Per cell of a 320 px wide grey uint8 picture: its fine detail relative to its brightness (gain-invariant): an
+    object right in front of the lens is far out of focus, the scene behind it is not (a passer-by, a new car are
+    sharp)."""
+    g = grey.astype(np.float32)
+    fine_residual = np.abs(g - cv2.GaussianBlur(g, (7, 7), 1.0))  # (cut at 3 sigma, as in video/measures.py)
+    fine: Image = _cell_means(fine_residual, grey.shape) / (_cell_means(g, grey.shape) + 8.0)
+    return fine
 
 
 _NONE = np.zeros(0, np.float32)
@@ -128,6 +135,12 @@ def median(values: Image) -> float:
     return float((ordered[low] + ordered[high]) / 2)
 
 
+@lru_cache(maxsize=4)
+def _row_window(height: int) -> Image:
+    window: Image = np.hanning(height).astype(np.float32)[:, None]
+    return window
+
+
 @lru_cache(maxsize=2)
 def _hann(width: int, height: int) -> Image:
     window: Image = cv2.createHanningWindow((width, height), cv2.CV_32F)
@@ -147,7 +160,7 @@ def band_strength(frame: Structure, other: Structure | None) -> tuple[float, flo
     height = rows.shape[0]
     # Detrended: the layout (sky above, ground below) varies slowly; bands repeat 3 to 15 times down the picture.
     trend = cv2.GaussianBlur(rows, (1, 0), sigmaX=0.1, sigmaY=height / 12.0)
-    detail = (rows - trend) * np.hanning(height).astype(np.float32)[:, None]
+    detail = (rows - trend) * _row_window(height)
     spectrum = np.fft.rfft(detail, axis=0)  # (frequencies, strips)
     low, high = 3, min(16, spectrum.shape[0] - 1)
     coherent_all = np.abs(spectrum.sum(axis=1))

@@ -1,8 +1,10 @@
 """Picture diagnosis: a pure function from one camera frame (plus its previous and reference frames) to labels.
 
 `decode` reads a 1280x720 JPEG at half size (DCT scaling); the measurements (video/measures.py) are taken on a 320 px
-copy, sensor noise, edge widths and the comparison with the previous frame on the 640 px one. Only what the protocol
-uses is measured (edge widths, for one, only without a reference). The checks, in the order decided:
+copy, sensor noise (on the middle half across), edge widths and the comparison with the previous frame on the 640 px
+one. A measurement is taken only when a check gets to it (edge widths, for one, only without a reference, and the
+spectrum, noise, colour and sharpness only if no earlier check decided), so the metrics of a fault are those its
+decision and the checks before it looked at; a healthy frame has them all. The checks, in the order decided:
 
 - `no_signal`: nothing decodable, or a screen: nearly all pixels in a few exactly flat colours; or, with the noise of
   an analogue path, one uniform colour with a caption on it (or the classic blue), or colour bars.
@@ -23,11 +25,12 @@ uses is measured (edge widths, for one, only without a reference). The checks, i
   frame when there is no reference), or fewer than `same_scene_cells` of the reference's textured cells agree in
   gradient orientation (gain-invariant: dusk, clouds and the IR switch keep the edges; a passer-by is a few cells).
 - `stripes`: an isolated peak of the 2-D spectrum (interference bars in any direction) that is not one of a
-  harmonic series (brick courses, lines of text) and, with a reference, not in the reference; without one, it must
-  also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their energy)
-  spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic component of
-  the row profile that every column strip shares (against the reference's profile; alone, without harmonics and in
-  phase over the picture).
+  harmonic series (brick courses, lines of text) and, with a reference, not in the reference and with interference's
+  amplitude over the picture (a dim reference hardly shows a facade that dusk or the IR lamp brings out); without one,
+  it must also be a sinusoid (nothing at its fractions or multiples, where windows, railings and tiles have their
+  energy) spread evenly over the whole picture, sky and walls included. Rolling horizontal bands: a periodic
+  component of the row profile that every column strip shares (against the reference's profile; alone, without
+  harmonics and in phase over the picture).
 - `noise`: Immerkaer noise sigma of the luminance (flattest half of the pixels) or of the colour differences;
   without a reference only the white part of the luminance's counts (white noise halves when the picture is halved,
   the fine texture of grass and gravel does not).
@@ -205,26 +208,46 @@ def _view(agree: Agreement, cur: Features, ref: Features, th: Thresholds, m: dic
     m["cells_agreeing"] = share = float(agreeing.sum()) / judged
     m["shift"] = shift = math.hypot(*agree.shift)
     m["shift_response"] = agree.response
-    # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
-    softened = cur.structure.fine < th.soft_ratio * ref.structure.fine
-    soft = textured & ~agreeing & softened
-    # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
-    # (A handful of agreeing cells is chance: an occluder's own edges.)
-    sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
-    m["soft_cells"] = soft_share = float(soft.sum()) / judged
     disagreeing = int((textured & ~agreeing).sum())
     if shift >= th.moved_shift and agree.response >= th.moved_response:
         return "moved"
     # Covered first: a cover over a third of the picture leaves the rest agreeing, as a passer-by does, but what
-    # disagrees is out of focus.
-    if soft_share >= th.soft_cells_min and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing and sharp_rest:
-        return "covered"
+    # disagrees is out of focus. (Only if enough cells disagree to be soft_cells_min of them: else the fine detail,
+    # a tenth of a healthy check's time, is not needed.)
+    if float(disagreeing) / judged >= th.soft_cells_min:
+        # Out of focus: the fine detail gone. (Plain cells, a uniform hand or cloth, are the texture-lost rule's.)
+        softened = cur.fine_detail < th.soft_ratio * ref.fine_detail
+        soft = textured & ~agreeing & softened
+        # ... while what still agrees kept its fine detail (a blurred picture agrees, and is soft all over).
+        # (A handful of agreeing cells is chance: an occluder's own edges.)
+        sharp_rest = share < 0.15 or float((agreeing & ~softened).sum()) >= 0.5 * float(agreeing.sum())
+        m["soft_cells"] = soft_share = float(soft.sum()) / judged
+        if (
+            soft_share >= th.soft_cells_min
+            and float(soft.sum()) >= th.soft_disagreeing_min * disagreeing
+            and sharp_rest
+        ):
+            return "covered"
     if share >= th.same_scene_cells:
         return "same"
     # Aligned with the reference at zero shift, yet the edges disagree: something laid over the same scene (bars).
     if shift < 1.0 and agree.response >= th.aligned_response:
         return "same"
     return "other"
+
+
+def _correlation(cur: Features, ref: Features, m: dict[str, float]) -> float:
+    """How well the coarse (64x36) pictures correlate: a translucent layer over the reference's scene still does."""
+    m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
+    return correlation
+
+
+def _strong_enough(cur: Features, y: int, x: int, th: Thresholds, m: dict[str, float]) -> bool:
+    """Whether the frequency of spectrum bin (y, x) has interference's amplitude over the picture (the median
+    cell's, `periodic_spread`, against the threshold of the check without a reference). Not its spread as well:
+    rolling bands are a gain, faint over the dark parts of a picture."""
+    m["stripes_spread"], m["stripes_amplitude"] = periodic_spread(cur.grey, y, x)
+    return m["stripes_amplitude"] >= th.stripes_amplitude_min
 
 
 def _interference(cur: Features, th: Thresholds) -> float:
@@ -249,29 +272,17 @@ def diagnose(
     th = thresholds
     if frame is None or min(frame.shape[:2], default=0) < 16:  # nothing, or no picture a camera would send
         return Diagnosis((Label.NO_SIGNAL,), {})
-    with_reference = reference is not None and reference.size > 0
-    with_previous = previous is not None and previous.size > 0
-    cur = measure(frame, th, alone=not with_reference, compare=with_reference or with_previous)
+    cur = measure(frame, th)
+    # The measurements each decision is taken on; those taken only when a check gets that far are added there.
     m: dict[str, float] = {
         "mean": cur.mean,
         "black_share": cur.black_share,
         "clipped_share": cur.clipped_share,
         "flat_share": cur.flat_share,
-        "colours_cover": cur.colours_cover,
-        "sharpness": cur.sharpness,
-        "noise": cur.noise,
-        "chroma_noise": cur.chroma_noise,
-        "stripes_peak": max((p[0] for p in cur.peaks), default=0.0),
-        "chroma": math.hypot(cur.chroma[0], cur.chroma[1]),
-        "highlight_chroma": cur.chroma[3],
         "highlights": cur.highlights,
         "plain_cells": cur.plain,
         "bar_columns": cur.bars,
     }
-    if not with_reference:  # measured only where they are used
-        m["noise_scaling"], m["neutral_chroma"] = cur.noise_scaling, cur.chroma[2]
-        m["edge_slope"] = cur.edge_slope
-        m["edge_slope_steepest"], m["edge_slope_across"] = cur.edge_slopes
 
     def done(*labels: Label) -> Diagnosis:
         # Finite values only: the metrics go out as JSON, which has no NaN.
@@ -284,6 +295,8 @@ def diagnose(
     ):
         return done(Label.BLACK)
     synthetic = cur.flat_share >= th.synthetic_flat_min and cur.colours_cover >= th.synthetic_colours_cover_min
+    if cur.flat_share >= th.synthetic_flat_min:
+        m["colours_cover"] = cur.colours_cover
     if synthetic and cur.mean < th.bright_mean:  # a flat white frame is blown out, not a screen
         return done(Label.NO_SIGNAL)
     if cur.bars >= th.screen_share_min and float(np.std(cur.cell_mean)) >= th.bars_contrast_min:
@@ -322,7 +335,6 @@ def diagnose(
     if ref is not None:
         m["reference_mean"] = ref.mean
         gain = cur.mean / max(ref.mean, 1.0)
-        m["scene_correlation"] = correlation = float((cur.thumb * ref.thumb).sum())
         # Where the edges are and which way they run, whatever the light: the same scene, moved, covered, or another.
         view = _view(agreement(cur.structure, ref.structure, th.moved_shift), cur, ref, th, m)
         # Dark on absolute luminance: a camera at dusk is darker than its daytime reference and still sound.
@@ -354,7 +366,10 @@ def diagnose(
             and occluded >= th.occluded_cells_min
             and (
                 occluded >= th.occluded_cells_most
-                or (view != "other" and (rest_alike >= th.rest_alike_min or correlation >= th.occluded_correlation_min))
+                or (
+                    view != "other"
+                    and (rest_alike >= th.rest_alike_min or _correlation(cur, ref, m) >= th.occluded_correlation_min)
+                )
             )
         )
         if view == "moved":
@@ -393,66 +408,99 @@ def diagnose(
     if too_dark:
         return done(Label.DARK)
 
-    strongest = max(cur.peaks, default=(0.0, 0, 0))
+    # One label, the most specific, so each check below is measured only if none before it decided: stripes and
+    # noise each fake the other measures (fine detail, chroma spread). Against a reference a cast is the surer
+    # finding (it changes how channels mix into grey, which can fake blur); without one, the chroma test is the
+    # weaker (a red sunset) and blur goes first.
     m["bands"], m["band_coherence"], m["band_harmonics"], frequency = band_strength(
-        cur.structure, ref.structure if ref is not None else None
+        cur.structure if ref is not None else cur.profile, ref.structure if ref is not None else None
     )
+    m["stripes_peak"] = max((p[0] for p in cur.peaks), default=0.0)
     if ref is not None:
         # Against the reference the scene's own rows cancel out: what is left is the bands.
         bands = m["bands"] >= th.bands_with_reference and m["band_coherence"] >= th.bands_coherence_min
+        # A new peak: one the reference does not have at that frequency, as strong as interference is (a brighter
+        # picture than the reference, at dusk or in IR, brings out a faint pattern, a facade's rows of windows, that
+        # the darker reference hardly had).
+        if ref.spectrum.shape == cur.spectrum.shape:
+            gains = sorted(((v - float(ref.spectrum[y, x]), y, x) for v, y, x in cur.peaks), reverse=True)
+            candidates = [(y, x) for gain, y, x in gains if gain >= th.stripes_peak_gain]
+            gained = gains[0][0] if gains else 0.0
+        else:  # a reference of another shape: its spectrum cannot be compared bin by bin
+            candidates = [(y, x) for v, y, x in cur.peaks if v >= th.stripes_peak_min]
+            gained = 0.0
+        stripes = any(_strong_enough(cur, y, x, th, m) for y, x in candidates)
+        m["stripes_gain"] = gained
+        if view == "other" and not stripes:
+            return done(Label.SCENE_CHANGE)
     else:
         bands = m["bands"] >= th.bands_min and m["band_harmonics"] <= th.bands_harmonics_max
         if bands:
             m["band_spread"], m["band_local"] = band_spread(cur.grey, frequency)
             bands = m["band_spread"] >= th.bands_spread_min
-    if ref is not None:
-        # A new peak: one the reference does not have at that frequency.
-        if ref.spectrum.shape == cur.spectrum.shape:
-            gained = max((v - float(ref.spectrum[y, x]) for v, y, x in cur.peaks), default=0.0)
-            stripes = gained >= th.stripes_peak_gain
-        else:  # a reference of another shape: its spectrum cannot be compared bin by bin
-            gained, stripes = 0.0, strongest[0] >= th.stripes_peak_min
-        m["stripes_gain"] = gained
-        if view == "other" and not stripes:
-            return done(Label.SCENE_CHANGE)
+        m["stripes_spread"] = spread = _interference(cur, th)
+        stripes = spread >= th.stripes_spread_min
+    if stripes or bands:
+        return done(Label.STRIPES)
+
+    m["noise"], m["chroma_noise"] = cur.noise, cur.chroma_noise
     if ref is not None:
         noisy = (
             cur.chroma_noise >= th.chroma_noise_sigma and cur.chroma_noise >= ref.chroma_noise * th.noise_ratio
         ) or (cur.noise >= ref.noise * th.noise_ratio + th.noise_add and cur.noise >= th.noise_sigma_with_reference)
-        m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
-        # A cast scales the channels, so it colours the highlights most (they keep at least most of the reference's
-        # colour); dusk fades colours, IR has none.
-        cast = (
-            m["chroma_shift"] >= th.cast_shift
-            and cur.chroma[3] >= th.cast_highlight_with_reference
-            and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
-        )
-        m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
-        blurred = m["blur_ratio"] < th.blur_ratio
     else:
-        m["stripes_spread"] = spread = _interference(cur, th)
-        stripes = spread >= th.stripes_spread_min
+        m["noise_scaling"] = cur.noise_scaling
         m["white_noise"] = white = _white_noise(cur.noise, cur.noise_scaling, th.texture_scaling_min)
         grainy = white >= th.noise_sigma or cur.noise >= th.noise_sigma_textured
         noisy = cur.chroma_noise >= th.chroma_noise_sigma or grainy
-        cast = (
-            cur.chroma[2] >= th.cast_neutral_chroma
-            and cur.chroma[3] >= th.cast_highlight_chroma
-            and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
-        )
-        # Blur widens even the strongest edges; a soft scene in focus keeps steep ones, or fine detail.
-        wide = 0.0 < cur.edge_slope < th.edge_slope_max and cur.sharpness < th.sharpness_soft
-        steepest, across = cur.edge_slopes
-        streaked = 0.0 < across < th.streak_slope_max and steepest >= th.streak_ratio_min * across
-        blurred = (wide or streaked) and cur.textured_share > 0.0
+    if noisy:
+        return done(Label.NOISE)
 
-    # One label, the most specific: stripes and noise each fake the other measures (fine detail, chroma spread).
-    # Against a reference a cast is the surer finding (it changes how channels mix into grey, which can fake blur);
-    # without one, the chroma test is the weaker (a red sunset) and blur goes first.
-    order = [(stripes or bands, Label.STRIPES), (noisy, Label.NOISE), (cast, Label.COLOR_CAST), (blurred, Label.BLUR)]
-    if ref is None:
-        order[2], order[3] = order[3], order[2]
-    for found, label in order:
-        if found:
-            return done(label)
-    return done()
+    if ref is not None:
+        if _cast_against(cur, ref, th, m):
+            return done(Label.COLOR_CAST)
+        m["sharpness"] = cur.sharpness
+        m["blur_ratio"] = cur.sharpness / ref.sharpness if ref.sharpness > 0 else 1.0
+        return done(Label.BLUR) if m["blur_ratio"] < th.blur_ratio else done()
+    if _blurred_alone(cur, th, m):
+        return done(Label.BLUR)
+    return done(Label.COLOR_CAST) if _cast_alone(cur, th, m) else done()
+
+
+def _chroma_metrics(cur: Features, m: dict[str, float]) -> None:
+    m["chroma"] = math.hypot(cur.chroma[0], cur.chroma[1])
+    m["highlight_chroma"] = cur.chroma[3]
+
+
+def _cast_against(cur: Features, ref: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """A colour cast against the reference: it scales the channels, so it colours the highlights most (they keep at
+    least most of the reference's colour); dusk fades colours, an IR picture has none."""
+    _chroma_metrics(cur, m)
+    m["chroma_shift"] = math.hypot(cur.chroma[0] - ref.chroma[0], cur.chroma[1] - ref.chroma[1])
+    return (
+        m["chroma_shift"] >= th.cast_shift
+        and cur.chroma[3] >= th.cast_highlight_with_reference
+        and cur.chroma[3] >= th.cast_highlight_kept * ref.chroma[3]
+    )
+
+
+def _cast_alone(cur: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """A colour cast without a reference: even the most neutral mid-tones are coloured, the highlights more so."""
+    _chroma_metrics(cur, m)
+    m["neutral_chroma"] = cur.chroma[2]
+    return (
+        cur.chroma[2] >= th.cast_neutral_chroma
+        and cur.chroma[3] >= th.cast_highlight_chroma
+        and cur.chroma[3] >= cur.chroma[2] + th.cast_highlight_margin
+    )
+
+
+def _blurred_alone(cur: Features, th: Thresholds, m: dict[str, float]) -> bool:
+    """Blur without a reference: it widens even the strongest edges (or, motion blur, those across one direction);
+    a soft scene in focus keeps steep ones, or fine detail."""
+    m["sharpness"] = cur.sharpness
+    m["edge_slope"] = cur.edge_slope
+    m["edge_slope_steepest"], m["edge_slope_across"] = steepest, across = cur.edge_slopes
+    wide = 0.0 < cur.edge_slope < th.edge_slope_max and cur.sharpness < th.sharpness_soft
+    streaked = 0.0 < across < th.streak_slope_max and steepest >= th.streak_ratio_min * across
+    return (wide or streaked) and cur.textured_share > 0.0

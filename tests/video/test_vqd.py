@@ -197,6 +197,23 @@ def test_interference_is_stripes_without_a_reference_but_windows_and_brick_are_n
         assert result.metrics["stripes_spread"] >= 0.9
 
 
+def test_a_night_scene_brightened_by_the_ir_switch_is_not_stripes_against_its_dark_reference() -> None:
+    # Brighter than its reference (dusk's or the IR lamp's gain on a night scene), the facade's rows of windows stand
+    # out of the spectrum where the reference hardly had them; real bars over the same picture are still stripes.
+    from tests.video.vqd_cameras import dusk, ir_night
+
+    for seed in (1, 3):  # tuning seeds
+        night = _scene("night", seed)
+        reference = _jpeg(vqd_set.overlay(_noisy(night, seed + 10), AT))
+        for light in (dusk, ir_night):
+            lit = light(night, np.random.default_rng(seed), ())
+            result = diagnose(_jpeg(lit), None, reference)
+            assert result.labels == (Label.HEALTHY,), (seed, light.__name__, result.metrics)
+            barred = vqd_set.stripes(lit, np.random.default_rng(seed))
+            result = diagnose(_jpeg(barred), None, reference)
+            assert result.labels == (Label.STRIPES,), (seed, light.__name__, result.metrics)
+
+
 def test_grass_filling_the_frame_is_not_noise_but_grey_noise_over_a_wall_is() -> None:
     # A yard of grass and gravel has no flat half to measure sensor noise in; its texture, a pixel or two across, does
     # not halve when the picture does, white noise does. Grey noise (the same in every channel) leaves the colour

@@ -14,6 +14,7 @@ from video.measures import (
     _band,
     _flat_sigma,
     _frequencies,
+    _half_magnitude,
     _immerkaer,
     _sobel,
     _top,
@@ -144,3 +145,33 @@ def test_band_mask_multiplication_equals_the_assignment() -> None:
     assert np.array_equal(
         fast == cv2.dilate(fast, np.ones((5, 5), np.uint8)), plain == cv2.dilate(plain, np.ones((5, 5), np.uint8))
     )
+
+
+@pytest.mark.parametrize("shape", [(180, 320), (8, 6), (90, 160)])
+def test_the_packed_spectrum_gives_the_complex_one(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(4)
+    picture = rng.normal(0, 30, shape).astype(np.float32)
+    planes = cv2.dft(picture, flags=cv2.DFT_COMPLEX_OUTPUT)[:, : shape[1] // 2 + 1]
+    expected = np.hypot(planes[..., 0], planes[..., 1])
+    np.testing.assert_allclose(_half_magnitude(cv2.dft(picture)), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_a_healthy_frame_reports_every_measurement_and_a_fault_those_it_was_decided_on() -> None:
+    # The later measures are taken only when a check gets to them: a healthy frame gets to all of them.
+    rng = np.random.default_rng(5)
+    reference = cv2.GaussianBlur(rng.uniform(0, 255, (360, 640, 3)).astype(np.float32), (0, 0), 2.0).astype(np.uint8)
+    frame = np.clip(reference.astype(np.int16) + rng.integers(-3, 4, reference.shape), 0, 255).astype(np.uint8)
+    every = {"mean", "stripes_peak", "noise", "chroma_noise", "chroma", "highlight_chroma", "sharpness"}
+    against = diagnose(frame, None, reference)
+    assert against.ok, against.metrics
+    assert every | {"stripes_gain", "chroma_shift", "blur_ratio", "cells_agreeing"} <= set(against.metrics)
+    alone = diagnose(frame)
+    assert alone.ok, alone.metrics
+    assert every | {"noise_scaling", "white_noise", "neutral_chroma", "edge_slope", "stripes_spread"} <= set(
+        alone.metrics
+    )
+    black = diagnose(np.zeros((360, 640, 3), np.uint8))
+    assert str(black.labels[0]) == "black"
+    assert "mean" in black.metrics
+    assert "noise" not in black.metrics
+    assert "sharpness" not in black.metrics
