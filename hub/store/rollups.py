@@ -43,12 +43,13 @@ from hub.config import HubConfig
 from hub.core.clock import Clock, from_iso, to_iso
 from hub.core.worker import Worker
 from hub.reports.counting import STATES, Tally, planned_spans, state_index_sql, tally_sums
-from hub.store import Store, has_table
+from hub.store import Store, fault_rollups, has_table
 from hub.store.gaps import SCHEMA as GAPS_SCHEMA
 
 log = logging.getLogger(__name__)
 
-ROLLUPS_VERSION = 1  # `schema:rollups` in meta
+# `schema:rollups` in meta. 2: per-day fault figures (`hub.store.fault_rollups`) and the faults' time indexes.
+ROLLUPS_VERSION = 2
 # A day is rolled once it has been over this long: transitions committed just after midnight with times just
 # before it would otherwise invalidate the day as soon as it was rolled.
 CLOSE_AFTER = timedelta(minutes=10)
@@ -437,6 +438,7 @@ def ensure_schema(store: Store) -> None:
     store.ensure_schema(REPORTS_SCHEMA)
     store.ensure_schema(GAPS_SCHEMA)
     store.ensure_schema(SCHEMA)
+    fault_rollups.ensure_schema(store)
     store.meta_set("schema:rollups", str(ROLLUPS_VERSION))
 
 
@@ -462,8 +464,11 @@ class UptimeRollups:
         ensure_schema(self._store)
 
     def roll(self) -> bool:
-        """Roll one day if one is due; True when one was (or must be tried again)."""
-        return roll_next_day(self._store, self._ids, self._timezone, self._zone, self._clock.now())
+        """Roll one day if one is due, the faults' first; True when one was (or must be tried again)."""
+        now = self._clock.now()
+        if fault_rollups.roll_day(self._store, self._timezone, self._zone, now - CLOSE_AFTER, day_bounds):
+            return True
+        return roll_next_day(self._store, self._ids, self._timezone, self._zone, now)
 
     def catch_up(self) -> int:
         """Roll every due day now, in the calling thread; the number of steps taken."""
