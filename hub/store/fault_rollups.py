@@ -7,8 +7,9 @@ Design (the reference is `hub.reports.fault_figures.fault_stats` over every faul
 figures equal it exactly, a property test holds them to it):
 
 - `fault_rollup_days` marks the site-local days rolled up (they need not be contiguous: each day stands alone);
-  `fault_rollup` holds per day and subject what is fixed once the day is over: the faults opened in it and
-  recovered before its end (count, total and longest time to recover) and the breaches of deadlines in it.
+  `fault_rollup` holds per day, for each subject, what is fixed once the day is over: the faults opened in it
+  and recovered before its end (count, total and longest time to recover) and the breaches of deadlines in it;
+  one row a day (its subjects, and their figures as one array), so a 90-day report reads 90 rows, not 40,000.
   `fault_rollup_live` lists the faults of a day whose part a report must judge itself: those still open at the
   day's end (their time to recover runs on to the report's end) and the rare ones whose time, read to the
   millisecond, rounds onto the day's end.
@@ -33,6 +34,9 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
+
+import numpy as np
+import orjson
 
 from hub.core.clock import from_iso, to_iso
 from hub.reports.fault_figures import FaultStats
@@ -63,13 +67,9 @@ CREATE TABLE IF NOT EXISTS fault_rollup_days (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fault_rollup_days_start ON fault_rollup_days(start_at);
 CREATE TABLE IF NOT EXISTS fault_rollup (
-    day TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    opened INTEGER NOT NULL,
-    ttr_s REAL NOT NULL,
-    ttr_max_s REAL NOT NULL,
-    breaches INTEGER NOT NULL,
-    PRIMARY KEY (day, subject)
+    day TEXT PRIMARY KEY,
+    subjects TEXT NOT NULL,
+    figures BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fault_rollup_live (
     day TEXT NOT NULL,
@@ -111,10 +111,9 @@ _LIVE_SQL = (
     f"SELECT l.part = 'opened', l.part = 'due', {_COLUMNS} FROM fault_rollup_live l"  # noqa: S608
     " JOIN faults f ON f.id = l.fault_id WHERE l.day >= ? AND l.day <= ?"
 )
-_ROLLED_SQL = (
-    "SELECT subject, SUM(opened), SUM(ttr_s), MAX(ttr_max_s), SUM(breaches) FROM fault_rollup"
-    " WHERE day >= ? AND day <= ? GROUP BY subject"
-)
+_ROLLED_SQL = "SELECT subjects, figures FROM fault_rollup WHERE day >= ? AND day <= ?"
+# A day's figures: opened, total and longest time to recover (s), breaches; a row each, a column per subject.
+_FIGURES = np.dtype("<f8")
 # A stored time this much before a bound may read (to the millisecond) as the bound itself.
 _HAIR = timedelta(milliseconds=2)
 
@@ -175,10 +174,7 @@ def figures(
     ).fetchall()
     if not days:
         return None
-    out = {
-        subject: FaultStats(int(count), float(total), float(longest), int(breaches))
-        for subject, count, total, longest, breaches in conn.execute(_ROLLED_SQL, (days[0][0], days[-1][0]))
-    }
+    out = _rolled(conn.execute(_ROLLED_SQL, (days[0][0], days[-1][0])).fetchall())
     judge = _Judge(out, (start_text, end_text), (start, end))
     for opened_part, due_part, *row in conn.execute(_LIVE_SQL, (days[0][0], days[-1][0])):
         judge.add(tuple(row), bool(opened_part), bool(due_part))
@@ -195,6 +191,34 @@ def figures(
     if total >= 2.0 ** math.frexp(start)[1]:
         return None  # sums past 2**(k+1) may round, and then their order matters: the reference's order rules
     return out
+
+
+def _rolled(rows: list[tuple[str, bytes]]) -> dict[str, FaultStats]:
+    """The days' figures added up per subject (whole numbers and exact sums, so in any order)."""
+    subjects: list[str] = []
+    parts = []
+    for names, figures in rows:
+        subjects.extend(orjson.loads(names))
+        parts.append(np.frombuffer(figures, dtype=_FIGURES).reshape(4, -1))
+    if not subjects:
+        return {}
+    data = np.concatenate(parts, axis=1)
+    index = {subject: i for i, subject in enumerate(dict.fromkeys(subjects))}
+    at = np.fromiter(map(index.__getitem__, subjects), dtype=np.intp, count=len(subjects))
+    size = len(index)
+    longest = np.zeros(size)
+    np.maximum.at(longest, at, data[2])
+    return {
+        subject: FaultStats(int(opened), total, top, int(breaches))
+        for subject, opened, total, top, breaches in zip(
+            index,
+            np.bincount(at, weights=data[0], minlength=size).tolist(),
+            np.bincount(at, weights=data[1], minlength=size).tolist(),
+            longest.tolist(),
+            np.bincount(at, weights=data[3], minlength=size).tolist(),
+            strict=True,
+        )
+    }
 
 
 def _uncovered(start_text: str, end_text: str, days: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -265,11 +289,14 @@ def roll_day(
                         sums.setdefault(subject, [0, 0.0, 0.0, 0])[3] += 1
                 else:
                     live.append((key, "due", fault_id))
-        write.execute("DELETE FROM fault_rollup WHERE day = ?", (key,))
         write.execute("DELETE FROM fault_rollup_live WHERE day = ?", (key,))
-        write.executemany(
-            "INSERT INTO fault_rollup (day, subject, opened, ttr_s, ttr_max_s, breaches) VALUES (?, ?, ?, ?, ?, ?)",
-            [(key, subject, *cur) for subject, cur in sums.items()],
+        write.execute(
+            "INSERT OR REPLACE INTO fault_rollup (day, subjects, figures) VALUES (?, ?, ?)",
+            (
+                key,
+                orjson.dumps(list(sums)).decode("utf-8"),
+                np.array([[cur[i] for cur in sums.values()] for i in range(4)], dtype=_FIGURES).tobytes(),
+            ),
         )
         write.executemany("INSERT INTO fault_rollup_live (day, part, fault_id) VALUES (?, ?, ?)", live)
         write.execute(
