@@ -158,6 +158,18 @@ def _row(
     }
 
 
+class _Minutes(dict[float, float]):
+    """`round(seconds / 60.0, 2)` by seconds, remembered: device rows repeat a few figures thousands of times (the
+    hub's gaps, whole periods), and round() is the costliest step of a row. Not for zeros: 0.0 and -0.0 are one
+    key; callers divide a zero by 60.0 instead, which is what round() gives for it, sign and all."""
+
+    __slots__ = ()
+
+    def __missing__(self, seconds: float) -> float:
+        value = self[seconds] = round(seconds / 60.0, 2)
+        return value
+
+
 def _device_rows(
     devices: Sequence[DeviceInfo],
     tallies: Sequence[Tally],
@@ -174,6 +186,7 @@ def _device_rows(
     rows: list[dict[str, Any]] = []
     append = rows.append
     rnd = round
+    minutes = _Minutes()
     for device, figures, state in zip(devices, tallies, states, strict=True):
         # `Tally.uptime` inlined (its tuple per device shows); the property test holds the rows equal to `_row`'s.
         unknown, working, offline, faulty, maintenance, planned_offline, planned_faulty, unmonitored = figures
@@ -203,11 +216,11 @@ def _device_rows(
             "devices": 1,
             "uptime_pct": rnd(min(100.0, 100.0 * working / counted), 3) if counted > 0 else None,
             "networked_pct": rnd(min(100.0, 100.0 * networked / counted), 3) if counted > 0 else None,
-            "downtime_min": rnd(downtime / 60.0, 2),
-            "counted_min": rnd(counted / 60.0, 2),
-            "excluded_min": rnd(excluded / 60.0, 2),
-            "unmonitored_min": rnd(unmonitored / 60.0, 2),
-            "planned_downtime_min": rnd(planned / 60.0, 2),
+            "downtime_min": minutes[downtime] if downtime else downtime / 60.0,
+            "counted_min": minutes[counted] if counted else counted / 60.0,
+            "excluded_min": minutes[excluded] if excluded else excluded / 60.0,
+            "unmonitored_min": minutes[unmonitored] if unmonitored else unmonitored / 60.0,
+            "planned_downtime_min": minutes[planned] if planned else planned / 60.0,
             "faults": count,
             "mttr_min": rnd(stats.ttr_total_s / count / 60.0, 2) if count else None,
             "longest_recovery_min": rnd(stats.ttr_max_s / 60.0, 2) if count else None,
