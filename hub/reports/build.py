@@ -207,6 +207,15 @@ def _device_rows(
         now = now_counts.get(state)
         if now is None:
             now = now_counts[state] = tuple(int(s.value == state) for s in STATES)
+        uptime_pct = networked_pct = None
+        if counted > 0:
+            uptime_pct = rnd(min(100.0, 100.0 * working / counted), 3)
+            # Most devices are never faulty: the same figures, the same share, without a second round() (not for
+            # zeros, equal whatever their signs, while their shares keep them).
+            if networked == working and working:
+                networked_pct = uptime_pct
+            else:
+                networked_pct = rnd(min(100.0, 100.0 * networked / counted), 3)
         row = {
             "group": "device",
             "key": device.id,
@@ -214,8 +223,8 @@ def _device_rows(
             "kind": device.kind,
             "building": device.building,
             "devices": 1,
-            "uptime_pct": rnd(min(100.0, 100.0 * working / counted), 3) if counted > 0 else None,
-            "networked_pct": rnd(min(100.0, 100.0 * networked / counted), 3) if counted > 0 else None,
+            "uptime_pct": uptime_pct,
+            "networked_pct": networked_pct,
             "downtime_min": minutes[downtime] if downtime else downtime / 60.0,
             "counted_min": minutes[counted] if counted else counted / 60.0,
             "excluded_min": minutes[excluded] if excluded else excluded / 60.0,

@@ -399,20 +399,32 @@ def test_device_rows_equal_the_one_row_form(
 
 
 def test_device_rows_keep_the_sign_of_a_zero_after_the_same_zero_unsigned() -> None:
-    """Rows remember rounded minutes by value, and 0.0 and -0.0 are one key: a -0.0 after a 0.0 stays -0.0."""
-    infos = [DeviceInfo(f"d{i}", "camera", f"n{i}", "B") for i in range(4)]
+    """Rows remember rounded minutes by value and share an uptime share as the networked one, and 0.0 and -0.0
+    are equal: a -0.0 after a 0.0 stays -0.0, and a -0.0 online time's share is -0.0 while the networked is 0.0."""
+    infos = [DeviceInfo(f"d{i}", "camera", f"n{i}", "B") for i in range(6)]
     signed = Tally(-0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0)
-    tallies = dict(zip((d.id for d in infos), [Tally(), signed, Tally(), signed], strict=True))
+    down = Tally(0.0, -0.0, 300.0)
+    tallies = dict(zip((d.id for d in infos), [Tally(), signed, Tally(), signed, down, down], strict=True))
     for exclude in (False, True):
         rows = build_report(_inputs(devices=infos, tallies=tallies, exclude_maintenance=exclude), "device")["rows"]
         expected = [
-            _row("device", d.id, d.name, d.kind, d.building, 1, tallies[d.id].uptime(exclude), FaultStats(), {}, None)
+            _row(
+                "device",
+                d.id,
+                d.name,
+                d.kind,
+                d.building,
+                1,
+                tallies[d.id].uptime(exclude),
+                FaultStats(),
+                {"unknown": 1},
+                "unknown",
+            )
             for d in infos
         ]
-        for cells, row in zip(rows, expected, strict=True):
-            for key in ("downtime_min", "counted_min", "excluded_min", "unmonitored_min", "planned_downtime_min"):
-                assert json.dumps(cells[key]) == json.dumps(row[key]), key
+        assert json.dumps(rows) == json.dumps(expected)
         assert json.dumps(rows[1]["unmonitored_min"]) == "-0.0"
+        assert json.dumps([rows[4]["uptime_pct"], rows[4]["networked_pct"]]) == "[-0.0, 0.0]"
 
 
 def _json_module(value: Any) -> bytes:
