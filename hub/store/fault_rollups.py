@@ -10,12 +10,14 @@ figures equal it exactly, a property test holds them to it):
   `fault_rollup` holds per day, for each subject, what is fixed once the day is over: the faults opened in it
   and recovered before its end (count, total and longest time to recover) and the breaches of deadlines in it;
   one row a day (its subjects, and their figures as one array), so a 90-day report reads 90 rows, not 40,000.
-  `fault_rollup_live` lists the faults of a day whose part a report must judge itself: those still open at the
-  day's end (their time to recover runs on to the report's end) and the rare ones whose time, read to the
-  millisecond, rounds onto the day's end.
+  Faults opened in the day and recovered on a later one are summed apart ("folded"), with the latest of those
+  recoveries: a report ending after it takes the sums, one ending before judges them one by one.
+  `fault_rollup_live` lists the faults of a day whose part a report must judge itself: those not recovered when
+  the day was rolled (their time to recover runs on to the report's end) and the rare ones whose time, read to
+  the millisecond, rounds onto the day's end; and the folded ones.
 - Triggers drop, in the transaction of the write and whoever writes, the days a fault's change can touch: the
   days of its opening and of its deadline (old and new), when its subject, kind, times or breach mark change,
-  or its recovery moves before the end of a rolled day. A recovery or breach as it happens touches nothing
+  or its recovery moves before the end of a rolled day or was folded. A recovery or breach as it happens touches nothing
   rolled; a fault purged a year on drops just its own two days, not every day since.
 - The roll step (`roll_day`, run by `hub.store.rollups.UptimeRollups`) rolls the earliest closed day not rolled,
   from the first fault's day, in one short write transaction, so a racing write cannot leave a stale day.
@@ -69,7 +71,10 @@ CREATE INDEX IF NOT EXISTS fault_rollup_days_start ON fault_rollup_days(start_at
 CREATE TABLE IF NOT EXISTS fault_rollup (
     day TEXT PRIMARY KEY,
     subjects TEXT NOT NULL,
-    figures BLOB NOT NULL
+    figures BLOB NOT NULL,
+    folded_subjects TEXT NOT NULL,
+    folded_figures BLOB NOT NULL,
+    folded_until REAL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fault_rollup_live (
     day TEXT NOT NULL,
@@ -77,6 +82,7 @@ CREATE TABLE IF NOT EXISTS fault_rollup_live (
     fault_id INTEGER NOT NULL,
     PRIMARY KEY (day, part, fault_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fault_rollup_live_fault ON fault_rollup_live(fault_id);
 CREATE INDEX IF NOT EXISTS faults_opened ON faults(opened_at);
 CREATE INDEX IF NOT EXISTS faults_due ON faults(due_at);
 CREATE TRIGGER IF NOT EXISTS fault_rollup_insert AFTER INSERT ON faults
@@ -89,6 +95,8 @@ WHEN OLD.subject IS NOT NEW.subject OR OLD.kind IS NOT NEW.kind OR OLD.opened_at
     OR OLD.due_at IS NOT NEW.due_at OR (OLD.breached_at IS NULL) != (NEW.breached_at IS NULL)
     OR (OLD.recovered_at IS NOT NEW.recovered_at AND min(ifnull(OLD.recovered_at, '~'), ifnull(NEW.recovered_at, '~'))
         < (SELECT max(end_at) FROM fault_rollup_days))
+    OR (OLD.recovered_at IS NOT NEW.recovered_at
+        AND EXISTS (SELECT 1 FROM fault_rollup_live WHERE fault_id = OLD.id AND part = 'folded'))
 BEGIN {_drop("OLD.opened_at", "NEW.opened_at", "OLD.due_at", "NEW.due_at")} END;
 """  # noqa: S608
 
@@ -109,9 +117,16 @@ _BETWEEN_SQL = (
 )
 _LIVE_SQL = (
     f"SELECT l.part = 'opened', l.part = 'due', {_COLUMNS} FROM fault_rollup_live l"  # noqa: S608
-    " JOIN faults f ON f.id = l.fault_id WHERE l.day >= ? AND l.day <= ?"
+    " JOIN faults f ON f.id = l.fault_id WHERE l.day >= ? AND l.day <= ? AND l.part != 'folded'"
 )
-_ROLLED_SQL = "SELECT subjects, figures FROM fault_rollup WHERE day >= ? AND day <= ?"
+_FOLDED_SQL = (
+    f"SELECT {_COLUMNS} FROM fault_rollup_live l"  # noqa: S608
+    " JOIN faults f ON f.id = l.fault_id WHERE l.day = ? AND l.part = 'folded'"
+)
+_ROLLED_SQL = (
+    "SELECT day, subjects, figures, folded_subjects, folded_figures, folded_until FROM fault_rollup"
+    " WHERE day >= ? AND day <= ?"
+)
 # A day's figures: opened, total and longest time to recover (s), breaches; a row each, a column per subject.
 _FIGURES = np.dtype("<f8")
 # A stored time this much before a bound may read (to the millisecond) as the bound itself.
@@ -174,8 +189,21 @@ def figures(
     ).fetchall()
     if not days:
         return None
-    out = _rolled(conn.execute(_ROLLED_SQL, (days[0][0], days[-1][0])).fetchall())
+    parts: list[tuple[str, bytes]] = []
+    unfolded: list[str] = []
+    for day, subjects, figures, folded_subjects, folded_figures, until in conn.execute(
+        _ROLLED_SQL, (days[0][0], days[-1][0])
+    ):
+        parts.append((subjects, figures))
+        if until is None or until < end:
+            parts.append((folded_subjects, folded_figures))
+        else:
+            unfolded.append(day)  # one of its faults recovered at or after the period's end: judged one by one
+    out = _rolled(parts)
     judge = _Judge(out, (start_text, end_text), (start, end))
+    for day in unfolded:
+        for row in conn.execute(_FOLDED_SQL, (day,)):
+            judge.add(row, True, False)
     for opened_part, due_part, *row in conn.execute(_LIVE_SQL, (days[0][0], days[-1][0])):
         judge.add(tuple(row), bool(opened_part), bool(due_part))
     for lo, hi in _uncovered(start_text, end_text, [(a, b) for _, a, b in days]):
@@ -267,21 +295,28 @@ def roll_day(
     with store.write() as write:
         (day_end,) = _seconds(write, end_text)
         sums: dict[str, list[Any]] = {}
+        folded: dict[str, list[Any]] = {}
+        until: float | None = None
         live: list[tuple[str, str, int]] = []
         for fault_id, subject, opened_text, due_text, opened, due, recovered, recorded in write.execute(
             _BETWEEN_SQL, (start_text, end_text)
         ):
             if start_text <= opened_text < end_text:
-                if opened < day_end and recovered is not None and recovered < day_end:
+                if opened < day_end and recovered is not None:
                     ttr = recovered - opened
                     if ttr < 0.0:
                         ttr = 0.0
-                    cur = sums.setdefault(subject, [0, 0.0, 0.0, 0])
+                    if recovered < day_end:
+                        cur = sums.setdefault(subject, [0, 0.0, 0.0, 0])
+                    else:  # recovered on a later day: fixed for reports ending after `until`
+                        cur = folded.setdefault(subject, [0, 0.0, 0.0, 0])
+                        live.append((key, "folded", fault_id))
+                        until = recovered if until is None or recovered > until else until
                     cur[0] += 1
                     cur[1] += ttr
                     if ttr > cur[2]:
                         cur[2] = ttr
-                else:  # still open at the day's end (or read as its end): the report's end decides
+                else:  # still open now (or read as the day's end): the report's end decides
                     live.append((key, "opened", fault_id))
             if start_text <= due_text < end_text:
                 if due < day_end:
@@ -291,12 +326,9 @@ def roll_day(
                     live.append((key, "due", fault_id))
         write.execute("DELETE FROM fault_rollup_live WHERE day = ?", (key,))
         write.execute(
-            "INSERT OR REPLACE INTO fault_rollup (day, subjects, figures) VALUES (?, ?, ?)",
-            (
-                key,
-                orjson.dumps(list(sums)).decode("utf-8"),
-                np.array([[cur[i] for cur in sums.values()] for i in range(4)], dtype=_FIGURES).tobytes(),
-            ),
+            "INSERT OR REPLACE INTO fault_rollup (day, subjects, figures, folded_subjects, folded_figures,"
+            " folded_until) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, *_packed(sums), *_packed(folded), until),
         )
         write.executemany("INSERT INTO fault_rollup_live (day, part, fault_id) VALUES (?, ?, ?)", live)
         write.execute(
@@ -304,6 +336,12 @@ def roll_day(
             (key, start_text, end_text, wanted, to_iso(now)),
         )
     return True
+
+
+def _packed(sums: dict[str, list[Any]]) -> tuple[str, bytes]:
+    """Subjects as a JSON list and their figures as one array (a row per figure, a column per subject)."""
+    figures = np.array([[cur[i] for cur in sums.values()] for i in range(4)], dtype=_FIGURES)
+    return orjson.dumps(list(sums)).decode("utf-8"), figures.tobytes()
 
 
 def ensure_schema(store: Store) -> None:

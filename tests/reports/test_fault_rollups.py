@@ -233,3 +233,22 @@ def test_faults_a_hair_before_midnight_count_where_the_full_computation_counts_t
         assert rollups.UptimeRollups(store, config, ManualClock(NOW)).catch_up() == 7  # 2-8 March in Beijing
         periods = [(a, b) for a in midnights for b in midnights if a < b]
         assert _check(store, [*periods, *((a - HOUR_MS, b + HOUR_MS) for a, b in periods)]) == 2 * len(periods)
+
+
+def test_a_recovery_after_the_last_rolled_day_changed_later_drops_the_day() -> None:
+    """A fault opened on a rolled day and recovered after the last rolled day's end is rolled with that recovery
+    (for reports ending after it); reopening it, or moving its recovery, must drop its day however late."""
+    with _hub_file() as (store, config, _):
+        opened = 5 * HOUR_MS + DAY_MS + HOUR_MS  # 3 March, 01:00 in Beijing
+        recovered = SPAN_MS + 2 * DAY_MS - HOUR_MS  # an hour before now, after the last closed day
+        _insert(store, [(opened, DAY_MS, recovered - opened, False, 0, "offline", 0)])
+        worker = rollups.UptimeRollups(store, config, ManualClock(NOW))
+        worker.catch_up()
+        whole = [(0, SPAN_MS + 2 * DAY_MS)]  # up to now: after the recovery
+        assert _check(store, whole) == 1
+        for value in (None, _at(recovered - 2 * HOUR_MS), _at(recovered + HOUR_MS)):
+            with store.write() as conn:
+                conn.execute("UPDATE faults SET recovered_at = ?", (value,))
+            _check(store, whole)
+            worker.catch_up()
+            assert _check(store, whole) == 1
