@@ -1,10 +1,11 @@
 """SQL of uptime reports: planned maintenance windows, and reading what a report is built from in one snapshot.
 
 A report reads the state-transition history (one ordered query over the period, plus each device's last
-transition before it for the state it starts in), the faults that matter to the period and the current states;
-never raw messages. Its ETag comes from `fingerprint`, a handful of index look-ups, so a poll that finds nothing
-new costs almost nothing. The hub uses `ReportStore` on its own store; `campus-hub report uptime` uses the module
-functions on a read-only connection to the same file.
+transition before it for the state it starts in), the faults' figures (per day from `hub.store.fault_rollups`
+where rolled, else from the faults that matter to the period) and the current states; never raw messages. Its
+ETag comes from `fingerprint`, a handful of index look-ups, so a poll that finds nothing new costs almost nothing.
+The hub uses `ReportStore` on its own store; `campus-hub report uptime` uses the module functions on a read-only
+connection to the same file.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ health writer's every commit and still need the same invalidation for windows an
 - The worker (`UptimeRollups`, one `Worker`) rolls the next closed day: it tallies it in a read snapshot, then,
   in a write transaction, commits it only if nothing it read changed meanwhile, so a write racing the roll-up
   cannot leave a stale day. An older file gets its rollups the same way, day by day from the first (backfill).
+  The same worker rolls the days of the fault figures first (`hub.store.fault_rollups`, which stand alone).
 - A report (`tallies`) takes the rolled whole days inside its period (one run, by construction) and computes the
   edges (the part-days at either end, and days not rolled yet) exactly from the transitions; without a usable run
   it makes the full pass (`full_sums`), which stays the reference.
