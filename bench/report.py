@@ -15,9 +15,10 @@ outages (1-6 days, so SLA breaches; some still down). Every outage has its fault
 and 200 device windows exercise the planned-window path, and three hub gaps (`hub.health.liveness`: a 3-hour power cut,
 a 25-minute upgrade, a 7-minute crash) the not-monitored path.
 
-Rollups: after generating, the per-day rollups (`hub.store.rollups`) are filled as a hub opening the file would
-backfill them (`UptimeRollups.catch_up`, timed); the reports then combine rolled whole days with exact part-days
-at the edges. The full computation (the reference, no rollups) is measured too and must give the same body.
+Rollups: after generating, the per-day rollups (`hub.store.rollups`, and the fault figures' in
+`hub.store.fault_rollups`) are filled as a hub opening the file would backfill them (`UptimeRollups.catch_up`,
+timed; its steps count fault days and uptime days alike); the reports then combine rolled whole days with exact
+part-days at the edges. The full computation (the reference, no rollups) is measured too and must give the same body.
 
 Baseline, in the same run: the cost of just reading the period's transitions with one SELECT (`fetchall()` of
 device_id, to_state, at in time order). Headline: the median over `--runs` of each, and report/baseline.

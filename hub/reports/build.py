@@ -158,6 +158,18 @@ def _row(
     }
 
 
+class _Minutes(dict[float, float]):
+    """`round(seconds / 60.0, 2)` by seconds, remembered: device rows repeat a few figures thousands of times (the
+    hub's gaps, whole periods), and round() is the costliest step of a row. Not for zeros: 0.0 and -0.0 are one
+    key; callers divide a zero by 60.0 instead, which is what round() gives for it, sign and all."""
+
+    __slots__ = ()
+
+    def __missing__(self, seconds: float) -> float:
+        value = self[seconds] = round(seconds / 60.0, 2)
+        return value
+
+
 def _device_rows(
     devices: Sequence[DeviceInfo],
     tallies: Sequence[Tally],
@@ -174,6 +186,7 @@ def _device_rows(
     rows: list[dict[str, Any]] = []
     append = rows.append
     rnd = round
+    minutes = _Minutes()
     for device, figures, state in zip(devices, tallies, states, strict=True):
         # `Tally.uptime` inlined (its tuple per device shows); the property test holds the rows equal to `_row`'s.
         unknown, working, offline, faulty, maintenance, planned_offline, planned_faulty, unmonitored = figures
@@ -194,6 +207,15 @@ def _device_rows(
         now = now_counts.get(state)
         if now is None:
             now = now_counts[state] = tuple(int(s.value == state) for s in STATES)
+        uptime_pct = networked_pct = None
+        if counted > 0:
+            uptime_pct = rnd(min(100.0, 100.0 * working / counted), 3)
+            # Most devices are never faulty: the same figures, the same share, without a second round() (not for
+            # zeros, equal whatever their signs, while their shares keep them).
+            if networked == working and working:
+                networked_pct = uptime_pct
+            else:
+                networked_pct = rnd(min(100.0, 100.0 * networked / counted), 3)
         row = {
             "group": "device",
             "key": device.id,
@@ -201,13 +223,13 @@ def _device_rows(
             "kind": device.kind,
             "building": device.building,
             "devices": 1,
-            "uptime_pct": rnd(min(100.0, 100.0 * working / counted), 3) if counted > 0 else None,
-            "networked_pct": rnd(min(100.0, 100.0 * networked / counted), 3) if counted > 0 else None,
-            "downtime_min": rnd(downtime / 60.0, 2),
-            "counted_min": rnd(counted / 60.0, 2),
-            "excluded_min": rnd(excluded / 60.0, 2),
-            "unmonitored_min": rnd(unmonitored / 60.0, 2),
-            "planned_downtime_min": rnd(planned / 60.0, 2),
+            "uptime_pct": uptime_pct,
+            "networked_pct": networked_pct,
+            "downtime_min": minutes[downtime] if downtime else downtime / 60.0,
+            "counted_min": minutes[counted] if counted else counted / 60.0,
+            "excluded_min": minutes[excluded] if excluded else excluded / 60.0,
+            "unmonitored_min": minutes[unmonitored] if unmonitored else unmonitored / 60.0,
+            "planned_downtime_min": minutes[planned] if planned else planned / 60.0,
             "faults": count,
             "mttr_min": rnd(stats.ttr_total_s / count / 60.0, 2) if count else None,
             "longest_recovery_min": rnd(stats.ttr_max_s / 60.0, 2) if count else None,

@@ -357,7 +357,10 @@ def test_report_rows_per_device_kind_and_site() -> None:
     assert unexcused["smoke-1"]["sla_breaches"] == 1  # breaches never depend on the switch
 
 
-tally_st = st.builds(Tally, *[st.floats(0, 1e7) | st.just(-0.0) for _ in Tally._fields])
+# Values shared between devices too: the rows remember what they rounded (not zeros, whose sign must stay).
+tally_st = st.builds(
+    Tally, *[st.floats(0, 1e7) | st.just(-0.0) | st.sampled_from([0.0, 30.0, 90.3, 1e6]) for _ in Tally._fields]
+)
 fault_stats_st = st.builds(FaultStats, st.integers(0, 50), st.floats(0, 1e8), st.floats(0, 1e7), st.integers(0, 5))
 
 
@@ -393,6 +396,35 @@ def test_device_rows_equal_the_one_row_form(
             row["retention_ok"] = verdict.get("compliant")
         expected.append(row)
     assert json.dumps(build_report(inputs, "device")["rows"]) == json.dumps(expected)
+
+
+def test_device_rows_keep_the_sign_of_a_zero_after_the_same_zero_unsigned() -> None:
+    """Rows remember rounded minutes by value and share an uptime share as the networked one, and 0.0 and -0.0
+    are equal: a -0.0 after a 0.0 stays -0.0, and a -0.0 online time's share is -0.0 while the networked is 0.0."""
+    infos = [DeviceInfo(f"d{i}", "camera", f"n{i}", "B") for i in range(6)]
+    signed = Tally(-0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0)
+    down = Tally(0.0, -0.0, 300.0)
+    tallies = dict(zip((d.id for d in infos), [Tally(), signed, Tally(), signed, down, down], strict=True))
+    for exclude in (False, True):
+        rows = build_report(_inputs(devices=infos, tallies=tallies, exclude_maintenance=exclude), "device")["rows"]
+        expected = [
+            _row(
+                "device",
+                d.id,
+                d.name,
+                d.kind,
+                d.building,
+                1,
+                tallies[d.id].uptime(exclude),
+                FaultStats(),
+                {"unknown": 1},
+                "unknown",
+            )
+            for d in infos
+        ]
+        assert json.dumps(rows) == json.dumps(expected)
+        assert json.dumps(rows[1]["unmonitored_min"]) == "-0.0"
+        assert json.dumps([rows[4]["uptime_pct"], rows[4]["networked_pct"]]) == "[-0.0, 0.0]"
 
 
 def _json_module(value: Any) -> bytes:
