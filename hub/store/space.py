@@ -6,7 +6,10 @@ fails for want of room the store is degraded (`Database.degraded`); the pipeline
 messages and asks `free_for_alarms` first: the reserve goes, the WAL is checkpointed and truncated, and the
 telemetry-only tables the hub owns are emptied, oldest first. Nothing the 90-day rule protects is deleted here:
 events, alarms, faults and the audit log stay. Recovery (`probe`) needs a small write to succeed and room for the
-reserve and as much again, so telemetry does not fill the disk again at once; the reserve is then recreated.
+reserve, as much again, and the write-ahead log to grow back to the size it had when it was truncated for room,
+so telemetry does not fill the disk again at once (the truncation gave that room back only for a while: a hub that
+recovered on it would go full again within seconds, and tell the centres each time); the reserve is then
+recreated.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class StoreSpace:
         self.reserve_path = Path(f"{db.path}.reserve")
         self._reserve_bytes = int(reserve_mb * MIB)
         self._lock = threading.Lock()  # the writer and the guard both free space; once each time is enough
+        # The largest write-ahead log truncated for room: telemetry will grow it back, so recovery wants that room.
+        self._wal_regrow = 0
 
     @property
     def reserve_bytes(self) -> int:
@@ -81,14 +86,21 @@ class StoreSpace:
             if self.reserve_path.exists():
                 self.reserve_path.unlink()
                 log.error("store: reserve file given up so alarms can still be written")
+            self._wal_regrow = max(self._wal_regrow, self._wal_bytes())
             self._checkpoint()
             self._trim_telemetry()
 
     def probe(self) -> bool:
         """Whether the store can take everything again: a small write succeeds and there is room to spare."""
-        if self.free_bytes() < self._reserve_bytes + self._headroom():
+        if self.free_bytes() < self._reserve_bytes + self._headroom() + self._wal_regrow:
             return False
         return self._db.check_writable()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self._db.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
 
     def _headroom(self) -> int:
         return max(self._reserve_bytes, MIN_HEADROOM)
