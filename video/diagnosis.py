@@ -11,7 +11,9 @@ decision and the checks before it looked at; a healthy frame has them all. The c
 - `black`: nearly every pixel near 0, no structure and no caption, not even small print (a lens cap, a dead sensor).
 - `frozen`: the previous frame is pixel-identical in most of a 16x9 grid (only the burned-in clock changed): a live
   camera always has sensor noise, so exact equality is the signal, and a static scene with noise is not frozen; or
-  re-encoded by a recorder: the median textured cell changed less than fresh sensor noise changes it.
+  re-encoded by a recorder: the median textured cell changed less than fresh sensor noise changes it, or (when that
+  is ambiguous: a lower quality changes as much) the previous frame's JPEG block means, requantised with the current
+  frame's DC step, match the current frame's in nearly every block.
 - `bright` / `dark`: clipped or high / low luminance, on absolute levels (a camera at dusk is darker than its
   daytime reference and sound); without a reference, a dark frame must also lack highlights (a night scene has
   lights).
@@ -132,6 +134,42 @@ def _change(diff: Image, g: Image, th: Thresholds) -> float:
     if np.count_nonzero(textured) < 0.25 * textured.size:
         return math.inf
     return quantile(change[textured], 0.5)
+
+
+def _block_dc(grey: Image) -> Image:
+    """The JPEG DC coefficients (8 x the block mean, level-shifted) of a picture `decode` read at half size: each 4x4
+    block of it is one 8x8 block of the JPEG, decoded from its DCT coefficients by DCT scaling, so its mean is the
+    dequantised DC coefficient over 8 (give or take the rounding of the colour conversion)."""
+    height, width = grey.shape[0] // 4 * 4, grey.shape[1] // 4 * 4
+    means = cv2.resize(
+        grey[:height, :width].astype(np.float32), (width // 4, height // 4), interpolation=cv2.INTER_AREA
+    )
+    dc: Image = means * 8.0 - 1024.0
+    return dc
+
+
+def _dc_step(dc: Image) -> int:
+    """The DC quantisation step the frame was encoded with: the lattice its DC coefficients lie on most clearly beyond
+    chance (a multiple of the step scores less: fewer values on it; a divisor too: chance covers more of it). Steps
+    of 3 to 13, JPEG quality 60 to about 90 (finer steps requantise too little to tell anything)."""
+    best, score = 1, 0.0
+    for step in range(3, 14):
+        ratio = dc / step
+        excess = float(np.count_nonzero(np.abs(ratio - np.round(ratio)) * step <= 1.01)) / dc.size - 3.0 / step
+        if excess > score:
+            best, score = step, excess
+    return best
+
+
+def _requantised(grey: Image, before: Image) -> float:
+    """Share of JPEG blocks whose DC coefficient differs from the previous frame's requantised with the current
+    frame's step (grey uint8 at FINE_WIDTH, both). A recorder re-encoding the same picture requantises the same
+    coefficients, which then match bar the odd rounding; fresh sensor noise moves a block mean across a step's
+    boundary in a tenth of the blocks or more (a fifth, mostly), whatever the quality."""
+    dc, previous = _block_dc(grey), _block_dc(before)
+    step = _dc_step(dc)
+    requantised = np.round(previous / step) * step
+    return float(np.count_nonzero(np.abs(dc - requantised) > step / 2.0)) / dc.size
 
 
 def _largest_patch(uniform: Image, cell_mean: Image, step: float) -> Image:
@@ -320,6 +358,12 @@ def diagnose(
         m["change"] = _change(diff, cur.g, th)
         if m["change"] <= th.reencoded_change_max:
             return done(Label.FROZEN)
+        if m["change"] <= th.requantised_change_max:
+            # Live static scenes and repeats re-encoded at a low quality overlap here: requantising the previous
+            # frame's block means with the current frame's step tells them apart (`_requantised`).
+            m["requantised"] = _requantised(cur.fine_grey, before)
+            if m["requantised"] <= th.requantised_max:
+                return done(Label.FROZEN)
     elif before is not None:
         m["frozen_cells"], m["change"] = 0.0, math.inf
 

@@ -31,6 +31,12 @@ class Thresholds:
     # camera with sensor noise sigma 1-3 at 720p: 0.65-1.25 measured; a repeat re-encoded at quality 80-95: 0.2-0.55,
     # at 60-70: up to 1.2, which this misses).
     reencoded_change_max: float = 0.5
+    # ... or, up to requantised_change_max, the previous frame requantised with the current one's DC step matches in
+    # all but requantised_max of the blocks (`_requantised`; tuning cameras in that range: repeats re-encoded at
+    # quality 60-95 0.005-0.08 but one at 0.24, live frames 0.11 (a chessboard in a plain scene) and otherwise 0.18
+    # and up).
+    requantised_change_max: float = 1.5
+    requantised_max: float = 0.09
     change_texture_min: float = 8.0  # grey standard deviation of a cell that counts (a quarter of them needed)
     # no_signal with sensor noise: screen_share_min of the cells uniform and within screen_mean_spread of the median
     # cell's brightness, with a caption or blue (Lab b at most screen_blue_b); or that share of columns constant
