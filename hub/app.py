@@ -34,6 +34,7 @@ from alerts.troubles import TroubleOutbox
 from alerts.zones import ZoneBoard
 from device_adapters.base import DeviceKind
 from hub.config import Dc09Endpoint, Endpoint, HttpEndpoint, HubConfig
+from hub.core import collector
 from hub.core.clock import Clock, SystemClock
 from hub.core.feed import Feed
 from hub.core.priority import AlarmPriority
@@ -691,6 +692,7 @@ class Hub:
             self.tracker.hub_absent(*gap)
         for service in self._services:
             service.start()
+        collector.settle()  # what was built so far lives as long as the hub: keep it out of full collections
 
     def stop(self) -> None:
         self.stop_api()
@@ -698,6 +700,7 @@ class Hub:
             service.stop()
         self.liveness.stop()  # last: the proof of life says when the hub stopped watching
         self.store.close_thread_connection()
+        collector.release()
 
     # --- HTTP server ---------------------------------------------------------------------------------------
 
