@@ -6,8 +6,8 @@ as the process; walking them took 100-140 ms under a telemetry flood, once or tw
 arrived then waited it out (bench/alarm_flood.py). After start they are moved to the collector's permanent
 generation (`gc.freeze`, after a collection of the young generations, so little garbage is frozen with them: a
 full collection here would cost every start, and each test starts hubs, what it saves); full collections then
-walk only what came later. `release` gives them back to the collector when a hub stops, so a process that starts and stops
-hubs (the tests, the demo) does not keep the cycles of stopped hubs for ever.
+walk only what came later. `release` gives them back to the collector when a hub stops, so a process that starts
+and stops hubs (the tests, the demo) does not keep the cycles of stopped hubs for ever.
 """
 
 from __future__ import annotations
