@@ -10,7 +10,6 @@ triggers must have dropped what they made stale) and after.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.core.clock import ManualClock
-from hub.reports import FaultStats, fault_stats, resolve_period
+from hub.reports import FaultStats, fault_stats
 from hub.store import Store, fault_rollups, rollups
-from hub.store.reports import _FAULTS_SQL, open_readonly, read_report
+from hub.store.reports import _FAULTS_SQL
 from tests.reports.test_rollups import (
-    BASE,
     DAY_MS,
     DEVICES,
     NOW,
@@ -31,6 +29,7 @@ from tests.reports.test_rollups import (
     _at,
     _hub_file,
     aligned_st,
+    assert_same_reports,
     period_st,
 )
 
@@ -186,13 +185,7 @@ def test_the_report_is_the_same_from_fault_rollups(tmp_path: Path) -> None:
         )
         assert rollups.UptimeRollups(store, config, ManualClock(NOW)).catch_up() == 8  # 1-8 March in Beijing
         assert _check(store, [(HOUR_MS, 5 * DAY_MS + 123)]) == 1
-        conn = open_readonly(path)
-        period = resolve_period(BASE + timedelta(hours=1), BASE + timedelta(days=5, hours=3), NOW)
-        for group in ("device", "kind", "site"):
-            for fmt in ("json", "csv"):
-                etag, body, _ = read_report(conn, config, period, group, fmt)
-                assert (etag, body) == read_report(conn, config, period, group, fmt, use_rollups=False)[:2]
-        conn.close()
+        assert_same_reports(path, config)
 
 
 def test_an_older_file_gets_fault_rollups(tmp_path: Path) -> None:

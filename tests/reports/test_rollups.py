@@ -192,6 +192,20 @@ def test_rollups_equal_the_full_computation(
         _check(store, config, periods)
 
 
+def assert_same_reports(path: Path, config: HubConfig) -> None:
+    """A 5-day period cut mid-day: every grouping's JSON and CSV from the rollups is byte-for-byte (and ETag) the full
+    computation's, on the read-only connection the CLI uses."""
+    conn = open_readonly(path)
+    try:
+        period = resolve_period(BASE + timedelta(hours=1), BASE + timedelta(days=5, hours=3), NOW)
+        for group in ("device", "kind", "site"):
+            for fmt in ("json", "csv"):
+                etag, body, _ = read_report(conn, config, period, group, fmt)
+                assert (etag, body) == read_report(conn, config, period, group, fmt, use_rollups=False)[:2]
+    finally:
+        conn.close()
+
+
 def test_whole_days_come_from_the_rollups_and_the_report_is_the_same(tmp_path: Path) -> None:
     """A fixed history: a 5-day period cut mid-day is served by the rollups, and the whole report body (JSON and
     CSV, every grouping) is byte-for-byte the full computation's, on the read-only connection the CLI uses."""
@@ -203,13 +217,7 @@ def test_whole_days_come_from_the_rollups_and_the_report_is_the_same(tmp_path: P
             rollups.UptimeRollups(store, config, ManualClock(NOW)).catch_up() == 8
         )  # 1-8 March in Beijing; the 9th is today
         assert _check(store, config, [(3_600_000, 5 * DAY_MS + 123), (5 * 3_600_000, 5 * 3_600_000 + 5 * DAY_MS)]) == 2
-        conn = open_readonly(path)
-        period = resolve_period(BASE + timedelta(hours=1), BASE + timedelta(days=5, hours=3), NOW)
-        for group in ("device", "kind", "site"):
-            for fmt in ("json", "csv"):
-                etag, body, _ = read_report(conn, config, period, group, fmt)
-                assert (etag, body) == read_report(conn, config, period, group, fmt, use_rollups=False)[:2]
-        conn.close()
+        assert_same_reports(path, config)
 
 
 def test_an_older_file_is_answered_meanwhile_and_backfilled(tmp_path: Path) -> None:
