@@ -41,7 +41,7 @@ import numpy as np
 import orjson
 
 from hub.core.clock import from_iso, to_iso
-from hub.reports.fault_figures import FaultStats
+from hub.reports.fault_figures import FaultStats, count_fault
 from hub.store import Store, has_table
 from hub.store.faults import SCHEMA as FAULTS_SCHEMA
 
@@ -156,20 +156,9 @@ class _Judge:
         lo, hi = self.start_text, self.end_text
         if not (lo <= opened_text < hi or lo <= due_text < hi):
             return  # the reference never reads it
-        stats = self.out.get(subject)
-        if stats is None:
-            stats = self.out[subject] = FaultStats()
-        start, end = self.start, self.end
-        if opened_part and start <= opened < end:
-            ttr = (recovered if recovered is not None and recovered < end else end) - opened
-            if ttr < 0.0:
-                ttr = 0.0
-            stats.count += 1
-            stats.ttr_total_s += ttr
-            if ttr > stats.ttr_max_s:
-                stats.ttr_max_s = ttr
-        if due_part and start <= due < end and (breach_recorded or recovered is None or recovered > due):
-            stats.breaches += 1
+        count_fault(
+            self.out, subject, opened, due, recovered, breach_recorded, self.start, self.end, opened_part, due_part
+        )
 
 
 def figures(
